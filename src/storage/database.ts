@@ -1,0 +1,141 @@
+// Opens the database: PostgreSQL (node-postgres pool) when a URL is given,
+// otherwise PGlite, on disk under `${dataDir}/db` or in memory. Both speak
+// the same PostgreSQL dialect, the schema is the same, and all SQL is built by
+// kysely in the repositories.
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { runMigrations, type MigrateOptions } from './migrations.js';
+import { PGliteDialect } from './pglite-dialect.js';
+import type { Tables } from './tables.js';
+
+/** The part of a pino logger the storage layer uses. */
+export interface StorageLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface DatabaseOptions {
+  /** postgres:// URL. When set, dataDir is ignored. */
+  url: string | null;
+  /** PGlite data lives in `${dataDir}/db`; null (and no url) => in-memory PGlite. */
+  dataDir: string | null;
+  log?: StorageLogger;
+  /** pg pool size (default 10). */
+  poolSize?: number;
+}
+
+export interface Database {
+  readonly db: Kysely<Tables>;
+  readonly kind: 'postgres' | 'pglite';
+  close(): Promise<void>;
+  ping(): Promise<void>;
+}
+
+/** Opens (does not migrate) the database. For PostgreSQL, checks it can connect. */
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  if (options.url) return openPostgres(options.url, options);
+  let pglite: PGlite;
+  if (options.dataDir === null) {
+    pglite = await PGlite.create();
+  } else {
+    const directory = path.join(options.dataDir, 'db');
+    await mkdir(directory, { recursive: true });
+    try {
+      pglite = await PGlite.create(directory);
+    } catch (error) {
+      throw new Error(`cannot open PGlite database in ${directory}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+  options.log?.info({ dataDir: options.dataDir ?? ':memory:' }, 'opened PGlite database');
+  return wrapPGlite(pglite, options.log);
+}
+
+/**
+ * A Database over an existing PGlite instance (closed by `close()`). Lets tests
+ * build instances from a dumped data directory; prefer openDatabase elsewhere.
+ */
+export function wrapPGlite(pglite: PGlite, log?: StorageLogger): Database {
+  const db = new Kysely<Tables>({ dialect: new PGliteDialect({ pglite }) });
+  return makeDatabase(db, 'pglite', log);
+}
+
+async function openPostgres(url: string, options: DatabaseOptions): Promise<Database> {
+  const where = describeUrl(url);
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client losing its connection emits 'error' on the pool; unhandled,
+  // that would crash the process. The pool drops the client and reconnects.
+  pool.on('error', (error) => {
+    options.log?.warn({ err: error, database: where }, 'idle PostgreSQL connection failed');
+  });
+  const database = makeDatabase(new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) }), 'postgres', options.log);
+  try {
+    await database.ping();
+  } catch (error) {
+    await database.close().catch(() => {});
+    throw new Error(`cannot connect to PostgreSQL at ${where}: ${(error as Error).message}`, { cause: error });
+  }
+  options.log?.info({ database: where }, 'connected to PostgreSQL');
+  return database;
+}
+
+/** The logger each Database was opened with, for migrateToLatest. */
+const loggers = new WeakMap<Database, StorageLogger>();
+
+function makeDatabase(db: Kysely<Tables>, kind: Database['kind'], log: StorageLogger | undefined): Database {
+  let closing: Promise<void> | null = null;
+  const database: Database = {
+    db,
+    kind,
+    close() {
+      closing ??= db.destroy();
+      return closing;
+    },
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+  };
+  if (log) loggers.set(database, log);
+  return database;
+}
+
+/** host:port/database of a URL, without credentials (for messages and logs). */
+function describeUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname || 'localhost'}${parsed.port ? `:${parsed.port}` : ''}${parsed.pathname}`;
+  } catch {
+    return '(unparseable DATABASE_URL)';
+  }
+}
+
+/**
+ * Brings the schema up to date (schema/*.sql). Safe to call from several
+ * processes at once and on an up-to-date database (returns `applied: []`).
+ * Throws `database migration failed at <name>: <reason>` on failure.
+ */
+export async function migrateToLatest(
+  database: Database,
+  options: MigrateOptions & { log?: StorageLogger } = {},
+): Promise<{ applied: string[] }> {
+  const log = options.log ?? loggers.get(database);
+  let result: { applied: string[] };
+  try {
+    result = await runMigrations(database.db, options);
+  } catch (error) {
+    log?.error({ err: error }, 'database migration failed');
+    throw error;
+  }
+  for (const migration of result.applied) {
+    log?.info({ migration, backend: database.kind }, 'applied database migration');
+  }
+  return result;
+}
