@@ -1,0 +1,488 @@
+// The client stream state machine (RFC 6120 §4–§7): header validation, features, STARTTLS,
+// SASL, resource binding, then stanzas into the router. Framing-independent: it sees bytes
+// through a StreamTransport and parses them with the restricted-XML tokenizer.
+import { randomBytes } from 'node:crypto';
+import { Element } from 'ltx';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { NS_SASL, NS_STREAMS, SaslFailure, StanzaError, StreamError } from '../core/errors.js';
+import type { ServerEvents } from '../core/events.js';
+import type { HookBus } from '../core/hooks.js';
+import { Jid, makeJid, prepareResource, tryParseJid } from '../core/jid.js';
+import type { Router } from '../core/router.js';
+import type { ClientSession, SessionRegistry } from '../core/sessions.js';
+import { errorReply, iqResult, NS_CLIENT } from '../core/stanza.js';
+import type { XmlErrorCondition, StreamHeader } from '../xml/stream-parser.js';
+import { XmlStreamParser } from '../xml/stream-parser.js';
+import type { AuthThrottle } from './auth-throttle.js';
+import { SaslNegotiation, type SaslOutcome, type SaslProvider } from './sasl-negotiation.js';
+import type { StreamTransport } from './transport.js';
+
+export const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
+export const NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind';
+export const NS_SESSION = 'urn:ietf:params:xml:ns:xmpp-session';
+
+/** Bytes a client may leave unread before its stream is closed (slow reader protection). */
+const MAX_PENDING_OUTPUT = 8 * 1024 * 1024;
+
+export interface C2sContext {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly domains: ReadonlySet<string>;
+  readonly router: Router;
+  readonly sessions: SessionRegistry;
+  readonly hooks: HookBus<ServerEvents>;
+  readonly sasl: SaslProvider;
+  readonly throttle: AuthThrottle;
+  /** Called once when the stream is gone, whatever the reason. */
+  readonly onStreamClosed: (stream: ClientStream) => void;
+}
+
+type State = 'header' | 'negotiating' | 'bound' | 'closing' | 'closed';
+
+let streamCounter = 0;
+
+export class ClientStream implements ClientSession {
+  readonly id: string;
+  readonly since = new Date();
+  priority = 0;
+  available = false;
+  presence: Element | null = null;
+
+  private state: State = 'header';
+  private parser: XmlStreamParser;
+  private domain = '';
+  private lang = 'en';
+  private headerSent = false;
+  private authenticatedAs: Jid | null = null;
+  private boundJid: Jid | null = null;
+  private sasl: SaslNegotiation | null = null;
+  private saslFailures = 0;
+  private unauthenticatedTimer: NodeJS.Timeout | null;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly transport: StreamTransport,
+    private readonly ctx: C2sContext,
+  ) {
+    this.id = `${(++streamCounter).toString(36)}-${randomBytes(6).toString('base64url')}`;
+    this.log = ctx.log.child({ stream: this.id, ip: transport.remoteAddress });
+    this.parser = this.createParser();
+    transport.onData((chunk) => this.parser.write(chunk));
+    transport.onClose(() => this.handleTransportClosed());
+    // RFC 6120 §4.9.3.4 connection-timeout: an unauthenticated stream gets a bounded time,
+    // which also catches a header trickled byte by byte.
+    this.unauthenticatedTimer = setTimeout(() => {
+      this.fail(new StreamError('connection-timeout', 'authentication took too long'));
+    }, ctx.config.limits.unauthenticatedTimeoutS * 1000);
+    this.unauthenticatedTimer.unref();
+  }
+
+  get jid(): Jid {
+    if (!this.boundJid) throw new Error('session is not bound');
+    return this.boundJid;
+  }
+
+  get remoteAddress(): string {
+    return this.transport.remoteAddress;
+  }
+
+  get secure(): boolean {
+    return this.transport.secure;
+  }
+
+  get isBound(): boolean {
+    return this.state === 'bound';
+  }
+
+  get isAuthenticated(): boolean {
+    return this.authenticatedAs !== null;
+  }
+
+  private createParser(): XmlStreamParser {
+    const limits = this.ctx.config.limits;
+    return new XmlStreamParser(
+      {
+        streamStart: (header) => this.guard(() => this.handleStreamStart(header)),
+        element: (element) => this.guard(() => this.handleElement(element)),
+        streamEnd: () => this.guard(() => this.handleStreamEnd()),
+        error: (condition, text) => this.handleXmlError(condition, text),
+      },
+      {
+        maxStanzaBytes: this.authenticatedAs ? limits.stanzaBytes : limits.preAuthStanzaBytes,
+        maxDepth: limits.depth,
+        maxAttributes: limits.attributes,
+      },
+    );
+  }
+
+  /** No input may throw out of the socket handler (design: safety at the edge). */
+  private guard(work: () => void): void {
+    try {
+      work();
+    } catch (err) {
+      if (err instanceof StreamError) {
+        this.fail(err);
+      } else {
+        this.log.error({ err }, 'unexpected error while handling client input');
+        this.fail(new StreamError('internal-server-error'));
+      }
+    }
+  }
+
+  private handleXmlError(condition: XmlErrorCondition, text: string): void {
+    this.fail(new StreamError(condition, text));
+  }
+
+  // ---- stream header (RFC 6120 §4.7, §4.8) ------------------------------------------
+
+  private handleStreamStart(header: StreamHeader): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    const attrs = header.attrs;
+    const to = attrs.to !== undefined ? tryParseJid(attrs.to) : null;
+    if (to && to.local === '' && to.resource === '' && this.ctx.domains.has(to.domain)) {
+      this.domain = to.domain;
+    }
+    const lang = attrs['xml:lang'];
+    if (lang && /^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$/.test(lang)) this.lang = lang;
+
+    // §4.9.1.1: a stream error before our header still needs our header first.
+    this.sendHeader(attrs.from);
+
+    if (header.localName !== 'stream') throw new StreamError('bad-format', 'the root element must be <stream:stream/>');
+    if (header.namespace !== NS_STREAMS) throw new StreamError('invalid-namespace', `the stream namespace must be ${NS_STREAMS}`);
+    if (header.prefix === null) throw new StreamError('bad-namespace-prefix', 'the stream element needs the stream prefix');
+    if (header.defaultNamespace !== NS_CLIENT) throw new StreamError('invalid-namespace', `the content namespace must be ${NS_CLIENT}`);
+    // §4.7.5: no version, or a major version below 1, is pre-RFC 3920 XMPP.
+    const version = attrs.version;
+    const match = version ? /^(\d+)\.(\d+)$/.exec(version) : null;
+    if (!match || Number(match[1]) < 1) throw new StreamError('unsupported-version', 'XMPP 1.0 is required');
+    if (attrs.to === undefined) throw new StreamError('host-unknown', 'the stream header needs a to address');
+    if (!to || to.local !== '' || to.resource !== '' || !this.ctx.domains.has(to.domain)) {
+      throw new StreamError('host-unknown', 'this server does not serve that domain');
+    }
+    if (attrs.from !== undefined) {
+      // §4.7.1: a client may state its bare JID; it must be an address, and once
+      // authenticated it must be its own.
+      const from = tryParseJid(attrs.from);
+      if (!from) throw new StreamError('invalid-from', 'the from address is not a valid JID');
+      if (this.authenticatedAs && from.bareString() !== this.authenticatedAs.bareString()) {
+        throw new StreamError('invalid-from', 'from does not match the authenticated account');
+      }
+    }
+    this.state = 'negotiating';
+    this.sendFeatures();
+  }
+
+  private sendHeader(clientFrom: string | undefined): void {
+    if (this.headerSent) return;
+    this.headerSent = true;
+    const from = this.domain || [...this.ctx.domains][0] || 'localhost';
+    const to = clientFrom && tryParseJid(clientFrom) ? ` to='${escapeAttr(clientFrom)}'` : '';
+    this.transport.write(
+      `<?xml version='1.0'?><stream:stream xmlns='${NS_CLIENT}' xmlns:stream='${NS_STREAMS}' id='${this.id}' from='${escapeAttr(from)}'${to} version='1.0' xml:lang='en'>`,
+    );
+  }
+
+  private sendFeatures(): void {
+    const features = new Element('stream:features');
+    const tlsRequired = this.ctx.config.c2s.requireTls && !this.transport.secure;
+    if (!this.authenticatedAs) {
+      if (this.transport.canStartTls) {
+        const starttls = features.c('starttls', { xmlns: NS_TLS });
+        if (this.ctx.config.c2s.requireTls) starttls.c('required');
+      }
+      // §5.3.1 / issue: while TLS is mandatory-to-negotiate, no other feature is offered.
+      if (!tlsRequired) {
+        const mechanisms = features.c('mechanisms', { xmlns: NS_SASL });
+        for (const name of this.ctx.sasl.mechanisms(this.plaintextAllowed())) mechanisms.c('mechanism').t(name);
+      }
+    } else {
+      features.c('bind', { xmlns: NS_BIND });
+      // RFC 6121 §… / RFC 3921 §3: legacy session establishment, optional (draft-cridland-xmpp-session).
+      features.c('session', { xmlns: NS_SESSION }).c('optional');
+    }
+    this.transport.write(features.toString());
+  }
+
+  /** Whether SASL may run on this stream now (TLS, or the loopback-benchmark switch). */
+  private saslAllowed(): boolean {
+    return this.transport.secure || !this.ctx.config.c2s.requireTls;
+  }
+
+  /** PLAIN sends the password itself: only over TLS unless explicitly allowed. */
+  private plaintextAllowed(): boolean {
+    return this.transport.secure || this.ctx.config.c2s.allowPlaintextAuth;
+  }
+
+  // ---- elements ------------------------------------------------------------------------
+
+  private handleElement(element: Element): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    const ns = element.attrs.xmlns;
+    if (this.state === 'bound') {
+      if (ns === NS_CLIENT && (element.name === 'message' || element.name === 'presence' || element.name === 'iq')) {
+        delete element.attrs.xmlns;
+        if (element.name === 'iq' && this.isLegacySessionRequest(element)) {
+          this.transport.write(iqResult(element).toString());
+          return;
+        }
+        this.ctx.router.route(element, { kind: 'c2s', session: this });
+        return;
+      }
+      throw new StreamError('unsupported-stanza-type', `<${element.name} xmlns='${ns ?? ''}'/> is not supported here`);
+    }
+
+    if (element.name === 'starttls' && ns === NS_TLS) return this.handleStartTls();
+    if (ns === NS_SASL) return this.handleSasl(element);
+    if (this.authenticatedAs && ns === NS_CLIENT && element.name === 'iq') return this.handleNegotiationIq(element);
+    if (this.authenticatedAs && ns === NS_CLIENT && (element.name === 'message' || element.name === 'presence')) {
+      // RFC 6120 §7.1: no stanzas before a resource is bound.
+      throw new StreamError('not-authorized', 'bind a resource first');
+    }
+    if (ns === NS_CLIENT || ns === NS_STREAMS) {
+      throw new StreamError('not-authorized', 'authenticate first');
+    }
+    throw new StreamError('unsupported-stanza-type', `<${element.name}/> is not supported here`);
+  }
+
+  // ---- STARTTLS (RFC 6120 §5) ----------------------------------------------------------
+
+  private handleStartTls(): void {
+    if (!this.transport.canStartTls || this.authenticatedAs) {
+      // §5.4.2.2: failure, then close.
+      this.transport.write(`<failure xmlns='${NS_TLS}'/>`);
+      this.closeStream();
+      return;
+    }
+    this.transport.write(`<proceed xmlns='${NS_TLS}'/>`);
+    // Anything after <starttls/> in this read is plaintext the client must not have sent.
+    this.parser.end();
+    this.state = 'header';
+    this.transport.startTls(this.domain).then(
+      () => {
+        // §5.4.3.3: a fresh stream over TLS.
+        this.headerSent = false;
+        this.parser = this.createParser();
+      },
+      (err: Error) => {
+        this.log.debug({ err: err.message }, 'TLS negotiation failed');
+        this.transport.destroy();
+      },
+    );
+  }
+
+  // ---- SASL (RFC 6120 §6) --------------------------------------------------------------
+
+  private handleSasl(element: Element): void {
+    if (this.authenticatedAs) {
+      // §6.4.8 (no re-authentication on a stream).
+      throw new StreamError('policy-violation', 'already authenticated');
+    }
+    if (!this.saslAllowed()) {
+      if (element.name === 'auth') {
+        // §5.3.1 / §6.4.?: TLS must come first.
+        this.transport.write(new SaslFailure('encryption-required').toElement().toString());
+        return;
+      }
+      throw new StreamError('not-authorized', 'negotiate TLS first');
+    }
+    let step: Promise<SaslOutcome>;
+    if (element.name === 'auth') {
+      this.sasl = new SaslNegotiation(this.ctx.sasl, {
+        domain: this.domain,
+        address: this.transport.remoteAddress,
+        plaintextAllowed: this.plaintextAllowed(),
+        throttle: this.ctx.throttle,
+      });
+      step = this.sasl.start(element.attrs.mechanism, element.getText());
+    } else if (element.name === 'response') {
+      if (!this.sasl) throw new StreamError('policy-violation', 'no SASL negotiation in progress');
+      step = this.sasl.respond(element.getText());
+    } else if (element.name === 'abort') {
+      // §6.4.4: the client gives up; it may try again.
+      this.sasl = null;
+      this.transport.write(new SaslFailure('aborted').toElement().toString());
+      return;
+    } else {
+      throw new StreamError('unsupported-stanza-type', `<${element.name}/> is not a SASL element`);
+    }
+    // Nothing after this element is read until the step is decided: after <success/> the
+    // pipelined bytes belong to a new stream (§6.4.6 restart).
+    this.parser.pause();
+    this.transport.pause();
+    step
+      .then((outcome) => this.guard(() => this.applySaslOutcome(outcome)))
+      .catch((err: unknown) => {
+        this.log.error({ err }, 'SASL step failed');
+        this.fail(new StreamError('internal-server-error'));
+      })
+      .finally(() => {
+        if (this.state === 'closing' || this.state === 'closed') return;
+        this.transport.resume();
+        this.parser.resume();
+      });
+  }
+
+  private applySaslOutcome(outcome: SaslOutcome): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    switch (outcome.kind) {
+      case 'challenge':
+        this.transport.write(`<challenge xmlns='${NS_SASL}'>${outcome.data}</challenge>`);
+        return;
+      case 'failure':
+        this.sasl = null;
+        this.transport.write(outcome.failure.toElement().toString());
+        // §6.4.5: a bounded number of retries (2..5) per stream.
+        if (++this.saslFailures >= 5) this.fail(new StreamError('policy-violation', 'too many failed authentication attempts'));
+        return;
+      case 'success':
+        this.sasl = null;
+        this.authenticatedAs = outcome.jid;
+        if (this.unauthenticatedTimer) clearTimeout(this.unauthenticatedTimer);
+        this.unauthenticatedTimer = null;
+        this.transport.write(outcome.data ? `<success xmlns='${NS_SASL}'>${outcome.data}</success>` : `<success xmlns='${NS_SASL}'/>`);
+        this.log.info({ jid: outcome.jid.toString() }, 'authenticated');
+        // §6.4.6: the stream restarts, without a closing tag.
+        this.state = 'header';
+        this.headerSent = false;
+        this.parser.reset();
+        this.parser.setLimits({ maxStanzaBytes: this.ctx.config.limits.stanzaBytes });
+        return;
+    }
+  }
+
+  // ---- resource binding (RFC 6120 §7) and legacy session (RFC 3921 §3) ------------------
+
+  private handleNegotiationIq(iq: Element): void {
+    delete iq.attrs.xmlns;
+    const type = iq.attrs.type;
+    const child = iq.getChildElements()[0];
+    if (type === 'set' && child?.name === 'bind' && child.attrs.xmlns === NS_BIND && iq.getChildElements().length === 1) {
+      return this.bind(iq, child);
+    }
+    if (this.isLegacySessionRequest(iq)) {
+      this.transport.write(iqResult(iq).toString());
+      return;
+    }
+    if (type === 'error' || type === 'result') return;
+    // §7.1: only binding is allowed before a resource is bound.
+    this.writeStanza(errorReply(iq, new StanzaError('not-authorized', 'bind a resource first')));
+  }
+
+  /**
+   * RFC 3921 §3 session establishment, kept for old clients: a no-op that succeeds
+   * (draft-cridland-xmpp-session), addressed to the server or to nobody.
+   */
+  private isLegacySessionRequest(iq: Element): boolean {
+    if (iq.attrs.type !== 'set') return false;
+    const children = iq.getChildElements();
+    if (children.length !== 1 || children[0]!.name !== 'session' || children[0]!.attrs.xmlns !== NS_SESSION) return false;
+    return iq.attrs.to === undefined || iq.attrs.to === this.domain;
+  }
+
+  private bind(iq: Element, bind: Element): void {
+    const account = this.authenticatedAs!;
+    const requested = bind.getChildText('resource');
+    let resource: string;
+    if (requested !== null && requested.trim() !== '') {
+      try {
+        resource = prepareResource(requested);
+      } catch {
+        // §7.7.2.1: a resourcepart that is not valid is bad-request.
+        this.writeStanza(errorReply(iq, new StanzaError('bad-request', 'the resource is not valid')));
+        return;
+      }
+    } else {
+      resource = `hearth-${randomBytes(6).toString('base64url')}`;
+    }
+    this.boundJid = makeJid(account.local, account.domain, resource);
+    this.state = 'bound';
+    const displaced = this.ctx.sessions.bind(this);
+    if (displaced) {
+      // §7.7.2.2: the new session wins; the old one is told why it ends.
+      displaced.close(new StreamError('conflict', 'replaced by a new session with the same resource'));
+    }
+    const result = iqResult(iq, new Element('bind', { xmlns: NS_BIND }).c('jid').t(this.boundJid.toString()).up());
+    delete result.attrs.from;
+    this.transport.write(result.toString());
+    this.log.debug({ jid: this.boundJid.toString() }, 'bound');
+    void this.ctx.hooks.emit('session-bound', { session: this });
+  }
+
+  // ---- output --------------------------------------------------------------------------
+
+  deliver(stanza: Element): void {
+    if (this.state !== 'bound') return;
+    if (this.transport.pendingBytes > MAX_PENDING_OUTPUT) {
+      this.fail(new StreamError('resource-constraint', 'the client does not read its stream'));
+      return;
+    }
+    this.transport.write(stanza.toString());
+  }
+
+  private writeStanza(stanza: Element): void {
+    this.transport.write(stanza.toString());
+  }
+
+  // ---- closing (RFC 6120 §4.4) ---------------------------------------------------------
+
+  private handleStreamEnd(): void {
+    if (this.state === 'closed') return;
+    if (this.state !== 'closing') this.transport.write('</stream:stream>');
+    this.state = 'closing';
+    this.teardown();
+    this.transport.end(0);
+  }
+
+  /** Ends the stream: with a stream error when given, else a clean close. */
+  close(error?: StreamError): void {
+    if (error) this.fail(error);
+    else this.closeStream();
+  }
+
+  private closeStream(): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    if (!this.headerSent) this.sendHeader(undefined);
+    this.transport.write('</stream:stream>');
+    this.state = 'closing';
+    this.teardown();
+    // §4.4: wait a little for the peer's closing tag, then close the connection.
+    this.transport.end(2_000);
+  }
+
+  /** §4.9.1: send the error, close the stream, close the connection. */
+  fail(error: StreamError): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    if (!this.headerSent) this.sendHeader(undefined);
+    this.log.debug({ condition: error.condition, text: error.text }, 'stream error');
+    this.transport.write(error.toElement().toString() + '</stream:stream>');
+    this.state = 'closing';
+    this.parser.end();
+    this.teardown();
+    this.transport.end(1_000);
+  }
+
+  private teardown(): void {
+    if (this.unauthenticatedTimer) {
+      clearTimeout(this.unauthenticatedTimer);
+      this.unauthenticatedTimer = null;
+    }
+    if (this.boundJid && this.ctx.sessions.unbind(this)) {
+      this.available = false;
+      void this.ctx.hooks.emit('session-closed', { session: this });
+    }
+  }
+
+  private handleTransportClosed(): void {
+    if (this.state === 'closed') return;
+    this.teardown();
+    this.state = 'closed';
+    this.parser.end();
+    this.ctx.onStreamClosed(this);
+  }
+}
+
+function escapeAttr(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}

@@ -1,0 +1,144 @@
+// One typed configuration: hearth.yaml (or built-in defaults) + environment.
+// Every limit has a default and bounds; unknown keys are an error naming the key (contract.md).
+import { readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { tryParseJid } from './core/jid.js';
+
+const listenAddress = z
+  .string()
+  .regex(/^(\*|\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.:-]+):\d{1,5}$/, 'expected "host:port" (host may be *)')
+  .refine((s) => {
+    const port = Number(s.slice(s.lastIndexOf(':') + 1));
+    return port >= 0 && port <= 65535;
+  }, 'port must be 0..65535');
+
+const domainName = z.string().refine((s) => {
+  const jid = tryParseJid(s);
+  return jid !== null && jid.local === '' && jid.resource === '' && jid.domain === s;
+}, 'expected a domain name in its normalised (lowercase) form');
+
+const int = (min: number, max: number, fallback: number) => z.number().int().min(min).max(max).default(fallback);
+
+const configSchema = z.strictObject({
+  domains: z.array(domainName).min(1).default(['localhost']),
+  dataDir: z.string().min(1).default('./data'),
+  database: z
+    .strictObject({
+      url: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL').nullable().default(null),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+  tls: z
+    .strictObject({
+      certificates: z.string().nullable().default(null),
+    })
+    .prefault({}),
+  c2s: z
+    .strictObject({
+      listen: z.array(listenAddress).default(['*:5222']),
+      directTls: z.array(listenAddress).default(['*:5223']),
+      requireTls: z.boolean().default(true),
+      allowPlaintextAuth: z.boolean().default(false),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      stanzaBytes: int(10_000, 64 * 1024 * 1024, 262_144),
+      preAuthStanzaBytes: int(1_024, 1024 * 1024, 8_192),
+      depth: int(8, 1_000, 64),
+      attributes: int(8, 10_000, 128),
+      unauthenticatedTimeoutS: int(1, 3_600, 30),
+      unauthenticatedPerIp: int(1, 1_000_000, 100),
+      authFailuresPerMinute: int(1, 1_000_000, 5),
+    })
+    .prefault({}),
+  auth: z
+    .strictObject({
+      // RFC 7677 §4: at least 4096 iterations.
+      scramIterations: int(4_096, 10_000_000, 4_096),
+    })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** The file it came from, or null for built-in defaults. */
+  file: string | null;
+}
+
+/** Which config file a command uses: --config, then HEARTH_CONFIG, then ./hearth.yaml if present. */
+export function resolveConfigPath(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string | null {
+  if (explicit) return path.resolve(explicit);
+  if (env.HEARTH_CONFIG) return path.resolve(env.HEARTH_CONFIG);
+  const local = path.resolve('hearth.yaml');
+  return existsSync(local) ? local : null;
+}
+
+function formatIssuePath(issuePath: PropertyKey[]): string {
+  return issuePath.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+}
+
+/** Validates raw (already parsed) config data; returns the typed config or throws ConfigError. */
+export function validateConfig(raw: unknown, baseDir: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const result = configSchema.safeParse(raw ?? {});
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      if (issue.code === 'unrecognized_keys') {
+        const prefix = formatIssuePath(issue.path);
+        return issue.keys.map((k) => `${prefix ? prefix + '.' : ''}${k}: unknown key`).join('\n');
+      }
+      return `${formatIssuePath(issue.path) || '(root)'}: ${issue.message}`;
+    });
+    throw new ConfigError(problems.flatMap((p) => p.split('\n')));
+  }
+  const config = result.data;
+  config.dataDir = path.resolve(baseDir, config.dataDir);
+  if (config.tls.certificates) config.tls.certificates = path.resolve(baseDir, config.tls.certificates);
+  if (env.DATABASE_URL) config.database.url = env.DATABASE_URL;
+  if (env.HEARTH_LOG_LEVEL) {
+    const level = configSchema.shape.log.unwrap().shape.level.safeParse(env.HEARTH_LOG_LEVEL);
+    if (!level.success) throw new ConfigError([`HEARTH_LOG_LEVEL: ${level.error.issues[0]?.message ?? 'invalid'}`]);
+    config.log.level = level.data;
+  }
+  config.domains = [...new Set(config.domains)];
+  return config;
+}
+
+/** Reads and validates a config file (or the defaults when file is null). Throws ConfigError. */
+export function loadConfig(file: string | null, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  if (file === null) return { config: validateConfig({}, process.cwd(), env), file: null };
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`--config: cannot read ${file}: ${(err as Error).message}`]);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError([`${file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`]);
+  }
+  if (raw !== null && raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) {
+    throw new ConfigError([`${file}: expected a mapping of keys at the top level`]);
+  }
+  return { config: validateConfig(raw, path.dirname(file), env), file };
+}

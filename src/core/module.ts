@@ -1,0 +1,37 @@
+// The shape of every feature: one module declares what it implements and registers
+// handlers and hooks on the context it is given. It never touches sockets or SQL.
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { Stores } from '../storage/index.js';
+import type { ServerEvents } from './events.js';
+import type { HookBus } from './hooks.js';
+import type { IqHandler, IqKey } from './iq.js';
+import type { Router } from './router.js';
+import type { SessionRegistry } from './sessions.js';
+import type { DiscoRegistry } from './disco-registry.js';
+
+export interface ModuleContext {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly hooks: HookBus<ServerEvents>;
+  readonly iq: { register(key: IqKey, handler: IqHandler): () => void };
+  readonly disco: DiscoRegistry;
+  readonly sessions: SessionRegistry;
+  readonly router: Router;
+  readonly stores: Stores;
+}
+
+export interface HearthModule {
+  readonly name: string;
+  /** The RFC section or XEP (with version) the module implements. */
+  readonly implements: string;
+  /** Disco features the server advertises for its domains (XEP-0030). */
+  readonly hostFeatures?: readonly string[];
+  /** Disco features advertised on behalf of accounts (bare JIDs). */
+  readonly accountFeatures?: readonly string[];
+  setup(ctx: ModuleContext): void | Promise<void>;
+}
+
+export function defineModule(module: HearthModule): HearthModule {
+  return module;
+}

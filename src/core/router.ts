@@ -1,0 +1,350 @@
+// The one place that decides where a stanza goes: RFC 6120 §8 and §10 (server rules for
+// processing XML stanzas) and RFC 6121 §8 (delivery rules for local accounts).
+import type { Element } from 'ltx';
+import type { Logger } from 'pino';
+import { StanzaError, StreamError } from './errors.js';
+import type { HookBus } from './hooks.js';
+import { iqKey, type IqHandlers, type IqTarget } from './iq.js';
+import { Jid, tryParseJid } from './jid.js';
+import type { Origin } from './origin.js';
+import type { ClientSession, SessionRegistry } from './sessions.js';
+import { errorReply, iqResult } from './stanza.js';
+import type { ServerEvents } from './events.js';
+
+export interface RouterOptions {
+  domains: ReadonlySet<string>;
+  sessions: SessionRegistry;
+  iq: IqHandlers;
+  hooks: HookBus<ServerEvents>;
+  accountExists: (username: string, domain: string) => Promise<boolean>;
+  log: Logger;
+}
+
+export interface RouterStats {
+  routed: { message: number; presence: number; iq: number };
+  errorsSent: number;
+}
+
+const IQ_TYPES = new Set(['get', 'set', 'result', 'error']);
+const MESSAGE_TYPES = new Set(['chat', 'error', 'groupchat', 'headline', 'normal']);
+const PRESENCE_TYPES = new Set([
+  'error', 'probe', 'subscribe', 'subscribed', 'unavailable', 'unsubscribe', 'unsubscribed',
+]);
+
+export class Router {
+  readonly stats: RouterStats = { routed: { message: 0, presence: 0, iq: 0 }, errorsSent: 0 };
+  private readonly domains: ReadonlySet<string>;
+  private readonly sessions: SessionRegistry;
+  private readonly iq: IqHandlers;
+  private readonly hooks: HookBus<ServerEvents>;
+  private readonly accountExists: RouterOptions['accountExists'];
+  private readonly log: Logger;
+
+  constructor(options: RouterOptions) {
+    this.domains = options.domains;
+    this.sessions = options.sessions;
+    this.iq = options.iq;
+    this.hooks = options.hooks;
+    this.accountExists = options.accountExists;
+    this.log = options.log;
+  }
+
+  isLocalDomain(domain: string): boolean {
+    return this.domains.has(domain);
+  }
+
+  /**
+   * Routes one stanza. Throws StreamError only for faults of the sending stream itself
+   * (RFC 6120 §8.1.2.1 invalid-from); every other problem becomes a stanza error reply.
+   * Never throws for a stanza error, never replies to an error with an error.
+   */
+  route(stanza: Element, origin: Origin): void {
+    const kind = stanza.name;
+    if (kind !== 'message' && kind !== 'presence' && kind !== 'iq') {
+      throw new StreamError('unsupported-stanza-type', `<${kind}/> is not a stanza`);
+    }
+    this.stats.routed[kind]++;
+
+    let from: Jid;
+    if (origin.kind === 'c2s') {
+      from = this.stampFrom(stanza, origin.session);
+    } else {
+      const parsed = stanza.attrs.from ? tryParseJid(stanza.attrs.from) : null;
+      if (!parsed) {
+        this.log.warn({ stanza: kind }, 'dropping locally generated stanza without a valid from');
+        return;
+      }
+      from = parsed;
+    }
+
+    const type = stanza.attrs.type;
+    const rawTo = stanza.attrs.to;
+    let to: Jid | null = null;
+    if (rawTo !== undefined) {
+      to = tryParseJid(rawTo);
+      if (!to) return this.bounce(stanza, new StanzaError('jid-malformed', 'the to address is not a valid JID'));
+    }
+
+    if (kind === 'iq') {
+      if (!type || !IQ_TYPES.has(type)) return this.bounce(stanza, new StanzaError('bad-request', 'iq type must be get, set, result or error'));
+      if (stanza.attrs.id === undefined) return this.bounce(stanza, new StanzaError('bad-request', 'iq needs an id'));
+      if (type === 'get' || type === 'set') {
+        // RFC 6120 §8.2.3: a get or set contains exactly one child element.
+        let elements = 0;
+        for (const child of stanza.children) if (typeof child !== 'string') elements++;
+        if (elements !== 1) return this.bounce(stanza, new StanzaError('bad-request', 'iq get/set must have exactly one child element'));
+      }
+    } else if (kind === 'presence') {
+      if (type !== undefined && !PRESENCE_TYPES.has(type)) return this.bounce(stanza, new StanzaError('bad-request', `unknown presence type "${type}"`));
+    } else if (type !== undefined && !MESSAGE_TYPES.has(type)) {
+      // RFC 6121 §5.2.2: an unknown message type is treated as "normal".
+      stanza.attrs.type = 'normal';
+    }
+
+    if (to === null) {
+      this.routeWithoutTo(stanza, from, origin);
+      return;
+    }
+    if (!this.domains.has(to.domain)) {
+      // Federation is not built yet: no route to other domains (RFC 6120 §10.4.3).
+      return this.bounce(stanza, new StanzaError('remote-server-not-found', `no route to ${to.domain}`));
+    }
+    if (to.local === '') {
+      this.toHost(stanza, from, to, origin);
+    } else if (to.resource === '') {
+      this.run(this.toBare(stanza, from, to, origin), stanza);
+    } else {
+      this.run(this.toFull(stanza, from, to, origin), stanza);
+    }
+  }
+
+  /** RFC 6120 §8.1.2.1: the server stamps the full JID; a different `from` is a stream error. */
+  private stampFrom(stanza: Element, session: ClientSession): Jid {
+    const claimed = stanza.attrs.from;
+    if (claimed !== undefined && claimed !== session.jid.toString()) {
+      const parsed = tryParseJid(claimed);
+      const matches = parsed !== null && parsed.bareString() === session.jid.bareString()
+        && (parsed.resource === '' || parsed.resource === session.jid.resource);
+      if (!matches) throw new StreamError('invalid-from', 'from does not match the authenticated address');
+    }
+    stanza.attrs.from = session.jid.toString();
+    return session.jid;
+  }
+
+  /** RFC 6120 §10.3: no `to` means the sender's own account (or, for presence, a broadcast). */
+  private routeWithoutTo(stanza: Element, from: Jid, origin: Origin): void {
+    if (stanza.name === 'presence') {
+      if (origin.kind === 'c2s') this.run(this.presenceBroadcast(stanza, origin.session), stanza);
+      return;
+    }
+    const self = from.bare;
+    if (stanza.name === 'iq') {
+      this.run(this.dispatchIq(stanza, from, self, 'bare', origin, true), stanza);
+      return;
+    }
+    // RFC 6120 §10.3.1: a message without `to` is treated as addressed to the sender's bare JID.
+    this.run(this.toBare(stanza, from, self, origin), stanza);
+  }
+
+  private toHost(stanza: Element, from: Jid, to: Jid, origin: Origin): void {
+    if (stanza.name === 'iq') {
+      this.run(this.dispatchIq(stanza, from, to, 'host', origin, false), stanza);
+      return;
+    }
+    // RFC 6120 §10.4.1 / RFC 6121 §8.5.1: messages and presence to the server with no
+    // module interested are ignored; errors are never answered.
+  }
+
+  private async toBare(stanza: Element, from: Jid, to: Jid, origin: Origin): Promise<void> {
+    const self = from.bareString() === to.bareString();
+    if (stanza.name === 'iq') {
+      await this.dispatchIq(stanza, from, to, 'bare', origin, self);
+      return;
+    }
+    const resources = this.sessions.ofAccount(to.bareString());
+    if (resources.length === 0 && !(await this.accountExists(to.local, to.domain))) {
+      // RFC 6121 §8.5.1: no such account.
+      if (stanza.name === 'message') this.bounce(stanza, new StanzaError('service-unavailable'));
+      return;
+    }
+    if (stanza.name === 'presence') {
+      // RFC 6121 §8.5.2.1.2 (available/unavailable directed presence): to every available resource.
+      if (stanza.attrs.type !== 'probe') this.deliverToAvailable(stanza, resources, false);
+      return;
+    }
+    this.messageToBare(stanza, from, to, resources);
+  }
+
+  /** RFC 6121 §8.5.2: message to a local bare JID. */
+  private messageToBare(stanza: Element, from: Jid, to: Jid, resources: ClientSession[]): void {
+    const type = stanza.attrs.type ?? 'normal';
+    if (type === 'error') {
+      this.deliverToAvailable(stanza, resources, true);
+      return;
+    }
+    if (type === 'groupchat') {
+      // §8.5.2.1.1: groupchat to a bare JID is an error.
+      this.bounce(stanza, new StanzaError('service-unavailable'));
+      return;
+    }
+    if (type === 'headline') {
+      // §8.5.2.1.1: headline goes to all non-negative resources, or is dropped.
+      this.deliverToAvailable(stanza, resources, false);
+      return;
+    }
+    // chat / normal: the highest-priority non-negative available resources, all of them where equal.
+    let best = -1;
+    for (const s of resources) if (s.available && s.priority >= 0 && s.priority > best) best = s.priority;
+    if (best < 0) {
+      this.undelivered(stanza, from, to);
+      return;
+    }
+    for (const s of resources) if (s.available && s.priority === best) s.deliver(stanza);
+  }
+
+  private deliverToAvailable(stanza: Element, resources: ClientSession[], includeNegative: boolean): void {
+    for (const s of resources) {
+      if (s.available && (includeNegative || s.priority >= 0)) s.deliver(stanza);
+    }
+  }
+
+  private undelivered(stanza: Element, from: Jid, to: Jid): void {
+    if (!this.hooks.has('message-undelivered')) {
+      // RFC 6121 §8.5.2.2.1: without offline storage the message is refused.
+      this.bounce(stanza, new StanzaError('service-unavailable'));
+      return;
+    }
+    this.run(
+      this.hooks.emit('message-undelivered', { stanza, from, to }).then((handled) => {
+        if (!handled) this.bounce(stanza, new StanzaError('service-unavailable'));
+      }),
+      stanza,
+    );
+  }
+
+  /** RFC 6121 §8.5.3: to a local full JID. */
+  private async toFull(stanza: Element, from: Jid, to: Jid, origin: Origin): Promise<void> {
+    const session = this.sessions.get(to);
+    if (session) {
+      session.deliver(stanza);
+      return;
+    }
+    const type = stanza.attrs.type;
+    if (stanza.name === 'iq') {
+      // §8.5.3.2.4 / RFC 6120 §10.5.3.2: no such resource.
+      if (type === 'get' || type === 'set') this.bounce(stanza, new StanzaError('service-unavailable'));
+      return;
+    }
+    if (stanza.name === 'message') {
+      if (type === 'groupchat') {
+        // §8.5.3.2.1: groupchat to an unavailable full JID is an error.
+        this.bounce(stanza, new StanzaError('service-unavailable'));
+        return;
+      }
+      if (type === 'headline' || type === 'error') return; // §8.5.3.2.1: silently ignored
+      // chat / normal: treated as addressed to the bare JID.
+      await this.toBare(stanza, from, to.bare, origin);
+      return;
+    }
+    // Presence to a missing resource: subscription-related types are treated as to the
+    // bare JID (§8.5.3.2.3), anything else is ignored.
+    if (type === 'subscribe' || type === 'subscribed' || type === 'unsubscribe' || type === 'unsubscribed') {
+      await this.toBare(stanza, from, to.bare, origin);
+    }
+  }
+
+  private async dispatchIq(stanza: Element, from: Jid, to: Jid, target: IqTarget, origin: Origin, self: boolean): Promise<void> {
+    const type = stanza.attrs.type;
+    if (type !== 'get' && type !== 'set') {
+      // Results and errors addressed to the server or an account are consumed here.
+      return;
+    }
+    if (target === 'bare' && !self) {
+      const online = this.sessions.ofAccount(to.bareString()).length > 0;
+      if (!online && !(await this.accountExists(to.local, to.domain))) {
+        this.bounce(stanza, new StanzaError('service-unavailable'));
+        return;
+      }
+    }
+    let payload: Element | undefined;
+    for (const child of stanza.children) if (typeof child !== 'string') payload = child;
+    const namespace = payload?.attrs.xmlns ?? '';
+    const handler = payload ? this.iq.get(iqKey(type, target, namespace)) : undefined;
+    if (!handler || !payload) {
+      // RFC 6120 §8.4: an iq nobody understands gets service-unavailable.
+      this.bounce(stanza, new StanzaError('service-unavailable'));
+      return;
+    }
+    try {
+      const result = await handler({ stanza, payload, from, to, origin, self });
+      const reply = iqResult(stanza, result ?? null);
+      if (!stanza.attrs.to) delete reply.attrs.from;
+      this.deliverReply(reply, from);
+    } catch (err) {
+      if (err instanceof StanzaError) {
+        this.bounce(stanza, err);
+      } else {
+        this.log.error({ err, namespace }, 'iq handler failed');
+        this.bounce(stanza, new StanzaError('internal-server-error'));
+      }
+    }
+  }
+
+  private async presenceBroadcast(stanza: Element, session: ClientSession): Promise<void> {
+    const type = stanza.attrs.type;
+    if (type === undefined) {
+      // RFC 6121 §4.7.2.3: priority is an integer -128..127, default 0.
+      const raw = stanza.getChildText('priority');
+      const priority = raw === null ? 0 : Number.parseInt(raw.trim(), 10);
+      session.priority = Number.isFinite(priority) ? Math.max(-128, Math.min(127, priority)) : 0;
+      session.available = true;
+      session.presence = stanza;
+    } else if (type === 'unavailable') {
+      session.available = false;
+      session.presence = null;
+    }
+    await this.hooks.emit('presence-broadcast', { session, stanza });
+  }
+
+  /**
+   * Sends an error reply for a stanza (RFC 6120 §8.3). Never answers an error with an
+   * error, and never answers iq results.
+   */
+  bounce(stanza: Element, error: StanzaError): void {
+    const type = stanza.attrs.type;
+    if (type === 'error' || (stanza.name === 'iq' && type === 'result')) return;
+    const reply = errorReply(stanza, error);
+    if (!reply.attrs.from) {
+      // The reply comes from the server the sender talks to.
+      const sender = reply.attrs.to ? tryParseJid(reply.attrs.to) : null;
+      if (sender) reply.attrs.from = sender.domain;
+    }
+    this.stats.errorsSent++;
+    const to = reply.attrs.to ? tryParseJid(reply.attrs.to) : null;
+    if (to) this.deliverReply(reply, to);
+  }
+
+  /** Delivers a server-generated reply to a local client (full JID) or drops it. */
+  private deliverReply(reply: Element, to: Jid): void {
+    if (!this.domains.has(to.domain)) return;
+    if (to.resource !== '') {
+      this.sessions.get(to)?.deliver(reply);
+    } else if (reply.name === 'message') {
+      for (const s of this.sessions.ofAccount(to.bareString())) if (s.available) s.deliver(reply);
+    }
+  }
+
+  /** Runs an async routing step; a failure becomes internal-server-error, never a crash. */
+  private run(work: Promise<unknown> | void, stanza: Element): void {
+    if (!work) return;
+    work.catch((err: unknown) => {
+      this.log.error({ err, stanza: stanza.name }, 'routing failed');
+      this.bounce(stanza, new StanzaError('internal-server-error'));
+    });
+  }
+
+  /** Sends a stanza generated by the server (modules, admin actions). */
+  send(stanza: Element): void {
+    this.route(stanza, { kind: 'local' });
+  }
+}

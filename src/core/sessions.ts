@@ -1,0 +1,85 @@
+// Registry of bound client sessions (RFC 6120 §7). An interface, so that a
+// cluster-wide registry can replace the local one without touching the router.
+import type { Element } from 'ltx';
+import type { Jid } from './jid.js';
+import type { StreamError } from './errors.js';
+
+/** What the router and modules may know about, and do with, a bound client session. */
+export interface ClientSession {
+  readonly id: string;
+  /** Full JID once bound. */
+  readonly jid: Jid;
+  readonly remoteAddress: string;
+  readonly secure: boolean;
+  readonly since: Date;
+  /** RFC 6121 §4.7.2.3: the priority of the last available presence (0 when none). */
+  priority: number;
+  /** RFC 6121 §4.2: true between initial available presence and unavailable presence. */
+  available: boolean;
+  /** The last available presence broadcast by this resource (RFC 6121 §4.4.2), or null. */
+  presence: Element | null;
+  /** Writes a stanza to the client; never throws. */
+  deliver(stanza: Element): void;
+  /** Ends the stream, with a stream error when given. */
+  close(error?: StreamError): void;
+}
+
+export interface SessionRegistry {
+  /**
+   * Binds a session to its full JID. RFC 6120 §7.7.2.2: when the resource is taken,
+   * Hearth lets the new session win; the displaced one is returned so the caller can
+   * end it with a `conflict` stream error.
+   */
+  bind(session: ClientSession): ClientSession | undefined;
+  unbind(session: ClientSession): boolean;
+  get(fullJid: Jid): ClientSession | undefined;
+  /** All sessions of an account, by bare JID string. */
+  ofAccount(bareJid: string): ClientSession[];
+  all(): IterableIterator<ClientSession>;
+  readonly size: number;
+}
+
+export class LocalSessionRegistry implements SessionRegistry {
+  private readonly accounts = new Map<string, Map<string, ClientSession>>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  bind(session: ClientSession): ClientSession | undefined {
+    const bare = session.jid.bareString();
+    let resources = this.accounts.get(bare);
+    if (!resources) {
+      resources = new Map();
+      this.accounts.set(bare, resources);
+    }
+    const previous = resources.get(session.jid.resource);
+    resources.set(session.jid.resource, session);
+    if (!previous) this.count++;
+    return previous !== session ? previous : undefined;
+  }
+
+  unbind(session: ClientSession): boolean {
+    const bare = session.jid.bareString();
+    const resources = this.accounts.get(bare);
+    if (!resources || resources.get(session.jid.resource) !== session) return false;
+    resources.delete(session.jid.resource);
+    this.count--;
+    if (resources.size === 0) this.accounts.delete(bare);
+    return true;
+  }
+
+  get(fullJid: Jid): ClientSession | undefined {
+    return this.accounts.get(fullJid.bareString())?.get(fullJid.resource);
+  }
+
+  ofAccount(bareJid: string): ClientSession[] {
+    const resources = this.accounts.get(bareJid);
+    return resources ? [...resources.values()] : [];
+  }
+
+  *all(): IterableIterator<ClientSession> {
+    for (const resources of this.accounts.values()) yield* resources.values();
+  }
+}

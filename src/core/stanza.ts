@@ -1,0 +1,59 @@
+// Small builders for stanzas the server itself emits (RFC 6120 §8).
+import { Element } from 'ltx';
+import type { StanzaError } from './errors.js';
+
+export const NS_CLIENT = 'jabber:client';
+export const NS_SERVER = 'jabber:server';
+
+export type StanzaKind = 'message' | 'presence' | 'iq';
+
+export function isStanzaKind(name: string): name is StanzaKind {
+  return name === 'message' || name === 'presence' || name === 'iq';
+}
+
+/**
+ * RFC 6120 §8.3.1: an error reply swaps to/from, keeps the id, carries type="error"
+ * and an <error/> child. The original payload is included for context (§8.3.1 allows it).
+ */
+export function errorReply(stanza: Element, error: StanzaError, by?: string): Element {
+  const attrs: Record<string, string> = { type: 'error' };
+  if (stanza.attrs.from) attrs.to = stanza.attrs.from;
+  if (stanza.attrs.to) attrs.from = stanza.attrs.to;
+  if (stanza.attrs.id !== undefined) attrs.id = stanza.attrs.id;
+  const reply = new Element(stanza.name, attrs);
+  for (const child of stanza.children) {
+    if (typeof child !== 'string' && child.name !== 'error') reply.cnode(cloneElement(child));
+  }
+  reply.cnode(error.toElement(by));
+  return reply;
+}
+
+/** RFC 6120 §8.2.3: a result for an iq get/set, carrying the payload when there is one. */
+export function iqResult(request: Element, payload?: Element | null): Element {
+  const attrs: Record<string, string> = { type: 'result', id: request.attrs.id ?? '' };
+  if (request.attrs.from) attrs.to = request.attrs.from;
+  if (request.attrs.to) attrs.from = request.attrs.to;
+  const reply = new Element('iq', attrs);
+  if (payload) reply.cnode(payload);
+  return reply;
+}
+
+/** Deep copy that keeps attribute objects free of prototype tricks. */
+export function cloneElement(el: Element): Element {
+  const copy = new Element(el.name);
+  copy.attrs = Object.assign(Object.create(null) as Record<string, string>, el.attrs);
+  for (const child of el.children) {
+    copy.children.push(typeof child === 'string' ? child : cloneElement(child));
+    const last = copy.children[copy.children.length - 1];
+    if (typeof last !== 'string') last.parent = copy;
+  }
+  return copy;
+}
+
+/** The stanza with a new from/to, sharing children (for delivery copies). */
+export function readdress(stanza: Element, changes: { from?: string; to?: string }): Element {
+  const copy = new Element(stanza.name);
+  copy.attrs = Object.assign(Object.create(null) as Record<string, string>, stanza.attrs, changes);
+  copy.children = stanza.children;
+  return copy;
+}

@@ -1,0 +1,95 @@
+// Starts a real Hearth server on a loopback address for integration tests, with a database
+// of its own (in-memory PGlite, or a fresh PostgreSQL schema when DATABASE_URL is set).
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { validateConfig, type ConfigInput } from '../../src/config.js';
+import { createLogger } from '../../src/core/log.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { openIsolatedDatabase, type IsolatedDatabase } from './database.js';
+
+export interface TestServer {
+  readonly server: RunningServer;
+  readonly host: string;
+  readonly domain: string;
+  /** STARTTLS port. */
+  readonly port: number;
+  readonly directTlsPort: number;
+  readonly dataDir: string;
+  addUser(local: string, password: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface TestServerOptions {
+  /** Loopback address, 127.0.0.100–199 (contract.md). */
+  host: string;
+  domain?: string;
+  /** Extra domains served. */
+  extraDomains?: string[];
+  config?: Omit<ConfigInput, 'domains' | 'dataDir'>;
+  /**
+   * Use the certificate of the test CA (trusted by the test process through
+   * NODE_EXTRA_CA_CERTS; domains must be hearth.example or below). Default true; false lets
+   * the server generate self-signed ones.
+   */
+  testCa?: boolean;
+}
+
+const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'tls');
+
+export async function startTestServer(options: TestServerOptions): Promise<TestServer> {
+  const domain = options.domain ?? 'hearth.example';
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'hearth-test-'));
+  const domains = [domain, ...(options.extraDomains ?? [])];
+  let certificates: string | null = null;
+  if (options.testCa ?? true) {
+    certificates = path.join(dataDir, 'test-certs');
+    await mkdir(certificates);
+    for (const d of domains) {
+      await copyFile(path.join(FIXTURES, 'hearth.example.crt'), path.join(certificates, `${d}.crt`));
+      await copyFile(path.join(FIXTURES, 'hearth.example.key'), path.join(certificates, `${d}.key`));
+    }
+  }
+  const raw: ConfigInput = {
+    tls: { certificates },
+    ...options.config,
+    domains,
+    dataDir,
+    log: { level: (process.env.HEARTH_TEST_LOG as 'debug' | undefined) ?? 'silent' },
+    c2s: { listen: [`${options.host}:0`], directTls: [`${options.host}:0`], ...options.config?.c2s },
+  };
+  const env = { ...process.env };
+  delete env.DATABASE_URL;
+  const config = validateConfig(raw, dataDir, env);
+  let isolated: IsolatedDatabase | null = await openIsolatedDatabase(process.env.DATABASE_URL ? 'postgres' : 'pglite');
+  const log = createLogger(config.log.level, { pretty: false, destination: process.stderr });
+  let server: RunningServer;
+  try {
+    server = await startServer(config, log, { database: isolated.database });
+  } catch (err) {
+    await isolated.dispose();
+    throw err;
+  }
+  const plain = server.listeners.bound.find((b) => b.kind === 'c2s');
+  const direct = server.listeners.bound.find((b) => b.kind === 'c2s direct TLS');
+  return {
+    server,
+    host: options.host,
+    domain,
+    port: plain?.port ?? 0,
+    directTlsPort: direct?.port ?? 0,
+    dataDir,
+    async addUser(local, password) {
+      return (await server.accounts.add(`${local}@${domain}`, password)).jid;
+    },
+    async stop() {
+      await server.stop();
+      if (isolated) {
+        await isolated.dispose();
+        isolated = null;
+      }
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}

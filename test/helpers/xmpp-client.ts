@@ -1,0 +1,105 @@
+// Drives Hearth with an independent client library (@xmpp/client) over real sockets.
+import { client, xml, type Client } from '@xmpp/client';
+import type { Element } from '@xmpp/xml';
+import { ensureHostsEntry } from './hosts.js';
+import type { TestServer } from './server.js';
+
+export { xml };
+export type { Client, Element };
+
+export interface ConnectOptions {
+  resource?: string;
+  /** 'starttls' (default) or 'direct' (XEP-0368 TLS on the direct port). */
+  transport?: 'starttls' | 'direct';
+  mechanism?: 'SCRAM-SHA-1' | 'PLAIN';
+}
+
+/** Logs in and resolves once the resource is bound. */
+export async function connect(server: TestServer, username: string, password: string, options: ConnectOptions = {}): Promise<Client> {
+  let service = `xmpp://${server.host}:${server.port}`;
+  if (options.transport === 'direct') {
+    // @xmpp/client checks the certificate against the host it dials (it sends no SNI of the
+    // domain), so dial a name under the test CA's *.hearth.example.
+    const name = `c2s-${server.host.replace(/\./g, '-')}.hearth.example`;
+    ensureHostsEntry(name, server.host);
+    service = `xmpps://${name}:${server.directTlsPort}`;
+  }
+  const xmpp = client({
+    service,
+    domain: server.domain,
+    resource: options.resource,
+    credentials: async (authenticate: (c: { username: string; password: string }, m: string) => Promise<void>, mechanisms: string[]) => {
+      const mechanism = options.mechanism ?? 'SCRAM-SHA-1';
+      if (!mechanisms.includes(mechanism)) throw new Error(`server does not offer ${mechanism} (offers ${mechanisms.join(', ')})`);
+      await authenticate({ username, password }, mechanism);
+    },
+  });
+  xmpp.reconnect.stop();
+  // Errors surface through start(); keep the emitter from throwing unhandled ones.
+  xmpp.on('error', () => undefined);
+  await withTimeout(xmpp.start(), 5_000, `login of ${username}`);
+  return xmpp;
+}
+
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    }),
+  ]);
+}
+
+/** The next stanza the client receives that matches. */
+export function nextStanza(xmpp: Client, match: (el: Element) => boolean, ms = 3_000): Promise<Element> {
+  return withTimeout(
+    new Promise<Element>((resolve) => {
+      const listener = (el: Element) => {
+        if (match(el)) {
+          xmpp.removeListener('stanza', listener);
+          resolve(el);
+        }
+      };
+      xmpp.on('stanza', listener);
+    }),
+    ms,
+    'a stanza',
+  );
+}
+
+/** Collects every stanza the client receives, for asserting that nothing else arrived. */
+export function collectStanzas(xmpp: Client): Element[] {
+  const received: Element[] = [];
+  xmpp.on('stanza', (el: Element) => received.push(el));
+  return received;
+}
+
+/** The stream error condition the server sends before it closes the stream. */
+export function nextStreamError(xmpp: Client, ms = 3_000): Promise<string> {
+  return withTimeout(
+    new Promise<string>((resolve) => {
+      xmpp.on('element', (el: Element) => {
+        if (el.name === 'stream:error' || el.is('error', 'http://etherx.jabber.org/streams')) {
+          const condition = el.children.find((c) => typeof c !== 'string' && c.attrs.xmlns === 'urn:ietf:params:xml:ns:xmpp-streams');
+          resolve(typeof condition === 'object' ? condition.name : 'unknown');
+        }
+      });
+    }),
+    ms,
+    'a stream error',
+  );
+}
+
+export async function stopQuietly(xmpp: Client | undefined): Promise<void> {
+  if (!xmpp) return;
+  try {
+    await withTimeout(xmpp.stop(), 2_000, 'client stop');
+  } catch {
+    // already closed
+  }
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
