@@ -1,0 +1,77 @@
+// Configuration: defaults, bounds, unknown keys named, environment overrides, relative paths.
+import { expect } from 'chai';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ConfigError, loadConfig, validateConfig } from '../src/config.js';
+
+function problems(raw: unknown, env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    validateConfig(raw, '/srv/hearth', env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe('config', function () {
+  it('has the contract defaults', function () {
+    const config = validateConfig({}, '/srv/hearth', {});
+    expect(config.domains).to.deep.equal(['localhost']);
+    expect(config.dataDir).to.equal('/srv/hearth/data');
+    expect(config.database.url).to.equal(null);
+    expect(config.c2s).to.deep.equal({ listen: ['*:5222'], directTls: ['*:5223'], requireTls: true, allowPlaintextAuth: false });
+    expect(config.limits).to.deep.equal({
+      stanzaBytes: 262144,
+      preAuthStanzaBytes: 8192,
+      depth: 64,
+      attributes: 128,
+      unauthenticatedTimeoutS: 30,
+      unauthenticatedPerIp: 100,
+      authFailuresPerMinute: 5,
+    });
+    expect(config.auth.scramIterations).to.equal(4096);
+  });
+
+  it('names unknown keys at every level', function () {
+    expect(problems({ domain: ['x'] })).to.deep.equal(['domain: unknown key']);
+    expect(problems({ c2s: { requireTLS: false } })).to.deep.equal(['c2s.requireTLS: unknown key']);
+    // Sections of later issues are unknown until they exist.
+    expect(problems({ s2s: {} })).to.deep.equal(['s2s: unknown key']);
+  });
+
+  it('names invalid values with the key', function () {
+    expect(problems({ limits: { stanzaBytes: 10 } })[0]).to.match(/^limits\.stanzaBytes: /);
+    expect(problems({ auth: { scramIterations: 1000 } })[0]).to.match(/^auth\.scramIterations: /);
+    expect(problems({ c2s: { listen: ['localhost'] } })[0]).to.match(/^c2s\.listen\[0\]: /);
+    expect(problems({ domains: ['Not A Domain'] })[0]).to.match(/^domains\[0\]: /);
+    expect(problems({ domains: [] })[0]).to.match(/^domains: /);
+    expect(problems({ database: { url: 'mysql://x' } })[0]).to.match(/^database\.url: /);
+    expect(problems({ log: { level: 'loud' } })[0]).to.match(/^log\.level: /);
+  });
+
+  it('lets DATABASE_URL and HEARTH_LOG_LEVEL win', function () {
+    const config = validateConfig({ database: { url: 'postgres://a/b' } }, '/x', { DATABASE_URL: 'postgres://c/d', HEARTH_LOG_LEVEL: 'debug' });
+    expect(config.database.url).to.equal('postgres://c/d');
+    expect(config.log.level).to.equal('debug');
+    expect(problems({}, { HEARTH_LOG_LEVEL: 'loud' })[0]).to.match(/^HEARTH_LOG_LEVEL: /);
+  });
+
+  it('resolves relative paths against the config file', function () {
+    const dir = mkdtempSync(path.join(tmpdir(), 'hearth-config-'));
+    const file = path.join(dir, 'hearth.yaml');
+    writeFileSync(file, 'dataDir: ./state\ntls:\n  certificates: certs\n');
+    const { config } = loadConfig(file, {});
+    expect(config.dataDir).to.equal(path.join(dir, 'state'));
+    expect(config.tls.certificates).to.equal(path.join(dir, 'certs'));
+  });
+
+  it('reports YAML that does not parse, or is not a mapping', function () {
+    const dir = mkdtempSync(path.join(tmpdir(), 'hearth-config-'));
+    writeFileSync(path.join(dir, 'a.yaml'), 'domains: [unclosed\n');
+    writeFileSync(path.join(dir, 'b.yaml'), '- just\n- a list\n');
+    expect(() => loadConfig(path.join(dir, 'a.yaml'), {})).to.throw(ConfigError, /not valid YAML/);
+    expect(() => loadConfig(path.join(dir, 'b.yaml'), {})).to.throw(ConfigError, /mapping/);
+  });
+});
