@@ -2,6 +2,7 @@
 // already normalised (PRECIS) from the caller and are stored as given.
 import type { Kysely } from 'kysely';
 import type { ScramCredential, ScramMechanismName } from '../sasl/credentials.js';
+import { BatchLoader } from './batch.js';
 import { toBuffer } from './bytes.js';
 import type { NewScramCredentialRow, ScramCredentialRow, Tables } from './tables.js';
 
@@ -42,6 +43,12 @@ export interface AccountStore {
   count(domain?: string): Promise<number>;
 }
 
+interface CredentialKey {
+  username: string;
+  domain: string;
+  mechanism: ScramMechanismName;
+}
+
 /** Accounts per createMany transaction. */
 export const CREATE_MANY_BATCH_SIZE = 500;
 /** Credential rows per INSERT (7 parameters each; PostgreSQL allows 65535). */
@@ -52,6 +59,35 @@ const CREDENTIAL_ROWS_PER_INSERT = 2000;
  * multi-statement operations join it instead of opening their own.
  */
 export function createAccountStore(db: Kysely<Tables>): AccountStore {
+  const credentialLoader = new BatchLoader<CredentialKey, ScramCredential | null>(
+    (k) => `${k.mechanism}\u0000${k.domain}\u0000${k.username}`,
+    async (keys) => {
+      const found = new Map<string, ScramCredential | null>();
+      // Group by (domain, mechanism): in practice one group, one query.
+      const groups = new Map<string, CredentialKey[]>();
+      for (const key of keys) {
+        const group = `${key.mechanism}\u0000${key.domain}`;
+        const list = groups.get(group);
+        if (list) list.push(key);
+        else groups.set(group, [key]);
+      }
+      await Promise.all(
+        [...groups.values()].map(async (group) => {
+          const { domain, mechanism } = group[0]!;
+          const rows = await db
+            .selectFrom('scram_credentials')
+            .select(['username', 'mechanism', 'salt', 'iterations', 'stored_key', 'server_key'])
+            .where('domain', '=', domain)
+            .where('mechanism', '=', mechanism)
+            .where('username', 'in', group.map((k) => k.username))
+            .execute();
+          for (const row of rows) found.set(`${mechanism}\u0000${domain}\u0000${row.username}`, toCredential(row));
+        }),
+      );
+      return found;
+    },
+    null,
+  );
   return {
     async create(account) {
       const rows = credentialRows(account);
@@ -133,16 +169,9 @@ export function createAccountStore(db: Kysely<Tables>): AccountStore {
       });
     },
 
-    async getCredential(username, domain, mechanism) {
-      // Hot path (every login): one primary-key lookup, no transaction.
-      const row = await db
-        .selectFrom('scram_credentials')
-        .select(['mechanism', 'salt', 'iterations', 'stored_key', 'server_key'])
-        .where('domain', '=', domain)
-        .where('username', '=', username)
-        .where('mechanism', '=', mechanism)
-        .executeTakeFirst();
-      return row ? toCredential(row) : null;
+    getCredential(username, domain, mechanism) {
+      // Hot path (every login): concurrent lookups share one indexed query.
+      return credentialLoader.load({ username, domain, mechanism });
     },
 
     async exists(username, domain) {
