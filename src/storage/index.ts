@@ -1,6 +1,7 @@
 // The storage layer's public surface: open/migrate the database, and the
 // repositories (the only code that writes SQL).
 import { createAccountStore, type AccountStore } from './accounts.js';
+import { withCredentialCache } from './credential-cache.js';
 import type { Database } from './database.js';
 
 export interface Stores {
@@ -8,8 +9,11 @@ export interface Stores {
 }
 
 export function createStores(database: Database): Stores {
+  const accounts = createAccountStore(database.db);
   return {
-    accounts: createAccountStore(database.db),
+    // Embedded PGlite has one writer, this process, so caching credentials is exact. A
+    // PostgreSQL server may have other writers (the command line, later other nodes).
+    accounts: database.kind === 'pglite' ? withCredentialCache(accounts) : accounts,
   };
 }
 
