@@ -38,10 +38,15 @@ export class C2sListeners {
   /** Where each listener is bound, e.g. { kind: 'c2s', host: '127.0.0.1', port: 5222 }. */
   readonly bound: Array<{ kind: 'c2s' | 'c2s direct TLS'; host: string; port: number }> = [];
 
+  private readonly ctx: C2sContext;
+
   constructor(
-    private readonly ctx: Omit<C2sContext, 'onStreamClosed'>,
+    ctx: Omit<C2sContext, 'onStreamClosed'>,
     private readonly options: C2sListenerOptions,
-  ) {}
+  ) {
+    // One context shared by every stream (a copy per connection would cost memory).
+    this.ctx = { ...ctx, onStreamClosed: (stream) => this.forget(stream) };
+  }
 
   get streamCount(): number {
     return this.streams.size;
@@ -97,7 +102,7 @@ export class C2sListeners {
   }
 
   private accept(transport: TcpTransport): void {
-    const stream = new ClientStream(transport, { ...this.ctx, onStreamClosed: (s) => this.forget(s, transport.remoteAddress) });
+    const stream = new ClientStream(transport, this.ctx);
     this.streams.add(stream);
     let peers = this.byAddress.get(transport.remoteAddress);
     if (!peers) {
@@ -112,12 +117,12 @@ export class C2sListeners {
     }
   }
 
-  private forget(stream: ClientStream, address: string): void {
+  private forget(stream: ClientStream): void {
     this.streams.delete(stream);
-    const peers = this.byAddress.get(address);
+    const peers = this.byAddress.get(stream.remoteAddress);
     if (peers) {
       peers.delete(stream);
-      if (peers.size === 0) this.byAddress.delete(address);
+      if (peers.size === 0) this.byAddress.delete(stream.remoteAddress);
     }
   }
 

@@ -12,11 +12,11 @@ import { Jid, makeJid, prepareResource, tryParseJid } from '../core/jid.js';
 import type { Router } from '../core/router.js';
 import type { ClientSession, SessionRegistry } from '../core/sessions.js';
 import { errorReply, iqResult, NS_CLIENT } from '../core/stanza.js';
-import type { XmlErrorCondition, StreamHeader } from '../xml/stream-parser.js';
+import type { XmlErrorCondition, XmlStreamEvents, StreamHeader } from '../xml/stream-parser.js';
 import { XmlStreamParser } from '../xml/stream-parser.js';
 import type { AuthThrottle } from './auth-throttle.js';
 import { SaslNegotiation, type SaslOutcome, type SaslProvider } from './sasl-negotiation.js';
-import type { StreamTransport } from './transport.js';
+import type { StreamTransport, TransportListener } from './transport.js';
 
 export const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
 export const NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind';
@@ -42,9 +42,29 @@ type State = 'header' | 'negotiating' | 'bound' | 'closing' | 'closed';
 
 let streamCounter = 0;
 
-export class ClientStream implements ClientSession {
+/**
+ * Parser events forwarded to the stream, as prototype methods: an idle connection should
+ * carry as few closures as possible.
+ */
+class ParserEvents implements XmlStreamEvents {
+  constructor(private readonly stream: ClientStream) {}
+  streamStart(header: StreamHeader): void {
+    this.stream.onStreamStart(header);
+  }
+  element(element: Element): void {
+    this.stream.onElement(element);
+  }
+  streamEnd(): void {
+    this.stream.onStreamEnd();
+  }
+  error(condition: XmlErrorCondition, text: string): void {
+    this.stream.fail(new StreamError(condition, text));
+  }
+}
+
+export class ClientStream implements ClientSession, TransportListener {
   readonly id: string;
-  readonly since = new Date();
+  private readonly sinceMs = Date.now();
   priority = 0;
   available = false;
   presence: Element | null = null;
@@ -59,23 +79,37 @@ export class ClientStream implements ClientSession {
   private sasl: SaslNegotiation | null = null;
   private saslFailures = 0;
   private unauthenticatedTimer: NodeJS.Timeout | null;
-  private readonly log: Logger;
 
   constructor(
     private readonly transport: StreamTransport,
     private readonly ctx: C2sContext,
   ) {
-    this.id = `${(++streamCounter).toString(36)}-${randomBytes(6).toString('base64url')}`;
-    this.log = ctx.log.child({ stream: this.id, ip: transport.remoteAddress });
+    this.id = (++streamCounter).toString(36) + randomBytes(6).toString('base64url');
     this.parser = this.createParser();
-    transport.onData((chunk) => this.parser.write(chunk));
-    transport.onClose(() => this.handleTransportClosed());
+    transport.attach(this);
     // RFC 6120 §4.9.3.4 connection-timeout: an unauthenticated stream gets a bounded time,
     // which also catches a header trickled byte by byte.
     this.unauthenticatedTimer = setTimeout(() => {
       this.fail(new StreamError('connection-timeout', 'authentication took too long'));
     }, ctx.config.limits.unauthenticatedTimeoutS * 1000);
     this.unauthenticatedTimer.unref();
+  }
+
+  get since(): Date {
+    return new Date(this.sinceMs);
+  }
+
+  /** Log fields that identify this stream (no per-stream child logger: it costs memory). */
+  private get logFields(): { stream: string; ip: string } {
+    return { stream: this.id, ip: this.transport.remoteAddress };
+  }
+
+  onTransportData(chunk: Buffer): void {
+    this.parser.write(chunk);
+  }
+
+  onTransportClose(): void {
+    this.handleTransportClosed();
   }
 
   get jid(): Jid {
@@ -102,12 +136,7 @@ export class ClientStream implements ClientSession {
   private createParser(): XmlStreamParser {
     const limits = this.ctx.config.limits;
     return new XmlStreamParser(
-      {
-        streamStart: (header) => this.guard(() => this.handleStreamStart(header)),
-        element: (element) => this.guard(() => this.handleElement(element)),
-        streamEnd: () => this.guard(() => this.handleStreamEnd()),
-        error: (condition, text) => this.handleXmlError(condition, text),
-      },
+      new ParserEvents(this),
       {
         maxStanzaBytes: this.authenticatedAs ? limits.stanzaBytes : limits.preAuthStanzaBytes,
         maxDepth: limits.depth,
@@ -117,21 +146,37 @@ export class ClientStream implements ClientSession {
   }
 
   /** No input may throw out of the socket handler (design: safety at the edge). */
-  private guard(work: () => void): void {
-    try {
-      work();
-    } catch (err) {
-      if (err instanceof StreamError) {
-        this.fail(err);
-      } else {
-        this.log.error({ err }, 'unexpected error while handling client input');
-        this.fail(new StreamError('internal-server-error'));
-      }
+  private failFor(err: unknown): void {
+    if (err instanceof StreamError) {
+      this.fail(err);
+    } else {
+      this.ctx.log.error({ ...this.logFields, err }, 'unexpected error while handling client input');
+      this.fail(new StreamError('internal-server-error'));
     }
   }
 
-  private handleXmlError(condition: XmlErrorCondition, text: string): void {
-    this.fail(new StreamError(condition, text));
+  onStreamStart(header: StreamHeader): void {
+    try {
+      this.handleStreamStart(header);
+    } catch (err) {
+      this.failFor(err);
+    }
+  }
+
+  onElement(element: Element): void {
+    try {
+      this.handleElement(element);
+    } catch (err) {
+      this.failFor(err);
+    }
+  }
+
+  onStreamEnd(): void {
+    try {
+      this.handleStreamEnd();
+    } catch (err) {
+      this.failFor(err);
+    }
   }
 
   // ---- stream header (RFC 6120 §4.7, §4.8) ------------------------------------------
@@ -266,7 +311,7 @@ export class ClientStream implements ClientSession {
         this.parser = this.createParser();
       },
       (err: Error) => {
-        this.log.debug({ err: err.message }, 'TLS negotiation failed');
+        this.ctx.log.debug({ ...this.logFields, err: err.message }, 'TLS negotiation failed');
         this.transport.destroy();
       },
     );
@@ -312,9 +357,10 @@ export class ClientStream implements ClientSession {
     this.parser.pause();
     this.transport.pause();
     step
-      .then((outcome) => this.guard(() => this.applySaslOutcome(outcome)))
+      .then((outcome) => this.applySaslOutcome(outcome))
       .catch((err: unknown) => {
-        this.log.error({ err }, 'SASL step failed');
+        if (err instanceof StreamError) return this.fail(err);
+        this.ctx.log.error({ ...this.logFields, err }, 'SASL step failed');
         this.fail(new StreamError('internal-server-error'));
       })
       .finally(() => {
@@ -342,7 +388,7 @@ export class ClientStream implements ClientSession {
         if (this.unauthenticatedTimer) clearTimeout(this.unauthenticatedTimer);
         this.unauthenticatedTimer = null;
         this.transport.write(outcome.data ? `<success xmlns='${NS_SASL}'>${outcome.data}</success>` : `<success xmlns='${NS_SASL}'/>`);
-        this.log.info({ jid: outcome.jid.toString() }, 'authenticated');
+        this.ctx.log.info({ ...this.logFields, jid: outcome.jid.toString() }, 'authenticated');
         // §6.4.6: the stream restarts, without a closing tag.
         this.state = 'header';
         this.headerSent = false;
@@ -406,7 +452,7 @@ export class ClientStream implements ClientSession {
     const result = iqResult(iq, new Element('bind', { xmlns: NS_BIND }).c('jid').t(this.boundJid.toString()).up());
     delete result.attrs.from;
     this.transport.write(result.toString());
-    this.log.debug({ jid: this.boundJid.toString() }, 'bound');
+    this.ctx.log.debug({ ...this.logFields, jid: this.boundJid.toString() }, 'bound');
     void this.ctx.hooks.emit('session-bound', { session: this });
   }
 
@@ -455,7 +501,7 @@ export class ClientStream implements ClientSession {
   fail(error: StreamError): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     if (!this.headerSent) this.sendHeader(undefined);
-    this.log.debug({ condition: error.condition, text: error.text }, 'stream error');
+    this.ctx.log.debug({ ...this.logFields, condition: error.condition, text: error.text }, 'stream error');
     this.transport.write(error.toElement().toString() + '</stream:stream>');
     this.state = 'closing';
     this.parser.end();

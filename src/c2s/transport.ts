@@ -4,14 +4,19 @@ import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import type { TlsContexts } from '../tls/certificates.js';
 
+export interface TransportListener {
+  onTransportData(chunk: Buffer): void;
+  onTransportClose(): void;
+}
+
 export interface StreamTransport {
   readonly remoteAddress: string;
   readonly secure: boolean;
   readonly canStartTls: boolean;
   /** Bytes queued in the kernel-facing buffer and not yet written. */
   readonly pendingBytes: number;
-  onData(listener: (chunk: Buffer) => void): void;
-  onClose(listener: () => void): void;
+  /** Who receives the bytes and the close; one listener per transport. */
+  attach(listener: TransportListener): void;
   /** Queues text; writes are coalesced and flushed once per event-loop turn. */
   write(text: string): void;
   /** Writes queued text now (before a TLS upgrade or a close). */
@@ -25,12 +30,38 @@ export interface StreamTransport {
   destroy(): void;
 }
 
+const TRANSPORT = Symbol('hearth.transport');
+type OwnedSocket = Socket & { [TRANSPORT]?: TcpTransport };
+
+// Socket listeners are shared functions that find their transport through the socket, so an
+// idle connection carries no closures of its own (memory per connection is a design target).
+function onSocketData(this: OwnedSocket, chunk: Buffer): void {
+  this[TRANSPORT]?.received(chunk);
+}
+function onSocketError(this: OwnedSocket): void {
+  // Resets, TLS alerts and the like: the stream just ends.
+  this.destroy();
+}
+function onSocketClose(this: OwnedSocket): void {
+  this[TRANSPORT]?.closedBySocket();
+}
+
+/**
+ * Transports with queued output. One setImmediate flushes all of them once per event-loop
+ * turn, so every stanza routed while handling one read leaves in a single write per socket.
+ */
+const dirty = new Set<TcpTransport>();
+let flushScheduled = false;
+function flushDirty(): void {
+  flushScheduled = false;
+  for (const transport of dirty) transport.flush();
+  dirty.clear();
+}
+
 export class TcpTransport implements StreamTransport {
-  private socket: Socket;
-  private pending: string[] = [];
-  private flushScheduled = false;
-  private dataListener: ((chunk: Buffer) => void) | null = null;
-  private closeListener: (() => void) | null = null;
+  private socket: OwnedSocket;
+  private pending: string[] | null = null;
+  private listener: TransportListener | null = null;
   private closed = false;
   private upgrading = false;
   private endTimer: NodeJS.Timeout | null = null;
@@ -46,7 +77,7 @@ export class TcpTransport implements StreamTransport {
     this.remoteAddress = normaliseAddress(socket.remoteAddress);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
-    this.attach(socket);
+    this.own(socket);
   }
 
   get canStartTls(): boolean {
@@ -57,63 +88,60 @@ export class TcpTransport implements StreamTransport {
     return this.socket.writableLength;
   }
 
-  private attach(socket: Socket): void {
-    socket.on('data', this.handleData);
-    socket.on('error', this.handleError);
-    socket.on('close', this.handleClose);
+  private own(socket: OwnedSocket): void {
+    socket[TRANSPORT] = this;
+    socket.on('data', onSocketData);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
   }
 
-  private detach(socket: Socket): void {
-    socket.off('data', this.handleData);
-    socket.off('error', this.handleError);
-    socket.off('close', this.handleClose);
+  private disown(socket: OwnedSocket): void {
+    socket[TRANSPORT] = undefined;
+    socket.off('data', onSocketData);
+    socket.off('error', onSocketError);
+    socket.off('close', onSocketClose);
   }
 
-  private readonly handleData = (chunk: Buffer): void => {
+  /** Called by the socket listener. */
+  received(chunk: Buffer): void {
     if (this.upgrading) return; // plaintext after <starttls/> is discarded (injection defence)
-    this.dataListener?.(chunk);
-  };
+    this.listener?.onTransportData(chunk);
+  }
 
-  private readonly handleError = (): void => {
-    // Resets, TLS alerts and the like: the stream just ends.
-    this.socket.destroy();
-  };
-
-  private readonly handleClose = (): void => {
+  /** Called by the socket listener. */
+  closedBySocket(): void {
     if (this.closed) return;
     this.closed = true;
     if (this.endTimer) clearTimeout(this.endTimer);
-    this.pending = [];
-    this.closeListener?.();
-  };
-
-  onData(listener: (chunk: Buffer) => void): void {
-    this.dataListener = listener;
+    this.pending = null;
+    dirty.delete(this);
+    this.listener?.onTransportClose();
   }
 
-  onClose(listener: () => void): void {
-    this.closeListener = listener;
+  attach(listener: TransportListener): void {
+    this.listener = listener;
   }
 
   write(text: string): void {
     if (this.closed) return;
-    this.pending.push(text);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(this.scheduledFlush);
+    if (this.pending === null) {
+      this.pending = [text];
+      dirty.add(this);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flushDirty);
+      }
+    } else {
+      this.pending.push(text);
     }
   }
 
-  private readonly scheduledFlush = (): void => {
-    this.flushScheduled = false;
-    this.flush();
-  };
-
   flush(): void {
-    if (this.pending.length === 0 || this.closed || this.upgrading) return;
-    const text = this.pending.length === 1 ? this.pending[0]! : this.pending.join('');
-    this.pending = [];
-    this.socket.write(text);
+    const pending = this.pending;
+    if (pending === null || this.closed || this.upgrading) return;
+    this.pending = null;
+    dirty.delete(this);
+    this.socket.write(pending.length === 1 ? pending[0]! : pending.join(''));
   }
 
   startTls(): Promise<void> {
@@ -121,7 +149,7 @@ export class TcpTransport implements StreamTransport {
     this.flush();
     this.upgrading = true;
     const raw = this.socket;
-    this.detach(raw);
+    this.disown(raw);
     const contexts = this.contexts;
     return new Promise((resolve, reject) => {
       const secured = new tls.TLSSocket(raw, { isServer: true, ...contexts.serverOptions() });
@@ -135,14 +163,14 @@ export class TcpTransport implements StreamTransport {
         this.socket = secured;
         this.secure = true;
         this.upgrading = false;
-        this.attach(secured);
+        this.own(secured);
         resolve();
       });
       // If the raw socket dies mid-handshake, report the close.
       raw.once('close', () => {
         if (this.upgrading) {
           this.upgrading = false;
-          this.handleClose();
+          this.closedBySocket();
         }
       });
     });
@@ -160,7 +188,8 @@ export class TcpTransport implements StreamTransport {
     if (this.closed) return;
     this.flush();
     this.socket.end();
-    this.endTimer = setTimeout(() => this.socket.destroy(), graceMs);
+    const socket = this.socket;
+    this.endTimer = setTimeout(() => socket.destroy(), graceMs);
     this.endTimer.unref();
   }
 

@@ -1,0 +1,1133 @@
+// c2s load generator: logs in N accounts over plain TCP and routes messages between online
+// pairs, then reports logins/s, routed messages/s, delivery latency and the server's memory
+// per idle authenticated connection. It speaks just enough XMPP (RFC 6120) to do that, with
+// its own small scanner, so that one core of it outruns the server under test.
+//
+//   node --import tsx bench/c2s-load.ts --host 127.0.0.180 --domain bench.example --users 200
+//   node --import tsx bench/c2s-load.ts --help
+//
+// Meant to be pinned to one core (taskset -c 1) with the server on the other (taskset -c 0).
+// Every phase is bounded in time; errors are counted and reported, never waited on forever.
+import { createHash, createHmac, pbkdf2, randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+
+const HELP = `Usage: node --import tsx bench/c2s-load.ts [options]
+
+  --host H               server address (127.0.0.1)
+  --port P               c2s port (5222)
+  --domain D             XMPP domain of the accounts (localhost)
+  --users N              accounts logged in and paired for routing (200)
+  --user-prefix S        account i is <prefix><i>@<domain> (bench)
+  --password S           password of every account (bench-password)
+  --resource S           resource to bind (bench)
+  --mechanism M          PLAIN or SCRAM-SHA-1 (PLAIN)
+  --login-concurrency C  logins in progress at once (50)
+  --scram-prewarm B      SCRAM: log everyone in once first, unmeasured, to fill the
+                         client's SaltedPassword cache as real clients have it (true)
+  --in-flight K          messages each sender keeps in flight (10); 0 skips routing
+  --duration S           measured seconds of routing (10); 0 skips routing
+  --warmup S             unmeasured seconds before measuring (2)
+  --rate R               0: as fast as K in flight allows; >0: a steady R messages/s in total
+                         spread over all users (latency test) instead of K in flight
+  --server-pid PID       server process, for its CPU time per phase and its memory (VmRSS)
+  --idle M               log in M more accounts (<prefix><N..N+M-1>), leave them idle 5 s and
+                         report the server's RSS growth per connection (needs --server-pid)
+  --idle-settle S        seconds to wait before each RSS reading (5)
+  --json                 print one JSON object instead of text
+  --help                 this text
+
+Exit status: 0 when every login succeeded, 1 when some failed, 2 on bad options.`;
+
+// ---- options -------------------------------------------------------------------------------
+
+interface Options {
+  host: string;
+  port: number;
+  domain: string;
+  users: number;
+  prefix: string;
+  password: string;
+  resource: string;
+  mechanism: 'PLAIN' | 'SCRAM-SHA-1';
+  loginConcurrency: number;
+  scramPrewarm: boolean;
+  inFlight: number;
+  duration: number;
+  warmup: number;
+  rate: number;
+  serverPid: number | null;
+  idle: number;
+  idleSettle: number;
+  json: boolean;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '5222' },
+      domain: { type: 'string', default: 'localhost' },
+      users: { type: 'string', default: '200' },
+      'user-prefix': { type: 'string', default: 'bench' },
+      password: { type: 'string', default: 'bench-password' },
+      resource: { type: 'string', default: 'bench' },
+      mechanism: { type: 'string', default: 'PLAIN' },
+      'login-concurrency': { type: 'string', default: '50' },
+      'scram-prewarm': { type: 'string', default: 'true' },
+      'in-flight': { type: 'string', default: '10' },
+      duration: { type: 'string', default: '10' },
+      warmup: { type: 'string', default: '2' },
+      rate: { type: 'string', default: '0' },
+      'server-pid': { type: 'string' },
+      idle: { type: 'string', default: '0' },
+      'idle-settle': { type: 'string', default: '5' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP + '\n');
+    process.exit(0);
+  }
+  const num = (name: string, raw: string, min: number, max: number, integer = true): number => {
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+      throw new Error(`--${name}: expected ${integer ? 'an integer' : 'a number'} in ${min}..${max}, got "${raw}"`);
+    }
+    return n;
+  };
+  const mechanism = values.mechanism.toUpperCase();
+  if (mechanism !== 'PLAIN' && mechanism !== 'SCRAM-SHA-1') throw new Error(`--mechanism: PLAIN or SCRAM-SHA-1, got "${values.mechanism}"`);
+  if (!/^[a-z0-9._-]+$/i.test(values['user-prefix'])) throw new Error('--user-prefix: letters, digits, ".", "_" and "-" only');
+  if (!/^[a-z0-9.-]+$/i.test(values.domain)) throw new Error('--domain: a plain ASCII domain name');
+  if (values.password === '' || /[\0,=]/.test(values.password) || /[<>&]/.test(values.resource)) throw new Error('--password/--resource: unsupported characters');
+  const serverPid = values['server-pid'] === undefined ? null : num('server-pid', values['server-pid'], 1, 2 ** 31);
+  return {
+    host: values.host,
+    port: num('port', values.port, 1, 65535),
+    domain: values.domain.toLowerCase(),
+    users: num('users', values.users, 0, 100_000),
+    prefix: values['user-prefix'],
+    password: values.password,
+    resource: values.resource,
+    mechanism,
+    loginConcurrency: num('login-concurrency', values['login-concurrency'], 1, 10_000),
+    scramPrewarm: values['scram-prewarm'] !== 'false' && values['scram-prewarm'] !== '0',
+    inFlight: num('in-flight', values['in-flight'], 0, 10_000),
+    duration: num('duration', values.duration, 0, 3_600, false),
+    warmup: num('warmup', values.warmup, 0, 600, false),
+    rate: num('rate', values.rate, 0, 10_000_000, false),
+    serverPid,
+    idle: num('idle', values.idle, 0, 100_000),
+    idleSettle: num('idle-settle', values['idle-settle'], 0, 600, false),
+    json: values.json,
+  };
+}
+
+// ---- clock, CPU, server process --------------------------------------------------------------
+
+const T0 = process.hrtime.bigint();
+/** Nanoseconds since the generator started (a double: exact for 104 days). */
+function nowNs(): number {
+  return Number(process.hrtime.bigint() - T0);
+}
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+let clockTicks = 100;
+try {
+  clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+} catch {
+  /* Linux's usual value */
+}
+
+/** Server CPU seconds (utime + stime) from /proc/PID/stat, or null. */
+function serverCpuSeconds(pid: number | null): number | null {
+  if (pid === null) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name, which may itself hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / clockTicks; // utime, stime (fields 14, 15)
+  } catch {
+    return null;
+  }
+}
+
+/** Server resident memory in KB (VmRSS), or null. */
+function serverRssKb(pid: number | null): number | null {
+  if (pid === null) return null;
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU seconds the whole machine spent busy (all cores, /proc/stat), or null. */
+function machineBusySeconds(): number | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+    // cpu user nice system idle iowait irq softirq steal ...
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!) / clockTicks;
+  } catch {
+    return null;
+  }
+}
+
+interface Meter {
+  wall0: number;
+  cpu0: NodeJS.CpuUsage;
+  server0: number | null;
+  machine0: number | null;
+}
+function startMeter(pid: number | null): Meter {
+  return { wall0: nowNs(), cpu0: process.cpuUsage(), server0: serverCpuSeconds(pid), machine0: machineBusySeconds() };
+}
+interface MeterReading {
+  seconds: number;
+  generatorCpuPct: number;
+  serverCpuPct: number | null;
+  /** Server CPU time (utime + stime) used in the phase. */
+  serverCpuSeconds: number | null;
+  /**
+   * Busy CPU of the whole machine not accounted to the generator or the server (% of one
+   * core): other processes, and kernel work (softirq) not charged to either. High values
+   * mean the run was disturbed.
+   */
+  otherCpuPct: number | null;
+}
+function readMeter(m: Meter, pid: number | null): MeterReading {
+  const seconds = (nowNs() - m.wall0) / 1e9;
+  const cpu = process.cpuUsage(m.cpu0);
+  const server1 = serverCpuSeconds(pid);
+  const machine1 = machineBusySeconds();
+  const pct = (cpuSeconds: number) => round((cpuSeconds / Math.max(seconds, 1e-9)) * 100, 1);
+  const generator = (cpu.user + cpu.system) / 1e6;
+  const server = m.server0 !== null && server1 !== null ? server1 - m.server0 : null;
+  return {
+    seconds: round(seconds, 3),
+    generatorCpuPct: pct(generator),
+    serverCpuPct: server === null ? null : pct(server),
+    serverCpuSeconds: server === null ? null : round(server, 2),
+    otherCpuPct: m.machine0 !== null && machine1 !== null ? pct(Math.max(0, machine1 - m.machine0 - generator - (server ?? 0))) : null,
+  };
+}
+
+function round(n: number, digits = 0): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+// ---- counters ------------------------------------------------------------------------------
+
+/** Problems seen, by kind ("stream-error:conflict", "ECONNRESET", "login-timeout", ...). */
+class Tally {
+  readonly counts = new Map<string, number>();
+  add(kind: string, n = 1): void {
+    this.counts.set(kind, (this.counts.get(kind) ?? 0) + n);
+  }
+  get total(): number {
+    let t = 0;
+    for (const n of this.counts.values()) t += n;
+    return t;
+  }
+  toJSON(): Record<string, number> {
+    return Object.fromEntries([...this.counts].sort((a, b) => b[1] - a[1]));
+  }
+}
+const problems = new Tally();
+
+/** Latency samples in microseconds; reservoir-sampled past the cap so memory stays bounded. */
+class Samples {
+  private data = new Float64Array(1 << 16);
+  private n = 0;
+  private seen = 0;
+  constructor(private readonly cap = 4_000_000) {}
+  add(us: number): void {
+    this.seen++;
+    if (this.n < this.cap) {
+      if (this.n === this.data.length) {
+        const bigger = new Float64Array(Math.min(this.cap, this.data.length * 2));
+        bigger.set(this.data);
+        this.data = bigger;
+      }
+      this.data[this.n++] = us;
+    } else {
+      const j = Math.floor(Math.random() * this.seen);
+      if (j < this.cap) this.data[j] = us;
+    }
+  }
+  summary(): { samples: number; p50Ms: number | null; p90Ms: number | null; p99Ms: number | null; maxMs: number | null } {
+    if (this.n === 0) return { samples: 0, p50Ms: null, p90Ms: null, p99Ms: null, maxMs: null };
+    const sorted = this.data.slice(0, this.n).sort();
+    const q = (p: number) => round(sorted[Math.min(this.n - 1, Math.max(0, Math.ceil(p * this.n) - 1))]! / 1000, 3);
+    return { samples: this.seen, p50Ms: q(0.5), p90Ms: q(0.9), p99Ms: q(0.99), maxMs: round(sorted[this.n - 1]! / 1000, 3) };
+  }
+}
+
+// ---- write coalescing ------------------------------------------------------------------------
+
+const dirty: Conn[] = [];
+let flushScheduled = false;
+function scheduleFlush(c: Conn): void {
+  if (!c.dirty) {
+    c.dirty = true;
+    dirty.push(c);
+  }
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flushAll);
+  }
+}
+function flushAll(): void {
+  flushScheduled = false;
+  // A write never calls back into us synchronously, but be safe against re-entry.
+  const list = dirty.splice(0, dirty.length);
+  for (const c of list) {
+    c.dirty = false;
+    c.flush();
+  }
+}
+
+// ---- SCRAM-SHA-1 client (RFC 5802) -----------------------------------------------------------
+
+interface ScramKeys {
+  clientKey: Buffer;
+  storedKey: Buffer;
+  serverKey: Buffer;
+}
+/** SaltedPassword-derived keys by (password, salt, iterations): what a real client stores. */
+const scramCache = new Map<string, Promise<ScramKeys>>();
+let scramDerivations = 0;
+function scramKeys(password: string, saltB64: string, iterations: number): Promise<ScramKeys> {
+  const key = `${iterations},${saltB64},${password}`;
+  let keys = scramCache.get(key);
+  if (!keys) {
+    scramDerivations++;
+    keys = new Promise<ScramKeys>((resolve, reject) => {
+      pbkdf2(password, Buffer.from(saltB64, 'base64'), iterations, 20, 'sha1', (err, salted) => {
+        if (err) return reject(err);
+        const clientKey = createHmac('sha1', salted).update('Client Key').digest();
+        resolve({
+          clientKey,
+          storedKey: createHash('sha1').update(clientKey).digest(),
+          serverKey: createHmac('sha1', salted).update('Server Key').digest(),
+        });
+      });
+    });
+    scramCache.set(key, keys);
+  }
+  return keys;
+}
+
+// ---- the connection ----------------------------------------------------------------------------
+
+const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
+const CH_GT = 62; // >
+const CH_SLASH = 47; // /
+const CH_QMARK = 63; // ?
+const CH_BANG = 33; // !
+const CH_QUOT = 34; // "
+const CH_APOS = 39; // '
+
+type ConnState = 'connecting' | 'features' | 'auth' | 'scram-first' | 'scram-final' | 'restart' | 'bind' | 'bound' | 'closing' | 'closed';
+
+/** What the routing phase does with a received message (set per phase). */
+interface Receiver {
+  onMessage(to: Conn, sentAtNs: number, error: boolean): void;
+}
+let receiver: Receiver | null = null;
+/** Login step durations of the current login phase, by step, to see where login time goes. */
+let stepSamples: Map<string, Samples> | null = null;
+let stanzasIn = 0;
+let stanzasOut = 0;
+
+class Conn {
+  readonly username: string;
+  readonly fullJid: string;
+  private sock: net.Socket | null = null;
+  state: ConnState = 'connecting';
+  dirty = false;
+  private out = '';
+  // scanner state
+  private buf = '';
+  private scanPos = 0;
+  private depth = 0;
+  private elemStart = 0;
+  // login bookkeeping
+  private settle: ((err: string | null) => void) | null = null;
+  private loginTimer: NodeJS.Timeout | null = null;
+  private scramClientFirstBare = '';
+  private scramNonce = '';
+  private scramAuthMessage = '';
+  private scramServerKey: Buffer | null = null;
+  private lastMark = 0;
+  private closeWaiters: Array<() => void> = [];
+  /** Routing: the other half of the pair (0↔1, 2↔3, …) and its full JID. */
+  partner: Conn | null = null;
+  partnerAddress = '';
+  /** Messages this connection has sent. */
+  sent = 0;
+  private msgSeq = 0;
+  /** The connection was lost (stream error or close) while it was paired for routing. */
+  droppedWhileRouting = false;
+
+  constructor(
+    readonly index: number,
+    private readonly opts: Options,
+  ) {
+    this.username = `${opts.prefix}${index}`;
+    this.fullJid = `${this.username}@${opts.domain}/${opts.resource}`;
+  }
+
+  /** Connects, authenticates, binds and sends initial presence; resolves null or an error kind. */
+  login(): Promise<string | null> {
+    return new Promise((resolve) => {
+      this.settle = (err) => {
+        this.settle = null;
+        if (this.loginTimer) clearTimeout(this.loginTimer);
+        this.loginTimer = null;
+        resolve(err);
+      };
+      this.lastMark = nowNs();
+      this.loginTimer = setTimeout(() => this.failLogin(`login-timeout(${this.state})`), 10_000);
+      const sock = net.connect({ host: this.opts.host, port: this.opts.port });
+      this.sock = sock;
+      sock.setNoDelay(true);
+      sock.on('connect', () => {
+        this.mark('tcp-connect');
+        this.state = 'features';
+        this.sendHeader();
+      });
+      sock.on('data', (chunk: Buffer) => this.feed(chunk));
+      sock.on('error', (err: NodeJS.ErrnoException) => {
+        const kind = err.code ?? 'socket-error';
+        if (this.settle) this.failLogin(kind);
+        else if (this.state !== 'closing' && this.state !== 'closed') problems.add(kind);
+      });
+      sock.on('close', () => this.onClosed());
+    });
+  }
+
+  /** Records the time since the previous login step under this step's name. */
+  private mark(step: string): void {
+    const now = nowNs();
+    if (stepSamples !== null) {
+      let samples = stepSamples.get(step);
+      if (!samples) stepSamples.set(step, (samples = new Samples(200_000)));
+      samples.add((now - this.lastMark) / 1000);
+    }
+    this.lastMark = now;
+  }
+
+  private failLogin(kind: string): void {
+    problems.add(kind);
+    const settle = this.settle;
+    this.settle = null;
+    this.state = 'closing'; // the close that follows is ours, not a disconnect
+    this.destroy();
+    settle?.(kind);
+  }
+
+  private onClosed(): void {
+    const was = this.state;
+    this.state = 'closed';
+    if (this.settle) {
+      problems.add(`closed-during-login(${was})`);
+      this.settle('closed-during-login');
+    } else if (was !== 'closing' && was !== 'closed') {
+      problems.add('disconnected-after-login');
+      if (this.partner) this.droppedWhileRouting = true;
+    }
+    const waiters = this.closeWaiters;
+    this.closeWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private sendHeader(): void {
+    this.write(
+      `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='${this.opts.domain}' version='1.0' xml:lang='en'>`,
+    );
+  }
+
+  write(text: string): void {
+    this.out += text;
+    scheduleFlush(this);
+  }
+
+  flush(): void {
+    if (this.out === '') return;
+    const s = this.sock;
+    if (s && !s.destroyed && s.writable) s.write(this.out);
+    this.out = '';
+  }
+
+  destroy(): void {
+    this.out = '';
+    if (this.sock && !this.sock.destroyed) this.sock.destroy();
+  }
+
+  /** Closes the stream politely; resolves when the socket is gone (forced after 2 s). */
+  close(): Promise<void> {
+    if (this.state === 'closed' || !this.sock) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.closeWaiters.push(resolve);
+      if (this.state !== 'closing') {
+        this.state = 'closing';
+        this.out += '</stream:stream>';
+        this.flush();
+        this.sock!.end();
+        setTimeout(() => this.destroy(), 2_000).unref();
+      }
+    });
+  }
+
+  // -- the scanner: finds complete top-level elements by tag depth, no DOM --------------------
+
+  private feed(chunk: Buffer): void {
+    // Everything we look at is ASCII; latin1 keeps byte offsets and is the cheapest decode.
+    const text = chunk.toString('latin1');
+    const s = this.buf.length === 0 ? text : this.buf + text;
+    const len = s.length;
+    let pos = this.scanPos;
+    let depth = this.depth;
+    let elemStart = this.elemStart;
+    /** Where scanning stopped: the start of a token cut by the end of the data, or len. */
+    let resumeAt = len;
+    while (pos < len) {
+      const lt = s.indexOf('<', pos);
+      if (lt < 0 || lt + 1 >= len) {
+        resumeAt = lt < 0 ? len : lt;
+        break;
+      }
+      const c = s.charCodeAt(lt + 1);
+      if (c === CH_SLASH) {
+        const gt = s.indexOf('>', lt);
+        if (gt < 0) {
+          resumeAt = lt;
+          break;
+        }
+        pos = gt + 1;
+        depth--;
+        if (depth === 0) {
+          this.element(s.slice(elemStart, pos));
+        } else if (depth < 0) {
+          depth = 0; // </stream:stream>
+          this.streamEnd();
+        }
+      } else if (c === CH_QMARK) {
+        const end = s.indexOf('?>', lt);
+        if (end < 0) {
+          resumeAt = lt;
+          break;
+        }
+        pos = end + 2;
+      } else if (c === CH_BANG) {
+        // Comments and CDATA are not expected from servers; skip them whole.
+        const end = s.indexOf(s.startsWith('<![CDATA[', lt) ? ']]>' : '-->', lt);
+        if (end < 0) {
+          resumeAt = lt;
+          break;
+        }
+        pos = end + 3;
+      } else {
+        // An open tag: its '>' outside quoted attribute values.
+        let gt = -1;
+        let quote = 0;
+        for (let i = lt + 2; i < len; i++) {
+          const ch = s.charCodeAt(i);
+          if (quote !== 0) {
+            if (ch === quote) quote = 0;
+          } else if (ch === CH_GT) {
+            gt = i;
+            break;
+          } else if (ch === CH_QUOT || ch === CH_APOS) {
+            quote = ch;
+          }
+        }
+        if (gt < 0) {
+          resumeAt = lt;
+          break;
+        }
+        pos = gt + 1;
+        if (depth === 0 && s.startsWith('stream:stream', lt + 1)) {
+          this.streamStart();
+        } else if (s.charCodeAt(gt - 1) === CH_SLASH) {
+          if (depth === 0) this.element(s.slice(lt, pos));
+        } else {
+          if (depth === 0) elemStart = lt;
+          depth++;
+        }
+      }
+      if (this.state === 'closed') return;
+    }
+    // Keep the unfinished part: the element in progress, or the token cut in the middle.
+    const keepFrom = depth > 0 ? elemStart : resumeAt;
+    this.buf = keepFrom >= len ? '' : s.slice(keepFrom);
+    this.scanPos = resumeAt - keepFrom;
+    this.elemStart = 0;
+    this.depth = depth;
+    if (this.buf.length > 1_000_000) {
+      problems.add('oversized-element');
+      this.destroy();
+    }
+  }
+
+  private streamStart(): void {
+    // Nothing to check: features follow.
+  }
+
+  private streamEnd(): void {
+    if (this.state !== 'closing') {
+      if (this.settle) this.failLogin('stream-closed-by-server');
+      else problems.add('stream-closed-by-server');
+    }
+    this.destroy();
+  }
+
+  private element(el: string): void {
+    stanzasIn++;
+    if (this.state === 'bound') {
+      if (el.startsWith('<message')) return this.message(el);
+      if (el.startsWith('<stream:error')) return this.streamError(el);
+      return; // presence, iq: not ours to answer here
+    }
+    if (el.startsWith('<stream:error')) return this.streamError(el);
+    switch (this.state) {
+      case 'features':
+        if (!el.startsWith('<stream:features')) return;
+        if (!el.includes(`>${this.opts.mechanism}<`)) return this.failLogin(`mechanism-not-offered:${this.opts.mechanism}`);
+        this.mark('stream-features');
+        this.startAuth();
+        return;
+      case 'auth':
+      case 'scram-first':
+      case 'scram-final':
+        return this.saslElement(el);
+      case 'restart':
+        if (!el.startsWith('<stream:features')) return;
+        if (!el.includes('urn:ietf:params:xml:ns:xmpp-bind')) return this.failLogin('bind-not-offered');
+        this.mark('restart-features');
+        this.state = 'bind';
+        this.write(`<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${this.opts.resource}</resource></bind></iq>`);
+        return;
+      case 'bind':
+        if (!el.startsWith('<iq')) return;
+        if (!/ id=['"]bind1['"]/.test(el)) return;
+        if (/ type=['"]result['"]/.test(el)) {
+          this.mark('bind');
+          this.state = 'bound';
+          this.write('<presence/>');
+          this.settle?.(null);
+        } else {
+          this.failLogin('bind-error');
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  private streamError(el: string): void {
+    const m = /<([a-z-]+) xmlns=['"]urn:ietf:params:xml:ns:xmpp-streams['"]/.exec(el);
+    const kind = `stream-error:${m ? m[1] : 'unknown'}`;
+    if (this.settle) return this.failLogin(kind);
+    problems.add(kind);
+    if (this.partner) this.droppedWhileRouting = true;
+    this.state = 'closing';
+    this.destroy();
+  }
+
+  private startAuth(): void {
+    if (this.opts.mechanism === 'PLAIN') {
+      this.state = 'auth';
+      const msg = Buffer.from(`\0${this.username}\0${this.opts.password}`, 'utf8').toString('base64');
+      this.write(`<auth xmlns='${NS_SASL}' mechanism='PLAIN'>${msg}</auth>`);
+      return;
+    }
+    this.state = 'scram-first';
+    const cnonce = randomBytes(18).toString('base64');
+    this.scramClientFirstBare = `n=${this.username},r=${cnonce}`;
+    this.scramNonce = cnonce;
+    const msg = Buffer.from(`n,,${this.scramClientFirstBare}`, 'utf8').toString('base64');
+    this.write(`<auth xmlns='${NS_SASL}' mechanism='SCRAM-SHA-1'>${msg}</auth>`);
+  }
+
+  private saslElement(el: string): void {
+    const text = () => {
+      const open = el.indexOf('>');
+      const close = el.lastIndexOf('</');
+      return open >= 0 && close > open ? el.slice(open + 1, close).trim() : '';
+    };
+    if (el.startsWith('<failure')) {
+      const m = /<failure[^>]*>\s*<([a-z-]+)/.exec(el);
+      return this.failLogin(`sasl-failure:${m ? m[1] : 'unknown'}`);
+    }
+    if (el.startsWith('<success')) {
+      if (this.state === 'scram-first') return this.failLogin('scram-early-success');
+      if (this.state === 'scram-final') {
+        const data = text();
+        if (data !== '' && data !== '=' && !this.verifyServerFinal(data)) return this.failLogin('scram-bad-server-signature');
+        if ((data === '' || data === '=') && this.scramServerKey !== null) return this.failLogin('scram-no-server-signature');
+      }
+      this.mark(this.opts.mechanism === 'PLAIN' ? 'sasl-plain' : 'sasl-scram-final');
+      // RFC 6120 §6.4.6: new stream over the same connection, no closing tag.
+      this.state = 'restart';
+      this.sendHeader();
+      return;
+    }
+    if (el.startsWith('<challenge')) {
+      if (this.state === 'scram-first') {
+        this.mark('sasl-scram-first');
+        this.scramServerFirst(Buffer.from(text(), 'base64').toString('utf8'));
+        return;
+      }
+      if (this.state === 'scram-final') {
+        // Older servers send v= as a challenge, then an empty success.
+        if (!this.verifyServerFinal(text())) return this.failLogin('scram-bad-server-signature');
+        this.scramServerKey = null;
+        this.write(`<response xmlns='${NS_SASL}'/>`);
+        return;
+      }
+      return this.failLogin('unexpected-challenge');
+    }
+  }
+
+  private scramServerFirst(serverFirst: string): void {
+    const attrs = new Map<string, string>();
+    for (const part of serverFirst.split(',')) attrs.set(part.slice(0, 1), part.slice(2));
+    const nonce = attrs.get('r');
+    const salt = attrs.get('s');
+    const iterations = Number(attrs.get('i'));
+    if (!nonce || !salt || !Number.isInteger(iterations) || iterations < 1 || !nonce.startsWith(this.scramNonce)) {
+      return this.failLogin('scram-bad-server-first');
+    }
+    this.state = 'scram-final';
+    scramKeys(this.opts.password, salt, iterations).then(
+      (keys) => {
+        if (this.state !== 'scram-final') return;
+        this.mark('client-scram-keys');
+        const finalWithoutProof = `c=biws,r=${nonce}`;
+        this.scramAuthMessage = `${this.scramClientFirstBare},${serverFirst},${finalWithoutProof}`;
+        const signature = createHmac('sha1', keys.storedKey).update(this.scramAuthMessage).digest();
+        const proof = Buffer.allocUnsafe(20);
+        for (let i = 0; i < 20; i++) proof[i] = keys.clientKey[i]! ^ signature[i]!;
+        this.scramServerKey = keys.serverKey;
+        const msg = Buffer.from(`${finalWithoutProof},p=${proof.toString('base64')}`, 'utf8').toString('base64');
+        this.write(`<response xmlns='${NS_SASL}'>${msg}</response>`);
+      },
+      () => this.failLogin('scram-pbkdf2-error'),
+    );
+  }
+
+  private verifyServerFinal(b64: string): boolean {
+    if (this.scramServerKey === null) return false;
+    const serverFinal = Buffer.from(b64, 'base64').toString('utf8');
+    const expected = createHmac('sha1', this.scramServerKey).update(this.scramAuthMessage).digest('base64');
+    return serverFinal === `v=${expected}`;
+  }
+
+  // -- routing ------------------------------------------------------------------------------
+
+  private message(el: string): void {
+    const r = receiver;
+    if (r === null) return;
+    const tagEnd = el.indexOf('>');
+    const head = el.slice(0, tagEnd);
+    const error = head.includes("type='error'") || head.includes('type="error"');
+    // Only the partner writes to us: anything else would be a routing fault, not a delivery.
+    if (!error && !head.includes(`from='${this.partnerAddress}'`) && !head.includes(`from="${this.partnerAddress}"`)) {
+      problems.add('message-from-unexpected-sender');
+      return;
+    }
+    const b = el.indexOf('<body>');
+    const e = b < 0 ? -1 : el.indexOf('</body>', b);
+    const sentAt = e > 0 ? Number(el.slice(b + 6, e)) : NaN;
+    if (!Number.isFinite(sentAt)) {
+      problems.add('message-without-timestamp');
+      return;
+    }
+    r.onMessage(this, sentAt, error);
+  }
+
+  /** Queues one chat message to the partner, stamped with the send time. */
+  sendMessage(): void {
+    if (this.state !== 'bound') return;
+    this.sent++;
+    stanzasOut++;
+    this.write(`<message to='${this.partnerAddress}' type='chat' id='m${++this.msgSeq}'><body>${nowNs()}</body></message>`);
+  }
+}
+
+// ---- phases ----------------------------------------------------------------------------------
+
+interface LoginReport extends MeterReading {
+  attempted: number;
+  ok: number;
+  failed: number;
+  perSecond: number;
+  scramDerivations?: number;
+  /** Per login step (tcp-connect, stream-features, sasl-…, restart-features, bind): p50/p99 ms. */
+  stepsMs: Record<string, { p50: number | null; p99: number | null }>;
+}
+
+/** Logs in accounts [from, from+count) with bounded concurrency; returns the bound ones. */
+async function loginMany(opts: Options, from: number, count: number): Promise<{ conns: Conn[]; report: LoginReport }> {
+  const meter = startMeter(opts.serverPid);
+  const derivations0 = scramDerivations;
+  stepSamples = new Map();
+  const conns: Conn[] = [];
+  let next = 0;
+  let ok = 0;
+  let failed = 0;
+  let lastBound = meter.wall0;
+  const worker = async () => {
+    while (next < count) {
+      const conn = new Conn(from + next++, opts);
+      const err = await conn.login();
+      if (err === null) {
+        ok++;
+        lastBound = nowNs();
+        conns.push(conn);
+      } else {
+        failed++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(opts.loginConcurrency, count) }, worker));
+  const reading = readMeter(meter, opts.serverPid);
+  const seconds = (lastBound - meter.wall0) / 1e9;
+  const steps: LoginReport['stepsMs'] = {};
+  for (const [step, samples] of stepSamples) {
+    const sum = samples.summary();
+    steps[step] = { p50: sum.p50Ms, p99: sum.p99Ms };
+  }
+  stepSamples = null;
+  conns.sort((a, b) => a.index - b.index);
+  return {
+    conns,
+    report: {
+      ...reading,
+      attempted: count,
+      ok,
+      failed,
+      perSecond: ok > 0 && seconds > 0 ? round(ok / seconds, 1) : 0,
+      stepsMs: steps,
+      ...(opts.mechanism === 'SCRAM-SHA-1' ? { scramDerivations: scramDerivations - derivations0 } : {}),
+    },
+  };
+}
+
+async function closeAll(conns: Conn[]): Promise<void> {
+  // In slices, so thousands of closes do not burst at once; each is bounded (2 s).
+  for (let i = 0; i < conns.length; i += 500) await Promise.all(conns.slice(i, i + 500).map((c) => c.close()));
+}
+
+interface RoutingReport extends MeterReading {
+  mode: 'in-flight' | 'steady';
+  pairs: number;
+  inFlightPerSender?: number;
+  targetRate?: number;
+  warmupSeconds: number;
+  measuredSeconds: number;
+  received: number;
+  perSecond: number;
+  errorsBounced: number;
+  sent: number;
+  unansweredAtEnd: number;
+  disconnected: number;
+  latency: ReturnType<Samples['summary']>;
+  /** The generator's own event-loop delay in the measured window: a stall of ours shows here. */
+  generatorLoopDelayMs: { p99: number; max: number };
+  /** Longest time in the measured window with no message arriving anywhere: a stall. */
+  maxDeliveryGapMs: number;
+}
+
+/**
+ * Routes messages between pairs (0↔1, 2↔3, …): K in flight per sender (rate 0), or a steady
+ * aggregate rate. Warm-up first, then the measured window; then sending stops and what is
+ * in flight is given up to 3 s to arrive.
+ */
+async function route(opts: Options, conns: Conn[]): Promise<RoutingReport> {
+  const byIndex = new Map(conns.map((c) => [c.index, c]));
+  const senders: Conn[] = [];
+  for (let i = 0; i + 1 < opts.users; i += 2) {
+    const a = byIndex.get(i);
+    const b = byIndex.get(i + 1);
+    if (!a || !b) continue;
+    a.partner = b;
+    b.partner = a;
+    a.partnerAddress = b.fullJid;
+    b.partnerAddress = a.fullJid;
+    senders.push(a, b);
+  }
+  const steady = opts.rate > 0;
+  const latency = new Samples();
+  let measuring = false;
+  let sending = true;
+  let received = 0;
+  let bounced = 0;
+  let deliveredTotal = 0;
+  let measureStart = 0;
+  let measureEnd = Infinity;
+  let lastDelivery = 0;
+  let maxGap = 0;
+  receiver = {
+    onMessage(to, sentAt, error) {
+      deliveredTotal++;
+      const now = nowNs();
+      if (error) {
+        bounced++;
+      } else if (measuring && now <= measureEnd) {
+        if (now - lastDelivery > maxGap) maxGap = now - lastDelivery;
+        lastDelivery = now;
+        received++;
+        latency.add((now - sentAt) / 1000);
+      }
+      // In-flight mode: the sender (our partner) may send the next one.
+      if (!steady && sending && to.partner) to.partner.sendMessage();
+    },
+  };
+  const sentNow = () => senders.reduce((n, c) => n + c.sent, 0);
+  const sent0 = sentNow();
+
+  let timer: NodeJS.Timeout | null = null;
+  if (!steady) {
+    for (const s of senders) for (let k = 0; k < opts.inFlight; k++) s.sendMessage();
+  } else if (senders.length > 0) {
+    // Every 5 ms, send what the schedule says is due, round-robin over the senders; after a
+    // stall, catch up at most 50 ms worth so a hiccup of ours is not a burst for the server.
+    const start = nowNs();
+    let due = 0;
+    let rr = 0;
+    timer = setInterval(() => {
+      if (!sending) return;
+      const target = Math.floor(((nowNs() - start) / 1e9) * opts.rate);
+      due = Math.max(due, target - Math.ceil(opts.rate * 0.05));
+      let n = target - due;
+      due = target;
+      while (n-- > 0) {
+        senders[rr]!.sendMessage();
+        rr = (rr + 1) % senders.length;
+      }
+    }, 5);
+  }
+
+  await sleep(opts.warmup * 1000);
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+  loopDelay.enable();
+  const meter = startMeter(opts.serverPid);
+  measureStart = meter.wall0;
+  lastDelivery = measureStart;
+  measuring = true;
+  const sentAtStart = sentNow();
+  await sleep(opts.duration * 1000);
+  measureEnd = nowNs();
+  const reading = readMeter(meter, opts.serverPid);
+  loopDelay.disable();
+  const sentInWindow = sentNow() - sentAtStart;
+  sending = false;
+  if (timer) clearInterval(timer);
+  // Drain: wait for what is in flight (bounded).
+  const totalSent = () => sentNow() - sent0;
+  const drainUntil = Date.now() + 3_000;
+  while (deliveredTotal < totalSent() && Date.now() < drainUntil) await sleep(20);
+  receiver = null;
+  const seconds = (measureEnd - measureStart) / 1e9;
+  return {
+    ...reading,
+    mode: steady ? 'steady' : 'in-flight',
+    pairs: senders.length / 2,
+    ...(steady ? { targetRate: opts.rate } : { inFlightPerSender: opts.inFlight }),
+    warmupSeconds: opts.warmup,
+    measuredSeconds: round(seconds, 3),
+    received,
+    perSecond: round(received / seconds, 1),
+    errorsBounced: bounced,
+    sent: sentInWindow,
+    unansweredAtEnd: Math.max(0, totalSent() - deliveredTotal),
+    disconnected: senders.filter((c) => c.droppedWhileRouting).length,
+    latency: latency.summary(),
+    maxDeliveryGapMs: round(Math.max(maxGap, measureEnd - lastDelivery) / 1e6, 2),
+    generatorLoopDelayMs: { p99: round(loopDelay.percentile(99) / 1e6, 2), max: round(loopDelay.max / 1e6, 2) },
+  };
+}
+
+interface IdleReport {
+  connections: number;
+  failed: number;
+  rssBeforeKb: number | null;
+  rssAfterKb: number | null;
+  kbPerConnection: number | null;
+  login: LoginReport;
+  settleCpu: MeterReading;
+}
+
+async function idlePhase(opts: Options): Promise<{ report: IdleReport; conns: Conn[] }> {
+  // Without a server to read, there is nothing to wait for.
+  const settleMs = opts.serverPid === null ? 0 : opts.idleSettle * 1000;
+  await sleep(settleMs);
+  const before = serverRssKb(opts.serverPid);
+  const { conns, report: login } = await loginMany(opts, opts.users, opts.idle);
+  const settle = startMeter(opts.serverPid);
+  await sleep(conns.length > 0 ? settleMs : 0);
+  const settleCpu = readMeter(settle, opts.serverPid);
+  const after = serverRssKb(opts.serverPid);
+  const alive = conns.filter((c) => c.state === 'bound').length;
+  return {
+    conns,
+    report: {
+      connections: alive,
+      failed: opts.idle - alive,
+      rssBeforeKb: before,
+      rssAfterKb: after,
+      kbPerConnection: before !== null && after !== null && alive > 0 ? round((after - before) / alive, 2) : null,
+      login,
+      settleCpu,
+    },
+  };
+}
+
+// ---- main ------------------------------------------------------------------------------------
+
+interface Report {
+  target: { host: string; port: number; domain: string; serverPid: number | null };
+  options: Omit<Options, 'password' | 'json'>;
+  logins?: LoginReport & { cold?: LoginReport };
+  routing?: RoutingReport;
+  idle?: IdleReport;
+  problems: Record<string, number>;
+  stanzas: { in: number; out: number };
+  generator: { cpuPct: number; maxRssMb: number; seconds: number };
+  ok: boolean;
+}
+
+function printText(r: Report): void {
+  const lines: string[] = [];
+  const pct = (n: number | null | undefined) => (n === null || n === undefined ? 'n/a' : `${n}%`);
+  lines.push(`target ${r.target.host}:${r.target.port} domain ${r.target.domain}${r.target.serverPid ? ` server pid ${r.target.serverPid}` : ''}`);
+  if (r.logins) {
+    const l = r.logins;
+    if (l.cold) lines.push(`logins (cold, PBKDF2 on the client): ${l.cold.ok}/${l.cold.attempted} in ${l.cold.seconds} s = ${l.cold.perSecond}/s`);
+    lines.push(
+      `logins ${r.options.mechanism}: ${l.ok}/${l.attempted} ok, ${l.failed} failed, ${l.perSecond}/s` +
+        ` (generator CPU ${pct(l.generatorCpuPct)}, server CPU ${pct(l.serverCpuPct)}, other ${pct(l.otherCpuPct)})`,
+    );
+    lines.push(`  login steps p50/p99 ms: ${Object.entries(l.stepsMs).map(([k, v]) => `${k} ${v.p50}/${v.p99}`).join(', ')}`);
+  }
+  if (r.routing) {
+    const t = r.routing;
+    const mode = t.mode === 'steady' ? `steady ${t.targetRate} msg/s` : `${t.inFlightPerSender} in flight per sender`;
+    lines.push(
+      `routing (${t.pairs} pairs, ${mode}): ${t.perSecond} msg/s over ${t.measuredSeconds} s;` +
+        ` latency p50 ${t.latency.p50Ms} ms p90 ${t.latency.p90Ms} ms p99 ${t.latency.p99Ms} ms max ${t.latency.maxMs} ms`,
+    );
+    lines.push(
+      `  bounced ${t.errorsBounced}, unanswered at end ${t.unansweredAtEnd}, disconnected ${t.disconnected}, longest gap without a delivery ${t.maxDeliveryGapMs} ms;` +
+        ` generator CPU ${pct(t.generatorCpuPct)}, server CPU ${pct(t.serverCpuPct)}, other ${pct(t.otherCpuPct)};` +
+        ` generator event-loop delay p99 ${t.generatorLoopDelayMs.p99} ms max ${t.generatorLoopDelayMs.max} ms`,
+    );
+  }
+  if (r.idle) {
+    const i = r.idle;
+    lines.push(
+      `idle: ${i.connections} connections (${i.failed} failed), server RSS ${i.rssBeforeKb} → ${i.rssAfterKb} KB = ${i.kbPerConnection ?? 'n/a'} KB per connection` +
+        ` (logins ${i.login.perSecond}/s; server CPU while idle ${pct(i.settleCpu.serverCpuPct)})`,
+    );
+  }
+  const p = Object.entries(r.problems);
+  lines.push(p.length ? `problems: ${p.map(([k, n]) => `${k} ×${n}`).join(', ')}` : 'problems: none');
+  lines.push(`generator: CPU ${r.generator.cpuPct}% of one core over ${r.generator.seconds} s, max RSS ${r.generator.maxRssMb} MB; stanzas in ${r.stanzas.in}, out ${r.stanzas.out}`);
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+async function main(): Promise<number> {
+  let opts: Options;
+  try {
+    opts = parseOptions(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${HELP}\n`);
+    return 2;
+  }
+  // A watchdog: whatever happens, the run ends. Logins are bounded by 10 s each.
+  const loginBound = (n: number) => (Math.ceil(n / opts.loginConcurrency) + 1) * 10;
+  const budgetS =
+    30 + loginBound(opts.users) * (opts.mechanism === 'SCRAM-SHA-1' ? 2 : 1) + opts.warmup + opts.duration + 10 + loginBound(opts.idle) + 2 * opts.idleSettle + 20;
+  const watchdog = setTimeout(() => {
+    process.stderr.write(`c2s-load: gave up after ${budgetS} s (watchdog)\n`);
+    process.exit(3);
+  }, budgetS * 1000);
+  watchdog.unref();
+
+  const whole = startMeter(null);
+  const { password: _password, json: _json, ...shown } = opts;
+  const report: Report = {
+    target: { host: opts.host, port: opts.port, domain: opts.domain, serverPid: opts.serverPid },
+    options: shown,
+    problems: {},
+    stanzas: { in: 0, out: 0 },
+    generator: { cpuPct: 0, maxRssMb: 0, seconds: 0 },
+    ok: true,
+  };
+
+  let loginsFailed = 0;
+  let conns: Conn[] = [];
+  if (opts.users > 0) {
+    let cold: LoginReport | undefined;
+    if (opts.mechanism === 'SCRAM-SHA-1' && opts.scramPrewarm) {
+      const first = await loginMany(opts, 0, opts.users);
+      cold = first.report;
+      await closeAll(first.conns);
+      await sleep(500);
+    }
+    const result = await loginMany(opts, 0, opts.users);
+    conns = result.conns;
+    loginsFailed += result.report.failed;
+    report.logins = { ...result.report, ...(cold ? { cold } : {}) };
+    if (!opts.json) process.stderr.write(`logins: ${result.report.ok}/${opts.users} at ${result.report.perSecond}/s\n`);
+  }
+
+  if (opts.duration > 0 && conns.length >= 2 && (opts.rate > 0 || opts.inFlight > 0)) {
+    report.routing = await route(opts, conns);
+    if (!opts.json) process.stderr.write(`routing: ${report.routing.perSecond} msg/s\n`);
+  }
+
+  if (opts.idle > 0) {
+    if (opts.serverPid === null) process.stderr.write('--idle without --server-pid: the memory figure is left out\n');
+    const { report: idle, conns: idleConns } = await idlePhase(opts);
+    report.idle = idle;
+    loginsFailed += idle.login.failed;
+    conns = conns.concat(idleConns);
+  }
+
+  await closeAll(conns);
+  const w = readMeter(whole, null);
+  report.generator = {
+    cpuPct: w.generatorCpuPct,
+    maxRssMb: round(process.resourceUsage().maxRSS / 1024, 1),
+    seconds: w.seconds,
+  };
+  report.problems = problems.toJSON();
+  report.stanzas = { in: stanzasIn, out: stanzasOut };
+  report.ok = loginsFailed === 0;
+  if (opts.json) process.stdout.write(JSON.stringify(report) + '\n');
+  else printText(report);
+  return loginsFailed === 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`c2s-load: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
