@@ -314,10 +314,11 @@ export class Router {
     const type = stanza.attrs.type;
     if (type === 'error' || (stanza.name === 'iq' && type === 'result')) return;
     const reply = errorReply(stanza, error);
-    if (!reply.attrs.from) {
-      // The reply comes from the server the sender talks to.
+    if (!reply.attrs.from || !tryParseJid(reply.attrs.from)) {
+      // No (valid) address to answer from, e.g. jid-malformed: the sender's server answers.
       const sender = reply.attrs.to ? tryParseJid(reply.attrs.to) : null;
       if (sender) reply.attrs.from = sender.domain;
+      else delete reply.attrs.from;
     }
     this.stats.errorsSent++;
     const to = reply.attrs.to ? tryParseJid(reply.attrs.to) : null;

@@ -197,6 +197,15 @@ describe('c2s with @xmpp/client', function () {
     expect(errorCondition(await reply2)).to.equal('bad-request');
   });
 
+  it('answers a malformed to address with jid-malformed from the server', async function () {
+    const alice = track(await connect(ts, 'alice', 'wonderland'));
+    const reply = nextStanza(alice, (el) => el.is('message') && el.attrs.id === 'bad-to');
+    await alice.send(xml('message', { to: 'a@b@c/d', id: 'bad-to', type: 'chat' }, xml('body', {}, 'x')));
+    const error = await reply;
+    expect(errorCondition(error)).to.equal('jid-malformed');
+    expect(error.attrs.from).to.equal(ts.domain);
+  });
+
   it('never answers an error with an error', async function () {
     const alice = track(await connect(ts, 'alice', 'wonderland'));
     const inbox = collectStanzas(alice);
