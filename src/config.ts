@@ -56,6 +56,8 @@ const configSchema = z.strictObject({
       unauthenticatedTimeoutS: int(1, 3_600, 30),
       unauthenticatedPerIp: int(1, 1_000_000, 100),
       authFailuresPerMinute: int(1, 1_000_000, 5),
+      offlinePerAccount: int(0, 1_000_000, 1_000),
+      rosterItems: int(1, 1_000_000, 1_000),
     })
     .prefault({}),
   auth: z

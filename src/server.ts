@@ -15,8 +15,10 @@ import { IqHandlers } from './core/iq.js';
 import type { HearthModule, ModuleContext } from './core/module.js';
 import { Router } from './core/router.js';
 import { LocalSessionRegistry } from './core/sessions.js';
+import { StreamFeatures } from './core/stream-features.js';
 import { builtinModules } from './modules/index.js';
 import { AccountService } from './services/accounts.js';
+import { RosterService } from './services/roster.js';
 import { createStores, migrateToLatest, openDatabase, type Database, type Stores } from './storage/index.js';
 import { loadCertificates, TlsContexts } from './tls/certificates.js';
 
@@ -64,6 +66,8 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     const iq = new IqHandlers();
     const sessions = new LocalSessionRegistry();
     const disco = new DiscoRegistry();
+    const streamFeatures = new StreamFeatures();
+    const rosters = new RosterService(stores.roster, sessions, config.limits.rosterItems);
     const domains = new Set(config.domains);
     const router = new Router({
       domains,
@@ -84,6 +88,8 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
         sessions,
         router,
         stores,
+        streamFeatures,
+        rosters,
       };
       for (const feature of module.hostFeatures ?? []) disco.addHostFeature(feature);
       for (const feature of module.accountFeatures ?? []) disco.addAccountFeature(feature);
@@ -114,7 +120,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       iterations: config.auth.scramIterations,
     });
     const listeners = new C2sListeners(
-      { config, log: log.child({ component: 'c2s' }), domains, router, sessions, hooks, sasl, throttle },
+      { config, log: log.child({ component: 'c2s' }), domains, router, sessions, hooks, sasl, throttle, features: streamFeatures },
       {
         plain: config.c2s.listen,
         directTls: config.c2s.directTls,

@@ -30,6 +30,8 @@ describe('config', function () {
       unauthenticatedTimeoutS: 30,
       unauthenticatedPerIp: 100,
       authFailuresPerMinute: 5,
+      offlinePerAccount: 1000,
+      rosterItems: 1000,
     });
     expect(config.auth.scramIterations).to.equal(4096);
   });

@@ -10,6 +10,7 @@ import type { ServerEvents } from '../core/events.js';
 import type { HookBus } from '../core/hooks.js';
 import { Jid, makeJid, prepareResource, tryParseJid } from '../core/jid.js';
 import type { Router } from '../core/router.js';
+import type { StreamFeatures } from '../core/stream-features.js';
 import type { ClientSession, SessionRegistry } from '../core/sessions.js';
 import { errorReply, iqResult, NS_CLIENT } from '../core/stanza.js';
 import type { XmlErrorCondition, XmlStreamEvents, StreamHeader } from '../xml/stream-parser.js';
@@ -33,6 +34,7 @@ export interface C2sContext {
   readonly sessions: SessionRegistry;
   readonly hooks: HookBus<ServerEvents>;
   readonly sasl: SaslProvider;
+  readonly features: StreamFeatures;
   readonly throttle: AuthThrottle;
   /** Called once when the stream is gone, whatever the reason. */
   readonly onStreamClosed: (stream: ClientStream) => void;
@@ -68,6 +70,8 @@ export class ClientStream implements ClientSession, TransportListener {
   priority = 0;
   available = false;
   presence: Element | null = null;
+  rosterRequested = false;
+  directedPresence: Set<string> | null = null;
 
   private state: State = 'header';
   private parser: XmlStreamParser;
@@ -246,6 +250,7 @@ export class ClientStream implements ClientSession, TransportListener {
       features.c('bind', { xmlns: NS_BIND });
       // RFC 6121 §… / RFC 3921 §3: legacy session establishment, optional (draft-cridland-xmpp-session).
       features.c('session', { xmlns: NS_SESSION }).c('optional');
+      for (const feature of this.ctx.features.afterAuthentication) features.cnode(feature);
     }
     this.transport.write(features.toString());
   }
@@ -515,8 +520,9 @@ export class ClientStream implements ClientSession, TransportListener {
       this.unauthenticatedTimer = null;
     }
     if (this.boundJid && this.ctx.sessions.unbind(this)) {
+      const wasAvailable = this.available;
       this.available = false;
-      void this.ctx.hooks.emit('session-closed', { session: this });
+      void this.ctx.hooks.emit('session-closed', { session: this, wasAvailable });
     }
   }
 

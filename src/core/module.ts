@@ -9,6 +9,8 @@ import type { IqHandler, IqKey } from './iq.js';
 import type { Router } from './router.js';
 import type { SessionRegistry } from './sessions.js';
 import type { DiscoRegistry } from './disco-registry.js';
+import type { StreamFeatures } from './stream-features.js';
+import type { RosterService } from '../services/roster.js';
 
 export interface ModuleContext {
   readonly config: Config;
@@ -19,6 +21,9 @@ export interface ModuleContext {
   readonly sessions: SessionRegistry;
   readonly router: Router;
   readonly stores: Stores;
+  readonly streamFeatures: StreamFeatures;
+  /** Rosters, cached for online accounts, with pushes (RFC 6121 §2). */
+  readonly rosters: RosterService;
 }
 
 export interface HearthModule {

@@ -1,6 +1,6 @@
 // The one place that decides where a stanza goes: RFC 6120 §8 and §10 (server rules for
 // processing XML stanzas) and RFC 6121 §8 (delivery rules for local accounts).
-import type { Element } from 'ltx';
+import { Element } from 'ltx';
 import type { Logger } from 'pino';
 import { StanzaError, StreamError } from './errors.js';
 import type { HookBus } from './hooks.js';
@@ -105,6 +105,15 @@ export class Router {
       this.routeWithoutTo(stanza, from, origin);
       return;
     }
+    if (kind === 'presence' && origin.kind === 'c2s' && type !== 'error') {
+      this.run(this.presenceFromClient(stanza, to, origin.session), stanza);
+      return;
+    }
+    this.deliver(stanza, from, to, origin);
+  }
+
+  /** Routing by the `to` address, once the sender's own server has done its part. */
+  private deliver(stanza: Element, from: Jid, to: Jid, origin: Origin): void {
     if (!this.domains.has(to.domain)) {
       // Federation is not built yet: no route to other domains (RFC 6120 §10.4.3).
       return this.bounce(stanza, new StanzaError('remote-server-not-found', `no route to ${to.domain}`));
@@ -165,14 +174,50 @@ export class Router {
     if (resources.length === 0 && !(await this.accountExists(to.local, to.domain))) {
       // RFC 6121 §8.5.1: no such account.
       if (stanza.name === 'message') this.bounce(stanza, new StanzaError('service-unavailable'));
+      // §3.1.3 (no such user): a subscription request is refused with "unsubscribed".
+      else if (stanza.attrs.type === 'subscribe') this.send(new Element('presence', { type: 'unsubscribed', from: to.bareString(), to: from.bareString() }));
       return;
     }
     if (stanza.name === 'presence') {
-      // RFC 6121 §8.5.2.1.2 (available/unavailable directed presence): to every available resource.
-      if (stanza.attrs.type !== 'probe') this.deliverToAvailable(stanza, resources, false);
+      await this.presenceToAccount(stanza, from, to, resources);
       return;
     }
     this.messageToBare(stanza, from, to, resources);
+  }
+
+  /**
+   * RFC 6121 §3.1.2, §4.6: presence a client addresses to someone. Subscription stanzas go to
+   * the presence module (roster state first, then routed to the contact's bare JID); directed
+   * presence is recorded, then routed.
+   */
+  private async presenceFromClient(stanza: Element, to: Jid, session: ClientSession): Promise<void> {
+    const type = stanza.attrs.type;
+    if (type === 'subscribe' || type === 'subscribed' || type === 'unsubscribe' || type === 'unsubscribed') {
+      // §3.1.2: subscription stanzas are addressed to, and sent from, bare JIDs.
+      const contact = to.bare;
+      const handled = await this.hooks.emit('presence-subscription-outbound', { session, stanza, contact, type });
+      if (!handled) this.deliver(stanza, session.jid, contact, { kind: 'c2s', session });
+      return;
+    }
+    if (type === undefined || type === 'unavailable') await this.hooks.emit('presence-directed', { session, stanza, to });
+    this.deliver(stanza, session.jid, to, { kind: 'c2s', session });
+  }
+
+  /** RFC 6121 §8.5.2.1.2–3: presence for an existing local account, by its bare JID. */
+  private async presenceToAccount(stanza: Element, from: Jid, to: Jid, resources: ClientSession[]): Promise<void> {
+    const type = stanza.attrs.type;
+    if (type === 'subscribe' || type === 'subscribed' || type === 'unsubscribe' || type === 'unsubscribed') {
+      if (await this.hooks.emit('presence-subscription-inbound', { stanza, from, to, type })) return;
+      this.deliverToAvailable(stanza, resources, true);
+      return;
+    }
+    if (type === 'probe') {
+      await this.hooks.emit('presence-probe', { stanza, from, to });
+      return;
+    }
+    // Available, unavailable and error presence: to every available resource, negative
+    // priority included (RFC 6121 §4.7.2.3 only keeps messages from those).
+    this.deliverToAvailable(stanza, resources, true);
   }
 
   /** RFC 6121 §8.5.2: message to a local bare JID. */
@@ -224,6 +269,15 @@ export class Router {
 
   /** RFC 6121 §8.5.3: to a local full JID. */
   private async toFull(stanza: Element, from: Jid, to: Jid, origin: Origin): Promise<void> {
+    if (stanza.name === 'presence') {
+      const type = stanza.attrs.type;
+      // Probes and subscription stanzas are the account's business, not one resource's
+      // (RFC 6121 §3.1.3, §4.3.2).
+      if (type === 'probe' || type === 'subscribe' || type === 'subscribed' || type === 'unsubscribe' || type === 'unsubscribed') {
+        await this.toBare(stanza, from, to.bare, origin);
+        return;
+      }
+    }
     const session = this.sessions.get(to);
     if (session) {
       session.deliver(stanza);
@@ -246,11 +300,7 @@ export class Router {
       await this.toBare(stanza, from, to.bare, origin);
       return;
     }
-    // Presence to a missing resource: subscription-related types are treated as to the
-    // bare JID (§8.5.3.2.3), anything else is ignored.
-    if (type === 'subscribe' || type === 'subscribed' || type === 'unsubscribe' || type === 'unsubscribed') {
-      await this.toBare(stanza, from, to.bare, origin);
-    }
+    // Other presence to a missing resource is ignored (§8.5.3.2.3).
   }
 
   private async dispatchIq(stanza: Element, from: Jid, to: Jid, target: IqTarget, origin: Origin, self: boolean): Promise<void> {
@@ -292,6 +342,7 @@ export class Router {
 
   private async presenceBroadcast(stanza: Element, session: ClientSession): Promise<void> {
     const type = stanza.attrs.type;
+    const initial = type === undefined && !session.available;
     if (type === undefined) {
       // RFC 6121 §4.7.2.3: priority is an integer -128..127, default 0.
       const raw = stanza.getChildText('priority');
@@ -303,7 +354,7 @@ export class Router {
       session.available = false;
       session.presence = null;
     }
-    await this.hooks.emit('presence-broadcast', { session, stanza });
+    await this.hooks.emit('presence-broadcast', { session, stanza, initial });
   }
 
   /**

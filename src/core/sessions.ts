@@ -18,6 +18,13 @@ export interface ClientSession {
   available: boolean;
   /** The last available presence broadcast by this resource (RFC 6121 §4.4.2), or null. */
   presence: Element | null;
+  /** RFC 6121 §2.1.6: an interested resource (it asked for the roster) gets roster pushes. */
+  rosterRequested: boolean;
+  /**
+   * RFC 6121 §4.6: addresses this resource sent directed available presence to, outside its
+   * presence subscriptions; they get its unavailable presence when it goes offline.
+   */
+  directedPresence: Set<string> | null;
   /** Writes a stanza to the client; never throws. */
   deliver(stanza: Element): void;
   /** Ends the stream, with a stream error when given. */

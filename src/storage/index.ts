@@ -3,9 +3,13 @@
 import { createAccountStore, type AccountStore } from './accounts.js';
 import { withCredentialCache } from './credential-cache.js';
 import type { Database } from './database.js';
+import { createOfflineStore, type OfflineStore } from './offline.js';
+import { createRosterStore, type RosterStore } from './roster.js';
 
 export interface Stores {
   accounts: AccountStore;
+  roster: RosterStore;
+  offline: OfflineStore;
 }
 
 export function createStores(database: Database): Stores {
@@ -14,9 +18,13 @@ export function createStores(database: Database): Stores {
     // Embedded PGlite has one writer, this process, so caching credentials is exact. A
     // PostgreSQL server may have other writers (the command line, later other nodes).
     accounts: database.kind === 'pglite' ? withCredentialCache(accounts) : accounts,
+    roster: createRosterStore(database.db),
+    offline: createOfflineStore(database.db),
   };
 }
 
 export { openDatabase, migrateToLatest, type Database, type DatabaseOptions, type StorageLogger } from './database.js';
 export type { AccountStore, AccountRecord, NewAccount, AccountListOptions } from './accounts.js';
+export type { RosterStore, Roster, RosterItem, RosterChange } from './roster.js';
+export type { OfflineStore, OfflineMessage } from './offline.js';
 export type { Tables } from './tables.js';

@@ -3,6 +3,7 @@
 // type. Keep in step with the migrations: a new migration that adds or alters
 // a table updates the matching interface here.
 import type { ColumnType, Insertable, Selectable, Updateable } from 'kysely';
+import type { Subscription } from '../core/subscription.js';
 import type { ScramMechanismName } from '../sasl/credentials.js';
 
 /**
@@ -13,6 +14,13 @@ export type Bytea = ColumnType<Uint8Array, Uint8Array, Uint8Array>;
 
 /** timestamptz with a database default: optional on insert, Date on select. */
 export type CreatedAt = ColumnType<Date, Date | undefined, never>;
+
+/**
+ * int8 (bigint): pg returns a string, PGlite a number (a bigint beyond 2^53).
+ * Repositories hand out numbers (`Number(value)`).
+ */
+export type Int8Value = string | number | bigint;
+export type Int8 = ColumnType<Int8Value, number | bigint, number | bigint>;
 
 export interface AccountsTable {
   domain: string;
@@ -35,7 +43,56 @@ export type ScramCredentialRow = Selectable<ScramCredentialsTable>;
 export type NewScramCredentialRow = Insertable<ScramCredentialsTable>;
 export type ScramCredentialUpdate = Updateable<ScramCredentialsTable>;
 
+export interface RosterVersionsTable {
+  domain: string;
+  username: string;
+  version: ColumnType<Int8Value, number | bigint | undefined, number | bigint>;
+}
+export type RosterVersionRow = Selectable<RosterVersionsTable>;
+export type NewRosterVersionRow = Insertable<RosterVersionsTable>;
+
+export interface RosterItemsTable {
+  domain: string;
+  username: string;
+  contact: string;
+  name: string | null;
+  groups: ColumnType<string[], string[] | undefined, string[]>;
+  subscription: ColumnType<Subscription, Subscription | undefined, Subscription>;
+  pending_out: ColumnType<boolean, boolean | undefined, boolean>;
+  approved: ColumnType<boolean, boolean | undefined, boolean>;
+  version: Int8;
+  removed: ColumnType<boolean, boolean | undefined, boolean>;
+}
+export type RosterItemRow = Selectable<RosterItemsTable>;
+export type NewRosterItemRow = Insertable<RosterItemsTable>;
+export type RosterItemUpdate = Updateable<RosterItemsTable>;
+
+export interface SubscriptionRequestsTable {
+  domain: string;
+  username: string;
+  contact: string;
+  stanza: string;
+  created_at: CreatedAt;
+}
+export type SubscriptionRequestRow = Selectable<SubscriptionRequestsTable>;
+export type NewSubscriptionRequestRow = Insertable<SubscriptionRequestsTable>;
+
+export interface OfflineMessagesTable {
+  /** generated always as identity: never written. */
+  id: ColumnType<Int8Value, never, never>;
+  domain: string;
+  username: string;
+  stanza: string;
+  stored_at: CreatedAt;
+}
+export type OfflineMessageRow = Selectable<OfflineMessagesTable>;
+export type NewOfflineMessageRow = Insertable<OfflineMessagesTable>;
+
 export interface Tables {
   accounts: AccountsTable;
   scram_credentials: ScramCredentialsTable;
+  roster_versions: RosterVersionsTable;
+  roster_items: RosterItemsTable;
+  subscription_requests: SubscriptionRequestsTable;
+  offline_messages: OfflineMessagesTable;
 }

@@ -18,6 +18,8 @@ class RecordingSession implements ClientSession {
   readonly secure = true;
   readonly since = new Date();
   received: Element[] = [];
+  rosterRequested = false;
+  directedPresence: Set<string> | null = null;
   closedWith: StreamError | undefined;
   constructor(
     readonly jid: Jid,

@@ -1,0 +1,79 @@
+// XEP-0160: Best Practices for Handling Offline Messages 1.0.1, with XEP-0203 Delayed
+// Delivery 2.0 stamps. Chat and normal messages with content, for an account with no
+// available resource, are committed before the sender's stanza counts as handled, and
+// delivered in order at the next initial presence.
+import { Element } from 'ltx';
+import { HOOK_STOP, type HookResult } from '../core/hooks.js';
+import { defineModule } from '../core/module.js';
+import { parseStanza } from '../xml/parse-stanza.js';
+
+export const NS_DELAY = 'urn:xmpp:delay';
+export const NS_OFFLINE = 'msgoffline';
+const NS_HINTS = 'urn:xmpp:hints';
+const NS_CHAT_STATES = 'http://jabber.org/protocol/chatstates';
+
+/**
+ * XEP-0160 §3: store messages that carry something for the user to read. Chat state
+ * notifications alone are not worth keeping (XEP-0085 §5.6), and XEP-0334 hints are honoured.
+ */
+export function worthStoring(message: Element): boolean {
+  let content = false;
+  for (const child of message.children) {
+    if (typeof child === 'string') continue;
+    const ns = child.attrs.xmlns;
+    if (ns === NS_HINTS) {
+      if (child.name === 'no-store' || child.name === 'no-permanent-store') return false;
+      if (child.name === 'store') content = true;
+      continue;
+    }
+    if (ns === NS_CHAT_STATES) continue;
+    if (child.name === 'thread' && ns === undefined) continue;
+    content = true;
+  }
+  return content;
+}
+
+export const offlineModule = defineModule({
+  name: 'offline',
+  implements: 'XEP-0160 Offline Messages 1.0.1, XEP-0203 Delayed Delivery 2.0',
+  hostFeatures: [NS_OFFLINE],
+  setup(ctx) {
+    const limit = ctx.config.limits.offlinePerAccount;
+    const offline = ctx.stores.offline;
+
+    ctx.hooks.on('message-undelivered', async ({ stanza, to }): Promise<HookResult> => {
+      const type = stanza.attrs.type ?? 'normal';
+      if ((type !== 'chat' && type !== 'normal') || !worthStoring(stanza)) {
+        // Not stored, and not bounced either: there is nothing the sender needs to know.
+        return type === 'chat' || type === 'normal' ? HOOK_STOP : undefined;
+      }
+      const stored = new Element('message');
+      stored.attrs = Object.assign(Object.create(null) as Record<string, string>, stanza.attrs);
+      stored.children = [...stanza.children];
+      // XEP-0203 §3: when and where it was delayed.
+      stored.c('delay', { xmlns: NS_DELAY, from: to.domain, stamp: new Date().toISOString() });
+      // Full: refused, and the sender gets service-unavailable (the router's default).
+      return (await offline.push(to.local, to.domain, stored.toString(), limit)) ? HOOK_STOP : undefined;
+    });
+
+    ctx.hooks.on('presence-initial', async ({ session }) => {
+      // XEP-0160 §3: delivered when a resource becomes available with non-negative priority.
+      if (session.priority < 0) return;
+      const account = session.jid;
+      const messages = await offline.list(account.local, account.domain);
+      if (messages.length === 0) return;
+      const delivered: number[] = [];
+      for (const message of messages) {
+        const stanza = parseStanza(message.stanza);
+        if (stanza) {
+          stanza.attrs.to = account.toString();
+          session.deliver(stanza);
+        }
+        delivered.push(message.id);
+      }
+      // Removed only after they were handed to the stream: a crash in between redelivers
+      // rather than loses.
+      await offline.remove(account.local, account.domain, delivered);
+    });
+  },
+});

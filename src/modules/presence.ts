@@ -1,0 +1,247 @@
+// RFC 6121 §3 (subscriptions, Appendix A state machine, §3.4 pre-approval) and §4 (presence:
+// initial presence, probes, updates, unavailable, directed presence).
+import { Element } from 'ltx';
+import type { Jid } from '../core/jid.js';
+import { HOOK_STOP, type HookResult } from '../core/hooks.js';
+import { defineModule, type ModuleContext } from '../core/module.js';
+import type { ClientSession } from '../core/sessions.js';
+import { readdress } from '../core/stanza.js';
+import { applySubscription, NO_SUBSCRIPTION, type SubscriptionState } from '../core/subscription.js';
+import type { RosterItem } from '../storage/roster.js';
+import { parseStanza } from '../xml/parse-stanza.js';
+
+export const NS_PRE_APPROVAL = 'urn:xmpp:features:pre-approval';
+
+const sendsPresenceTo = (item: RosterItem) => item.subscription === 'from' || item.subscription === 'both';
+const receivesPresenceFrom = (item: RosterItem) => item.subscription === 'to' || item.subscription === 'both';
+
+export const presenceModule = defineModule({
+  name: 'presence',
+  implements: 'RFC 6121 §3–§4 presence subscriptions and presence, Appendix A',
+  setup(ctx) {
+    ctx.streamFeatures.addAuthenticated(new Element('sub', { xmlns: NS_PRE_APPROVAL }));
+    const { rosters, sessions, router } = ctx;
+
+    /** The user's state toward one contact: roster item plus a pending request (Appendix A.1). */
+    async function stateOf(account: Jid, contact: string): Promise<{ item: RosterItem | null; state: SubscriptionState }> {
+      const [item, pendingIn] = await Promise.all([
+        rosters.item(account, contact),
+        rosters.store.hasRequest(account.local, account.domain, contact),
+      ]);
+      const state = item
+        ? { subscription: item.subscription, pendingOut: item.pendingOut, pendingIn, approved: item.approved }
+        : { ...NO_SUBSCRIPTION, pendingIn };
+      return { item, state };
+    }
+
+    /** Persists a new state: the roster item (pushed) and the pending request. */
+    async function persist(account: Jid, contact: string, item: RosterItem | null, before: SubscriptionState, after: SubscriptionState, request: Element | null): Promise<void> {
+      const visible = after.subscription !== 'none' || after.pendingOut || after.approved;
+      if (item || visible) {
+        const changed = !item || item.subscription !== after.subscription || item.pendingOut !== after.pendingOut || item.approved !== after.approved;
+        if (changed) {
+          await rosters.put(account, {
+            jid: contact,
+            name: item?.name ?? null,
+            groups: item?.groups ?? [],
+            subscription: after.subscription,
+            pendingOut: after.pendingOut,
+            approved: after.approved,
+          });
+        }
+      }
+      if (after.pendingIn && !before.pendingIn && request) {
+        await rosters.store.putRequest(account.local, account.domain, contact, request.toString());
+      } else if (!after.pendingIn && before.pendingIn) {
+        await rosters.store.removeRequest(account.local, account.domain, contact);
+      }
+    }
+
+    /** §3.1.5 / §4.2.2: the presence of every available resource, sent to one address. */
+    function sendCurrentPresence(account: Jid, to: string): void {
+      for (const s of sessions.ofAccount(account.bareString())) {
+        if (s.available && s.presence) router.send(readdress(s.presence, { from: s.jid.toString(), to }));
+      }
+    }
+
+    /** §3.2.2: unavailable from every available resource, sent to one address. */
+    function sendUnavailable(account: Jid, to: string): void {
+      for (const s of sessions.ofAccount(account.bareString())) {
+        if (s.available) router.send(new Element('presence', { type: 'unavailable', from: s.jid.toString(), to }));
+      }
+    }
+
+    // ---- outbound subscription stanzas (the user → a contact), §3.1.2, §3.2.2, §3.3.2, §3.4 ----
+    ctx.hooks.on('presence-subscription-outbound', async ({ session, stanza, contact, type }): Promise<HookResult> => {
+      const account = session.jid.bare;
+      const contactJid = contact.toString();
+      if (contactJid === account.bareString()) return HOOK_STOP; // no subscriptions to oneself
+      await rosters.exclusive(account, async () => {
+        const { item, state } = await stateOf(account, contactJid);
+        const t = applySubscription(state, type, 'outbound');
+        // The state is persisted before anything leaves (issue: no forwarding before commit).
+        if (t.changed) await persist(account, contactJid, item, state, t.state, null);
+        if (!t.forward) return;
+        const outgoing = new Element('presence', { type, from: account.bareString(), to: contactJid });
+        for (const child of stanza.getChildElements()) outgoing.cnode(child);
+        if (type === 'unsubscribed' && (state.subscription === 'from' || state.subscription === 'both')) {
+          // §3.2.2: the contact stops seeing the user: unavailable from every resource first.
+          sendUnavailable(account, contactJid);
+        }
+        router.send(outgoing);
+        if (type === 'subscribed') {
+          // §3.1.5: once approved, the contact gets the user's current presence.
+          sendCurrentPresence(account, contactJid);
+        }
+      });
+      return HOOK_STOP;
+    });
+
+    // ---- inbound subscription stanzas (a contact → the user), §3.1.3, §3.1.6, §3.2.3, §3.3.3 ----
+    ctx.hooks.on('presence-subscription-inbound', async ({ stanza, from, to, type }): Promise<HookResult> => {
+      const account = to;
+      const contactJid = from.bareString();
+      if (contactJid === account.bareString()) return HOOK_STOP;
+      await rosters.exclusive(account, async () => {
+        const { item, state } = await stateOf(account, contactJid);
+        const t = applySubscription(state, type, 'inbound');
+        const delivered = readdress(stanza, { from: contactJid, to: account.bareString() });
+        if (t.changed) await persist(account, contactJid, item, state, t.state, delivered);
+        if (t.forward) {
+          // To every available resource (RFC 6121 §3.1.3); a subscribe is also kept until
+          // answered and redelivered at each initial presence.
+          for (const s of sessions.ofAccount(account.bareString())) if (s.available) s.deliver(delivered);
+        }
+        if (t.autoReply) {
+          router.send(new Element('presence', { type: t.autoReply, from: account.bareString(), to: contactJid }));
+          sendCurrentPresence(account, contactJid);
+        }
+        if (type === 'unsubscribed' && (state.subscription === 'to' || state.subscription === 'both')) {
+          // §3.2.3: the user no longer sees the contact: it goes unavailable for the user.
+          const contactSessions = router.isLocalDomain(from.domain) ? sessions.ofAccount(contactJid) : [];
+          for (const cs of contactSessions) {
+            if (!cs.available) continue;
+            const gone = new Element('presence', { type: 'unavailable', from: cs.jid.toString(), to: account.bareString() });
+            for (const s of sessions.ofAccount(account.bareString())) if (s.available) s.deliver(gone);
+          }
+        }
+      });
+      return HOOK_STOP;
+    });
+
+    // ---- probes, §4.3.2 -----------------------------------------------------------------
+    ctx.hooks.on('presence-probe', async ({ from, to }): Promise<HookResult> => {
+      const item = await rosters.item(to, from.bareString());
+      // An unauthorised probe learns nothing.
+      if (!item || !sendsPresenceTo(item)) return HOOK_STOP;
+      const available = sessions.ofAccount(to.bareString()).filter((s) => s.available && s.presence);
+      if (available.length === 0) {
+        router.send(new Element('presence', { type: 'unavailable', from: to.bareString(), to: from.toString() }));
+      } else {
+        for (const s of available) router.send(readdress(s.presence!, { from: s.jid.toString(), to: from.toString() }));
+      }
+      return HOOK_STOP;
+    });
+
+    // ---- the user's own presence: initial, updates, unavailable, §4.2, §4.4, §4.5 --------
+    ctx.hooks.on('presence-broadcast', async ({ session, stanza, initial }) => {
+      const type = stanza.attrs.type;
+      if (type !== undefined && type !== 'unavailable') return;
+      const account = session.jid.bare;
+      const roster = await rosters.get(account);
+      const from = session.jid.toString();
+      // To contacts who may see it (§4.2.2, §4.4.2, §4.5.2).
+      for (const item of roster.items.values()) {
+        if (sendsPresenceTo(item)) router.send(readdress(stanza, { from, to: item.jid }));
+      }
+      // To the account's other available resources.
+      for (const other of sessions.ofAccount(account.bareString())) {
+        if (other !== session && other.available) other.deliver(readdress(stanza, { from, to: other.jid.toString() }));
+      }
+      if (type === 'unavailable') {
+        sendDirectedUnavailable(session);
+        return;
+      }
+      if (!initial) return;
+      await initialPresence(ctx, session, roster.items.values());
+    });
+
+    /** §4.6.3: those who got directed presence learn the resource is gone. */
+    function sendDirectedUnavailable(session: ClientSession): void {
+      const targets = session.directedPresence;
+      session.directedPresence = null;
+      if (!targets) return;
+      for (const to of targets) router.send(new Element('presence', { type: 'unavailable', from: session.jid.toString(), to }));
+    }
+
+    // §4.6.2: remember directed presence to anyone who is not already a subscriber.
+    ctx.hooks.on('presence-directed', async ({ session, stanza, to }) => {
+      const target = to.toString();
+      if (stanza.attrs.type === 'unavailable') {
+        session.directedPresence?.delete(target);
+        return;
+      }
+      const item = await rosters.item(session.jid.bare, to.bareString());
+      if (item && sendsPresenceTo(item)) return;
+      (session.directedPresence ??= new Set()).add(target);
+    });
+
+    // §4.5.2: a session that ends without unavailable presence still goes unavailable.
+    ctx.hooks.on('session-closed', async ({ session, wasAvailable }) => {
+      const account = session.jid.bare;
+      try {
+        if (!wasAvailable) return;
+        const unavailable = new Element('presence', { type: 'unavailable', from: session.jid.toString() });
+        const roster = await rosters.get(account);
+        for (const item of roster.items.values()) {
+          if (sendsPresenceTo(item)) router.send(readdress(unavailable, { to: item.jid }));
+        }
+        for (const other of sessions.ofAccount(account.bareString())) {
+          if (other.available) other.deliver(readdress(unavailable, { to: other.jid.toString() }));
+        }
+        sendDirectedUnavailable(session);
+      } finally {
+        rosters.evict(account);
+      }
+    });
+  },
+});
+
+/**
+ * §4.2: after the first available presence: probe the contacts the user may see (local ones
+ * answered straight from the session registry), show the user's other resources, redeliver
+ * pending subscription requests, then let other modules (offline messages) follow.
+ */
+async function initialPresence(ctx: ModuleContext, session: ClientSession, items: Iterable<RosterItem>): Promise<void> {
+  const { sessions, router, rosters } = ctx;
+  const account = session.jid.bare;
+  const to = session.jid.toString();
+  for (const item of items) {
+    if (!receivesPresenceFrom(item)) continue;
+    const contact = item.jid;
+    const domain = contact.slice(contact.indexOf('@') + 1);
+    if (router.isLocalDomain(domain)) {
+      for (const cs of sessions.ofAccount(contact)) {
+        if (cs.available && cs.presence) session.deliver(readdress(cs.presence, { from: cs.jid.toString(), to }));
+      }
+    } else {
+      router.send(new Element('presence', { type: 'probe', from: account.bareString(), to: contact }));
+    }
+  }
+  for (const other of sessions.ofAccount(account.bareString())) {
+    if (other !== session && other.available && other.presence) {
+      session.deliver(readdress(other.presence, { from: other.jid.toString(), to }));
+    }
+  }
+  for (const request of await rosters.store.listRequests(account.local, account.domain)) {
+    session.deliver(parseStoredPresence(request.stanza, request.jid, account.bareString()));
+  }
+  await ctx.hooks.emit('presence-initial', { session });
+}
+
+/** A stored subscription request, as it arrived (status, nickname and all), for redelivery. */
+function parseStoredPresence(xml: string, from: string, to: string): Element {
+  const stored = parseStanza(xml);
+  if (stored && stored.name === 'presence' && stored.attrs.type === 'subscribe') return readdress(stored, { from, to });
+  return new Element('presence', { type: 'subscribe', from, to });
+}

@@ -1,0 +1,126 @@
+// Rosters as the rest of the server sees them: cached in memory while the account has
+// sessions (the hot path of presence reads them on every broadcast), written through to the
+// store, changes serialised per account, and every change pushed to the resources that asked
+// for the roster (RFC 6121 §2.1.6).
+import { Element } from 'ltx';
+import type { Jid } from '../core/jid.js';
+import type { SessionRegistry } from '../core/sessions.js';
+import type { RosterItem, RosterStore } from '../storage/roster.js';
+
+export const NS_ROSTER = 'jabber:iq:roster';
+
+export interface CachedRoster {
+  version: number;
+  items: Map<string, RosterItem>;
+}
+
+let pushCounter = 0;
+
+export class RosterService {
+  private readonly cache = new Map<string, CachedRoster>();
+  private readonly loading = new Map<string, Promise<CachedRoster>>();
+  /** Per-account queue: read-modify-write of one roster never interleaves. */
+  private readonly queues = new Map<string, Promise<unknown>>();
+
+  constructor(
+    readonly store: RosterStore,
+    private readonly sessions: SessionRegistry,
+    readonly maxItems: number,
+  ) {}
+
+  /** The roster, from memory when the account is online, else from the store. */
+  async get(account: Jid): Promise<CachedRoster> {
+    const key = account.bareString();
+    const cached = this.cache.get(key);
+    if (cached) return cached;
+    let pending = this.loading.get(key);
+    if (!pending) {
+      pending = this.store.get(account.local, account.domain).then((roster) => {
+        const loaded: CachedRoster = { version: roster.version, items: new Map(roster.items.map((i) => [i.jid, i])) };
+        // Keep it only while someone is online to need it again.
+        if (this.sessions.ofAccount(key).length > 0) this.cache.set(key, loaded);
+        return loaded;
+      });
+      this.loading.set(key, pending);
+      const clear = () => this.loading.delete(key);
+      pending.then(clear, clear);
+    }
+    return pending;
+  }
+
+  async item(account: Jid, contact: string): Promise<RosterItem | null> {
+    const cached = this.cache.get(account.bareString());
+    if (cached) return cached.items.get(contact) ?? null;
+    return this.store.getItem(account.local, account.domain, contact);
+  }
+
+  /** Runs `work` with the account's roster changes serialised. */
+  exclusive<T>(account: Jid, work: () => Promise<T>): Promise<T> {
+    const key = account.bareString();
+    const previous = this.queues.get(key) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    const settled = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.queues.set(key, settled);
+    void settled.then(() => {
+      if (this.queues.get(key) === settled) this.queues.delete(key);
+    });
+    return next;
+  }
+
+  /** Writes an item (call inside `exclusive`), updates the cache, pushes it. */
+  async put(account: Jid, item: RosterItem): Promise<number> {
+    const version = await this.store.put(account.local, account.domain, item);
+    const cached = this.cache.get(account.bareString());
+    if (cached) {
+      cached.items.set(item.jid, item);
+      cached.version = version;
+    }
+    this.push(account, item, version);
+    return version;
+  }
+
+  /** Removes an item (call inside `exclusive`); null when there was none. */
+  async remove(account: Jid, contact: string): Promise<number | null> {
+    const version = await this.store.remove(account.local, account.domain, contact);
+    if (version === null) return null;
+    const cached = this.cache.get(account.bareString());
+    if (cached) {
+      cached.items.delete(contact);
+      cached.version = version;
+    }
+    this.push(account, { jid: contact, remove: true }, version);
+    return version;
+  }
+
+  /** Forgets the cached roster (the account's last session ended). */
+  evict(account: Jid): void {
+    const key = account.bareString();
+    if (this.sessions.ofAccount(key).length === 0) this.cache.delete(key);
+  }
+
+  /** RFC 6121 §2.1.6: a roster push to every interested resource of the account. */
+  push(account: Jid, item: RosterItem | { jid: string; remove: true }, version: number): void {
+    const query = new Element('query', { xmlns: NS_ROSTER, ver: String(version) });
+    query.cnode(rosterItemElement(item));
+    for (const session of this.sessions.ofAccount(account.bareString())) {
+      if (!session.rosterRequested) continue;
+      const iq = new Element('iq', { type: 'set', id: `push${(++pushCounter).toString(36)}`, to: session.jid.toString() });
+      iq.cnode(query);
+      session.deliver(iq);
+    }
+  }
+}
+
+/** An <item/> as RFC 6121 §2.1.2 shows it (ask only for Pending Out; approved per §3.4). */
+export function rosterItemElement(item: RosterItem | { jid: string; remove: true }): Element {
+  if ('remove' in item) return new Element('item', { jid: item.jid, subscription: 'remove' });
+  const el = new Element('item', { jid: item.jid, subscription: item.subscription });
+  if (item.name !== null) el.attrs.name = item.name;
+  if (item.pendingOut) el.attrs.ask = 'subscribe';
+  if (item.approved) el.attrs.approved = 'true';
+  for (const group of item.groups) el.c('group').t(group);
+  return el;
+}

@@ -1,0 +1,27 @@
+import { expect } from 'chai';
+import { parseStanza } from '../../src/xml/parse-stanza.js';
+
+describe('parseStanza (stored stanzas)', function () {
+  it('round-trips a stored message with namespaces, entities and unicode', function () {
+    const xml = `<message from="a@x.example/r" to="b@x.example" type="chat" id="m1"><body>5 &lt; 6 &amp; café 🎉</body><delay xmlns="urn:xmpp:delay" from="x.example" stamp="2026-01-01T00:00:00.000Z"/></message>`;
+    const el = parseStanza(xml)!;
+    expect(el.name).to.equal('message');
+    expect(el.attrs.xmlns).to.equal(undefined);
+    expect(el.getChildText('body')).to.equal('5 < 6 & café 🎉');
+    expect(el.getChild('delay', 'urn:xmpp:delay')!.attrs.stamp).to.equal('2026-01-01T00:00:00.000Z');
+    expect(el.toString()).to.equal(xml);
+  });
+
+  it('refuses anything but exactly one well-formed element', function () {
+    expect(parseStanza('<a/><b/>')).to.equal(null);
+    expect(parseStanza('<a>')).to.equal(null);
+    expect(parseStanza('<!DOCTYPE x><a/>')).to.equal(null);
+    expect(parseStanza('')).to.equal(null);
+  });
+
+  it('keeps __proto__ an ordinary attribute', function () {
+    const el = parseStanza(`<message __proto__="p"><body>x</body></message>`)!;
+    expect(el.attrs.__proto__).to.equal('p');
+    expect(({} as Record<string, unknown>).p).to.equal(undefined);
+  });
+});
