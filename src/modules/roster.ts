@@ -2,8 +2,7 @@
 import { Element } from 'ltx';
 import { StanzaError } from '../core/errors.js';
 import { tryParseJid, type Jid } from '../core/jid.js';
-import { defineModule, type ModuleContext } from '../core/module.js';
-import type { ClientSession } from '../core/sessions.js';
+import { defineModule } from '../core/module.js';
 import { NS_ROSTER, rosterItemElement } from '../services/roster.js';
 import type { RosterItem } from '../storage/roster.js';
 
@@ -51,9 +50,6 @@ function parseItem(query: Element): { jid: Jid; remove: boolean; name: string | 
   return { jid: jid.bare, remove: item.attrs.subscription === 'remove', name, groups };
 }
 
-function session(ctx: ModuleContext, origin: { kind: string; session?: ClientSession }): ClientSession | null {
-  return origin.kind === 'c2s' && origin.session ? origin.session : null;
-}
 
 export const rosterModule = defineModule({
   name: 'roster',
@@ -64,8 +60,7 @@ export const rosterModule = defineModule({
     ctx.iq.register(`iq-get/bare/${NS_ROSTER}`, async ({ self, from, payload, origin }) => {
       // §2.1.3: a roster is its owner's business only.
       if (!self) throw new StanzaError('forbidden');
-      const requester = session(ctx, origin);
-      if (requester) requester.rosterRequested = true;
+      if (origin.kind === 'c2s') origin.session.rosterRequested = true;
       const account = from.bare;
       const roster = await ctx.rosters.get(account);
       const current = String(roster.version);
