@@ -67,7 +67,10 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     const sessions = new LocalSessionRegistry();
     const disco = new DiscoRegistry();
     const streamFeatures = new StreamFeatures();
-    const rosters = new RosterService(stores.roster, sessions, config.limits.rosterItems);
+    // Embedded PGlite: this process is the only writer, so rosters of accounts that went
+    // offline may stay cached (bounded) and a reconnect needs no roster query.
+    const rosters = new RosterService(stores.roster, sessions, config.limits.rosterItems, database.kind === 'pglite' ? 10_000 : 0);
+    hooks.on('account-deleted', ({ jid }) => rosters.forget(jid));
     const domains = new Set(config.domains);
     const router = new Router({
       domains,
@@ -96,7 +99,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       await module.setup(ctx);
     }
 
-    const accounts = new AccountService(stores, config, sessions);
+    const accounts = new AccountService(stores, config, sessions, hooks);
     const controlMethods: Record<string, ControlMethod> = {
       ping: async () => ({ version: VERSION }),
       'user.add': (p) => accounts.add(p.jid, p.password),

@@ -72,6 +72,7 @@ export class ClientStream implements ClientSession, TransportListener {
   presence: Element | null = null;
   rosterRequested = false;
   directedPresence: Set<string> | null = null;
+  availableSeq = 0;
 
   private state: State = 'header';
   private parser: XmlStreamParser;

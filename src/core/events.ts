@@ -7,6 +7,8 @@ import type { SubscriptionStanza } from './subscription.js';
 export interface ServerEvents {
   /** A client session bound its resource (RFC 6120 §7). */
   'session-bound': { session: ClientSession };
+  /** An account and everything it owned were deleted (its sessions are already closing). */
+  'account-deleted': { jid: Jid };
   /**
    * A bound client session ended, for whatever reason (RFC 6121 §4.5.2: its presence must
    * become unavailable when it was available).

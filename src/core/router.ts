@@ -6,7 +6,7 @@ import { StanzaError, StreamError } from './errors.js';
 import type { HookBus } from './hooks.js';
 import { iqKey, type IqHandlers, type IqTarget } from './iq.js';
 import { Jid, tryParseJid } from './jid.js';
-import type { Origin } from './origin.js';
+import { LOCAL_ORIGIN, type Origin } from './origin.js';
 import type { ClientSession, SessionRegistry } from './sessions.js';
 import { errorReply, iqResult } from './stanza.js';
 import type { ServerEvents } from './events.js';
@@ -25,6 +25,9 @@ export interface RouterStats {
   errorsSent: number;
 }
 
+/** The asynchronous remainder of routing a stanza, if any; it never rejects. */
+type Work = Promise<void> | void;
+
 const IQ_TYPES = new Set(['get', 'set', 'result', 'error']);
 const MESSAGE_TYPES = new Set(['chat', 'error', 'groupchat', 'headline', 'normal']);
 const PRESENCE_TYPES = new Set([
@@ -33,6 +36,8 @@ const PRESENCE_TYPES = new Set([
 
 export class Router {
   readonly stats: RouterStats = { routed: { message: 0, presence: 0, iq: 0 }, errorsSent: 0 };
+  /** Orders initial presences server-wide (ClientSession.availableSeq). */
+  private availableSeq = 0;
   private readonly domains: ReadonlySet<string>;
   private readonly sessions: SessionRegistry;
   private readonly iq: IqHandlers;
@@ -59,6 +64,11 @@ export class Router {
    * Never throws for a stanza error, never replies to an error with an error.
    */
   route(stanza: Element, origin: Origin): void {
+    void this.dispatch(stanza, origin);
+  }
+
+  /** route(), returning the pending asynchronous part (never rejects). */
+  private dispatch(stanza: Element, origin: Origin): Work {
     const kind = stanza.name;
     if (kind !== 'message' && kind !== 'presence' && kind !== 'iq') {
       throw new StreamError('unsupported-stanza-type', `<${kind}/> is not a stanza`);
@@ -102,29 +112,23 @@ export class Router {
     }
 
     if (to === null) {
-      this.routeWithoutTo(stanza, from, origin);
-      return;
+      return this.routeWithoutTo(stanza, from, origin);
     }
     if (kind === 'presence' && origin.kind === 'c2s' && type !== 'error') {
-      this.run(this.presenceFromClient(stanza, to, origin.session), stanza);
-      return;
+      return this.run(this.presenceFromClient(stanza, to, origin.session), stanza);
     }
-    this.deliver(stanza, from, to, origin);
+    return this.deliver(stanza, from, to, origin);
   }
 
   /** Routing by the `to` address, once the sender's own server has done its part. */
-  private deliver(stanza: Element, from: Jid, to: Jid, origin: Origin): void {
+  private deliver(stanza: Element, from: Jid, to: Jid, origin: Origin): Work {
     if (!this.domains.has(to.domain)) {
       // Federation is not built yet: no route to other domains (RFC 6120 §10.4.3).
       return this.bounce(stanza, new StanzaError('remote-server-not-found', `no route to ${to.domain}`));
     }
-    if (to.local === '') {
-      this.toHost(stanza, from, to, origin);
-    } else if (to.resource === '') {
-      this.run(this.toBare(stanza, from, to, origin), stanza);
-    } else {
-      this.run(this.toFull(stanza, from, to, origin), stanza);
-    }
+    if (to.local === '') return this.toHost(stanza, from, to, origin);
+    if (to.resource === '') return this.run(this.toBare(stanza, from, to, origin), stanza);
+    return this.run(this.toFull(stanza, from, to, origin), stanza);
   }
 
   /** RFC 6120 §8.1.2.1: the server stamps the full JID; a different `from` is a stream error. */
@@ -141,24 +145,21 @@ export class Router {
   }
 
   /** RFC 6120 §10.3: no `to` means the sender's own account (or, for presence, a broadcast). */
-  private routeWithoutTo(stanza: Element, from: Jid, origin: Origin): void {
+  private routeWithoutTo(stanza: Element, from: Jid, origin: Origin): Work {
     if (stanza.name === 'presence') {
-      if (origin.kind === 'c2s') this.run(this.presenceBroadcast(stanza, origin.session), stanza);
-      return;
+      return origin.kind === 'c2s' ? this.run(this.presenceBroadcast(stanza, origin.session), stanza) : undefined;
     }
     const self = from.bare;
     if (stanza.name === 'iq') {
-      this.run(this.dispatchIq(stanza, from, self, 'bare', origin, true), stanza);
-      return;
+      return this.run(this.dispatchIq(stanza, from, self, 'bare', origin, true), stanza);
     }
     // RFC 6120 §10.3.1: a message without `to` is treated as addressed to the sender's bare JID.
-    this.run(this.toBare(stanza, from, self, origin), stanza);
+    return this.run(this.toBare(stanza, from, self, origin), stanza);
   }
 
-  private toHost(stanza: Element, from: Jid, to: Jid, origin: Origin): void {
+  private toHost(stanza: Element, from: Jid, to: Jid, origin: Origin): Work {
     if (stanza.name === 'iq') {
-      this.run(this.dispatchIq(stanza, from, to, 'host', origin, false), stanza);
-      return;
+      return this.run(this.dispatchIq(stanza, from, to, 'host', origin, false), stanza);
     }
     // RFC 6120 §10.4.1 / RFC 6121 §8.5.1: messages and presence to the server with no
     // module interested are ignored; errors are never answered.
@@ -196,11 +197,11 @@ export class Router {
       // §3.1.2: subscription stanzas are addressed to, and sent from, bare JIDs.
       const contact = to.bare;
       const handled = await this.hooks.emit('presence-subscription-outbound', { session, stanza, contact, type });
-      if (!handled) this.deliver(stanza, session.jid, contact, { kind: 'c2s', session });
+      if (!handled) await this.deliver(stanza, session.jid, contact, { kind: 'c2s', session });
       return;
     }
     if (type === undefined || type === 'unavailable') await this.hooks.emit('presence-directed', { session, stanza, to });
-    this.deliver(stanza, session.jid, to, { kind: 'c2s', session });
+    await this.deliver(stanza, session.jid, to, { kind: 'c2s', session });
   }
 
   /** RFC 6121 §8.5.2.1.2–3: presence for an existing local account, by its bare JID. */
@@ -350,9 +351,11 @@ export class Router {
       session.priority = Number.isFinite(priority) ? Math.max(-128, Math.min(127, priority)) : 0;
       session.available = true;
       session.presence = stanza;
+      if (initial) session.availableSeq = ++this.availableSeq;
     } else if (type === 'unavailable') {
       session.available = false;
       session.presence = null;
+      session.availableSeq = 0;
     }
     await this.hooks.emit('presence-broadcast', { session, stanza, initial });
   }
@@ -387,16 +390,23 @@ export class Router {
   }
 
   /** Runs an async routing step; a failure becomes internal-server-error, never a crash. */
-  private run(work: Promise<unknown> | void, stanza: Element): void {
+  private run(work: Promise<unknown> | void, stanza: Element): Work {
     if (!work) return;
-    work.catch((err: unknown) => {
-      this.log.error({ err, stanza: stanza.name }, 'routing failed');
-      this.bounce(stanza, new StanzaError('internal-server-error'));
-    });
+    return work.then(
+      () => undefined,
+      (err: unknown) => {
+        this.log.error({ err, stanza: stanza.name }, 'routing failed');
+        this.bounce(stanza, new StanzaError('internal-server-error'));
+      },
+    );
   }
 
-  /** Sends a stanza generated by the server (modules, admin actions). */
-  send(stanza: Element): void {
-    this.route(stanza, { kind: 'local' });
+  /**
+   * Sends a stanza generated by the server (modules, admin actions). The promise settles once
+   * local delivery is done (or the stanza is handed on), so a module that must keep an order
+   * between two stanzas (RFC 6121 §3.1.5: approval, then presence) can wait for the first.
+   */
+  async send(stanza: Element): Promise<void> {
+    await this.dispatch(stanza, LOCAL_ORIGIN);
   }
 }

@@ -18,6 +18,12 @@ export interface ClientSession {
   available: boolean;
   /** The last available presence broadcast by this resource (RFC 6121 §4.4.2), or null. */
   presence: Element | null;
+  /**
+   * When this resource sent its initial presence, as a server-wide sequence number (0 while
+   * unavailable). Two contacts coming online at once exchange presence exactly once: the
+   * later one does the exchange.
+   */
+  availableSeq: number;
   /** RFC 6121 §2.1.6: an interested resource (it asked for the roster) gets roster pushes. */
   rosterRequested: boolean;
   /**

@@ -34,20 +34,26 @@ export const presenceModule = defineModule({
       return { item, state };
     }
 
-    /** Persists a new state: the roster item (pushed) and the pending request. */
-    async function persist(account: Jid, contact: string, item: RosterItem | null, before: SubscriptionState, after: SubscriptionState, request: Element | null): Promise<void> {
+    /**
+     * Persists a new state: the roster item and the pending request. Returns the roster push
+     * to send, which the caller sends when the RFC's order allows (§3.1.6: after delivery).
+     */
+    async function persist(account: Jid, contact: string, item: RosterItem | null, before: SubscriptionState, after: SubscriptionState, request: Element | null): Promise<() => void> {
+      let push = () => {};
       const visible = after.subscription !== 'none' || after.pendingOut || after.approved;
       if (item || visible) {
         const changed = !item || item.subscription !== after.subscription || item.pendingOut !== after.pendingOut || item.approved !== after.approved;
         if (changed) {
-          await rosters.put(account, {
+          const updated: RosterItem = {
             jid: contact,
             name: item?.name ?? null,
             groups: item?.groups ?? [],
             subscription: after.subscription,
             pendingOut: after.pendingOut,
             approved: after.approved,
-          });
+          };
+          const version = await rosters.write(account, updated);
+          push = () => rosters.push(account, updated, version);
         }
       }
       if (after.pendingIn && !before.pendingIn && request) {
@@ -55,45 +61,52 @@ export const presenceModule = defineModule({
       } else if (!after.pendingIn && before.pendingIn) {
         await rosters.store.removeRequest(account.local, account.domain, contact);
       }
+      return push;
     }
 
     /** §3.1.5 / §4.2.2: the presence of every available resource, sent to one address. */
-    function sendCurrentPresence(account: Jid, to: string): void {
+    async function sendCurrentPresence(account: Jid, to: string): Promise<void> {
       for (const s of sessions.ofAccount(account.bareString())) {
-        if (s.available && s.presence) router.send(readdress(s.presence, { from: s.jid.toString(), to }));
+        if (s.available && s.presence) await router.send(readdress(s.presence, { from: s.jid.toString(), to }));
       }
     }
 
-    /** §3.2.2: unavailable from every available resource, sent to one address. */
-    function sendUnavailable(account: Jid, to: string): void {
+    /** §3.2.2, §3.3.3: unavailable from every available resource, sent to one address. */
+    async function sendUnavailable(account: Jid, to: string): Promise<void> {
       for (const s of sessions.ofAccount(account.bareString())) {
-        if (s.available) router.send(new Element('presence', { type: 'unavailable', from: s.jid.toString(), to }));
+        if (s.available) await router.send(new Element('presence', { type: 'unavailable', from: s.jid.toString(), to }));
       }
     }
 
     // ---- outbound subscription stanzas (the user → a contact), §3.1.2, §3.2.2, §3.3.2, §3.4 ----
+    // The roster is changed under the account's queue; what is sent to others happens after
+    // it is released (waiting on another account's queue while holding ours could deadlock
+    // when both sides act at once), in order.
     ctx.hooks.on('presence-subscription-outbound', async ({ session, stanza, contact, type }): Promise<HookResult> => {
       const account = session.jid.bare;
       const contactJid = contact.toString();
       if (contactJid === account.bareString()) return HOOK_STOP; // no subscriptions to oneself
-      await rosters.exclusive(account, async () => {
+      const decided = await rosters.exclusive(account, async () => {
         const { item, state } = await stateOf(account, contactJid);
         const t = applySubscription(state, type, 'outbound');
-        // The state is persisted before anything leaves (issue: no forwarding before commit).
-        if (t.changed) await persist(account, contactJid, item, state, t.state, null);
-        if (!t.forward) return;
-        const outgoing = new Element('presence', { type, from: account.bareString(), to: contactJid });
-        for (const child of stanza.getChildElements()) outgoing.cnode(child);
-        if (type === 'unsubscribed' && (state.subscription === 'from' || state.subscription === 'both')) {
-          // §3.2.2: the contact stops seeing the user: unavailable from every resource first.
-          sendUnavailable(account, contactJid);
-        }
-        router.send(outgoing);
-        if (type === 'subscribed') {
-          // §3.1.5: once approved, the contact gets the user's current presence.
-          sendCurrentPresence(account, contactJid);
-        }
+        // The state is persisted, and the roster pushed (§3.1.2), before anything leaves.
+        if (t.changed) (await persist(account, contactJid, item, state, t.state, null))();
+        return { t, before: state };
       });
+      if (!decided.t.forward) return HOOK_STOP;
+      const outgoing = new Element('presence', { type, from: account.bareString(), to: contactJid });
+      if (stanza.attrs.id !== undefined) outgoing.attrs.id = stanza.attrs.id;
+      for (const child of stanza.getChildElements()) outgoing.cnode(child);
+      const before = decided.before.subscription;
+      if (type === 'unsubscribed' && (before === 'from' || before === 'both')) {
+        // §3.2.2: the contact stops seeing the user: unavailable from every resource first.
+        await sendUnavailable(account, contactJid);
+      }
+      await router.send(outgoing);
+      if (type === 'subscribed') {
+        // §3.1.5: once approved, the contact gets the user's current presence.
+        await sendCurrentPresence(account, contactJid);
+      }
       return HOOK_STOP;
     });
 
@@ -102,30 +115,29 @@ export const presenceModule = defineModule({
       const account = to;
       const contactJid = from.bareString();
       if (contactJid === account.bareString()) return HOOK_STOP;
-      await rosters.exclusive(account, async () => {
+      const decided = await rosters.exclusive(account, async () => {
         const { item, state } = await stateOf(account, contactJid);
         const t = applySubscription(state, type, 'inbound');
         const delivered = readdress(stanza, { from: contactJid, to: account.bareString() });
-        if (t.changed) await persist(account, contactJid, item, state, t.state, delivered);
+        // Persisted first; the push waits until the stanza is delivered (§3.1.6, §3.2.3).
+        const push = t.changed ? await persist(account, contactJid, item, state, t.state, delivered) : () => {};
         if (t.forward) {
           // To every available resource (RFC 6121 §3.1.3); a subscribe is also kept until
           // answered and redelivered at each initial presence.
           for (const s of sessions.ofAccount(account.bareString())) if (s.available) s.deliver(delivered);
         }
-        if (t.autoReply) {
-          router.send(new Element('presence', { type: t.autoReply, from: account.bareString(), to: contactJid }));
-          sendCurrentPresence(account, contactJid);
-        }
-        if (type === 'unsubscribed' && (state.subscription === 'to' || state.subscription === 'both')) {
-          // §3.2.3: the user no longer sees the contact: it goes unavailable for the user.
-          const contactSessions = router.isLocalDomain(from.domain) ? sessions.ofAccount(contactJid) : [];
-          for (const cs of contactSessions) {
-            if (!cs.available) continue;
-            const gone = new Element('presence', { type: 'unavailable', from: cs.jid.toString(), to: account.bareString() });
-            for (const s of sessions.ofAccount(account.bareString())) if (s.available) s.deliver(gone);
-          }
-        }
+        push();
+        return { t, before: state };
       });
+      if (decided.t.autoReply) {
+        await router.send(new Element('presence', { type: decided.t.autoReply, from: account.bareString(), to: contactJid }));
+        await sendCurrentPresence(account, contactJid);
+      }
+      const before = decided.before.subscription;
+      if (type === 'unsubscribe' && (before === 'from' || before === 'both')) {
+        // §3.3.3: the contact no longer sees the user: unavailable from every resource.
+        await sendUnavailable(account, contactJid);
+      }
       return HOOK_STOP;
     });
 
@@ -143,20 +155,42 @@ export const presenceModule = defineModule({
       return HOOK_STOP;
     });
 
+    /**
+     * Presence from one of the user's resources to a contact's bare JID. Local contacts get it
+     * straight from the session registry (no routing, no database); remote ones through the
+     * router. On an initial presence, contact resources that came online later are skipped:
+     * their own initial presence does the exchange (each pair exactly once).
+     */
+    function presenceToContact(stanza: Element, from: ClientSession, contact: string, initial: boolean): void {
+      const copy = readdress(stanza, { from: from.jid.toString(), to: contact });
+      if (!router.isLocalDomain(contact.slice(contact.indexOf('@') + 1))) {
+        void router.send(copy);
+        return;
+      }
+      for (const cs of sessions.ofAccount(contact)) {
+        if (cs.available && (!initial || cs.availableSeq < from.availableSeq)) cs.deliver(copy);
+      }
+    }
+
     // ---- the user's own presence: initial, updates, unavailable, §4.2, §4.4, §4.5 --------
     ctx.hooks.on('presence-broadcast', async ({ session, stanza, initial }) => {
       const type = stanza.attrs.type;
       if (type !== undefined && type !== 'unavailable') return;
       const account = session.jid.bare;
       const roster = await rosters.get(account);
-      const from = session.jid.toString();
+      // The resource may have gone unavailable while the roster loaded: a later broadcast
+      // (or the session end) speaks for it then.
+      if (type === undefined && !session.available) return;
       // To contacts who may see it (§4.2.2, §4.4.2, §4.5.2).
       for (const item of roster.items.values()) {
-        if (sendsPresenceTo(item)) router.send(readdress(stanza, { from, to: item.jid }));
+        if (sendsPresenceTo(item)) presenceToContact(stanza, session, item.jid, initial);
       }
-      // To the account's other available resources.
-      for (const other of sessions.ofAccount(account.bareString())) {
-        if (other !== session && other.available) other.deliver(readdress(stanza, { from, to: other.jid.toString() }));
+      // To the account's available resources, the sender included (§4.2.2, §4.4.2); an
+      // unavailable sender is no longer among them.
+      const from = session.jid.toString();
+      for (const own of sessions.ofAccount(account.bareString())) {
+        const sees = own === session ? type === undefined : own.available && (!initial || own.availableSeq < session.availableSeq);
+        if (sees) own.deliver(readdress(stanza, { from, to: own.jid.toString() }));
       }
       if (type === 'unavailable') {
         sendDirectedUnavailable(session);
@@ -194,7 +228,7 @@ export const presenceModule = defineModule({
         const unavailable = new Element('presence', { type: 'unavailable', from: session.jid.toString() });
         const roster = await rosters.get(account);
         for (const item of roster.items.values()) {
-          if (sendsPresenceTo(item)) router.send(readdress(unavailable, { to: item.jid }));
+          if (sendsPresenceTo(item)) presenceToContact(unavailable, session, item.jid, false);
         }
         for (const other of sessions.ofAccount(account.bareString())) {
           if (other.available) other.deliver(readdress(unavailable, { to: other.jid.toString() }));
@@ -221,15 +255,18 @@ async function initialPresence(ctx: ModuleContext, session: ClientSession, items
     const contact = item.jid;
     const domain = contact.slice(contact.indexOf('@') + 1);
     if (router.isLocalDomain(domain)) {
+      // Contact resources that came online after this one send their presence themselves.
       for (const cs of sessions.ofAccount(contact)) {
-        if (cs.available && cs.presence) session.deliver(readdress(cs.presence, { from: cs.jid.toString(), to }));
+        if (cs.available && cs.presence && cs.availableSeq < session.availableSeq) {
+          session.deliver(readdress(cs.presence, { from: cs.jid.toString(), to }));
+        }
       }
     } else {
       router.send(new Element('presence', { type: 'probe', from: account.bareString(), to: contact }));
     }
   }
   for (const other of sessions.ofAccount(account.bareString())) {
-    if (other !== session && other.available && other.presence) {
+    if (other !== session && other.available && other.presence && other.availableSeq < session.availableSeq) {
       session.deliver(readdress(other.presence, { from: other.jid.toString(), to }));
     }
   }

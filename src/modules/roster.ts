@@ -60,7 +60,8 @@ export const rosterModule = defineModule({
     ctx.iq.register(`iq-get/bare/${NS_ROSTER}`, async ({ self, from, payload, origin }) => {
       // §2.1.3: a roster is its owner's business only.
       if (!self) throw new StanzaError('forbidden');
-      if (origin.kind === 'c2s') origin.session.rosterRequested = true;
+      const requester = origin.kind === 'c2s' ? origin.session : null;
+      if (requester) requester.rosterRequested = true;
       const account = from.bare;
       const roster = await ctx.rosters.get(account);
       const current = String(roster.version);
@@ -71,11 +72,12 @@ export const rosterModule = defineModule({
         const since = /^\d{1,15}$/.test(known) ? Number(known) : NaN;
         if (Number.isSafeInteger(since)) {
           const delta = await ctx.rosters.store.changesSince(account.local, account.domain, since);
-          if (delta) {
-            // The pushes follow the (empty) result.
+          if (delta && requester) {
+            // §2.6.3: the pushes follow the (empty) result, to the requesting resource only,
+            // in order, each with the version it brought the roster to.
             setImmediate(() => {
               for (const change of delta.changes) {
-                ctx.rosters.push(account, change.item ?? { jid: change.jid, remove: true }, delta.version);
+                ctx.rosters.pushTo(requester, change.item ?? { jid: change.jid, remove: true }, change.version);
               }
             });
             return null;

@@ -3,6 +3,8 @@
 import type { Config } from '../config.js';
 import { StreamError } from '../core/errors.js';
 import { Jid, tryParseJid } from '../core/jid.js';
+import type { ServerEvents } from '../core/events.js';
+import type { HookBus } from '../core/hooks.js';
 import type { SessionRegistry } from '../core/sessions.js';
 import { deriveAllCredentials } from '../sasl/credentials.js';
 import { trySaslprep } from '../sasl/saslprep.js';
@@ -26,6 +28,8 @@ export class AccountService {
     private readonly config: Config,
     /** Present when the server runs in this process: deletions end live sessions. */
     private readonly sessions: SessionRegistry | null,
+    /** Present when the server runs in this process: the `account-deleted` event. */
+    private readonly hooks: HookBus<ServerEvents> | null = null,
   ) {}
 
   /** An account address: a bare JID with a localpart, on a served domain. */
@@ -67,6 +71,7 @@ export class AccountService {
       session.close(new StreamError('not-authorized', 'the account was deleted'));
       sessionsClosed++;
     }
+    await this.hooks?.emit('account-deleted', { jid });
     return { jid: jid.toString(), sessionsClosed };
   }
 

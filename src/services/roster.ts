@@ -4,7 +4,7 @@
 // for the roster (RFC 6121 §2.1.6).
 import { Element } from 'ltx';
 import type { Jid } from '../core/jid.js';
-import type { SessionRegistry } from '../core/sessions.js';
+import type { ClientSession, SessionRegistry } from '../core/sessions.js';
 import type { RosterItem, RosterStore } from '../storage/roster.js';
 
 export const NS_ROSTER = 'jabber:iq:roster';
@@ -22,23 +22,37 @@ export class RosterService {
   /** Per-account queue: read-modify-write of one roster never interleaves. */
   private readonly queues = new Map<string, Promise<unknown>>();
 
+  /** Accounts without sessions whose roster is kept anyway, least recently used first. */
+  private readonly retained = new Set<string>();
+
   constructor(
     readonly store: RosterStore,
     private readonly sessions: SessionRegistry,
     readonly maxItems: number,
+    /**
+     * How many rosters of offline accounts to keep. Only safe when this process is the
+     * database's one writer (embedded PGlite): then the cache is exactly the database, and a
+     * reconnecting client (mobile clients reconnect all the time) costs no roster query.
+     */
+    private readonly retainOffline = 0,
   ) {}
 
   /** The roster, from memory when the account is online, else from the store. */
   async get(account: Jid): Promise<CachedRoster> {
     const key = account.bareString();
     const cached = this.cache.get(key);
-    if (cached) return cached;
+    if (cached) {
+      // Back online: no longer a candidate for eviction.
+      if (this.retained.delete(key) && this.sessions.ofAccount(key).length === 0) this.retained.add(key);
+      return cached;
+    }
     let pending = this.loading.get(key);
     if (!pending) {
       pending = this.store.get(account.local, account.domain).then((roster) => {
         const loaded: CachedRoster = { version: roster.version, items: new Map(roster.items.map((i) => [i.jid, i])) };
         // Keep it only while someone is online to need it again.
         if (this.sessions.ofAccount(key).length > 0) this.cache.set(key, loaded);
+        else this.retain(key, loaded);
         return loaded;
       });
       this.loading.set(key, pending);
@@ -72,13 +86,22 @@ export class RosterService {
 
   /** Writes an item (call inside `exclusive`), updates the cache, pushes it. */
   async put(account: Jid, item: RosterItem): Promise<number> {
+    const version = await this.write(account, item);
+    this.push(account, item, version);
+    return version;
+  }
+
+  /**
+   * Writes an item without pushing it, for callers that must deliver something first
+   * (RFC 6121 §3.1.6: the subscription approval goes out before the roster push).
+   */
+  async write(account: Jid, item: RosterItem): Promise<number> {
     const version = await this.store.put(account.local, account.domain, item);
     const cached = this.cache.get(account.bareString());
     if (cached) {
       cached.items.set(item.jid, item);
       cached.version = version;
     }
-    this.push(account, item, version);
     return version;
   }
 
@@ -98,19 +121,45 @@ export class RosterService {
   /** Forgets the cached roster (the account's last session ended). */
   evict(account: Jid): void {
     const key = account.bareString();
-    if (this.sessions.ofAccount(key).length === 0) this.cache.delete(key);
+    if (this.sessions.ofAccount(key).length > 0) return;
+    const cached = this.cache.get(key);
+    if (cached) this.retain(key, cached);
+  }
+
+  /** Forgets everything about an account (it was deleted). */
+  forget(account: Jid): void {
+    const key = account.bareString();
+    this.cache.delete(key);
+    this.retained.delete(key);
+  }
+
+  private retain(key: string, roster: CachedRoster): void {
+    if (this.retainOffline <= 0) {
+      this.cache.delete(key);
+      return;
+    }
+    this.cache.set(key, roster);
+    this.retained.delete(key);
+    this.retained.add(key);
+    while (this.retained.size > this.retainOffline) {
+      const oldest = this.retained.values().next().value!;
+      this.retained.delete(oldest);
+      if (this.sessions.ofAccount(oldest).length === 0) this.cache.delete(oldest);
+    }
   }
 
   /** RFC 6121 §2.1.6: a roster push to every interested resource of the account. */
   push(account: Jid, item: RosterItem | { jid: string; remove: true }, version: number): void {
-    const query = new Element('query', { xmlns: NS_ROSTER, ver: String(version) });
-    query.cnode(rosterItemElement(item));
     for (const session of this.sessions.ofAccount(account.bareString())) {
-      if (!session.rosterRequested) continue;
-      const iq = new Element('iq', { type: 'set', id: `push${(++pushCounter).toString(36)}`, to: session.jid.toString() });
-      iq.cnode(query);
-      session.deliver(iq);
+      if (session.rosterRequested) this.pushTo(session, item, version);
     }
+  }
+
+  /** One roster push to one resource. */
+  pushTo(session: ClientSession, item: RosterItem | { jid: string; remove: true }, version: number): void {
+    const iq = new Element('iq', { type: 'set', id: `push${(++pushCounter).toString(36)}`, to: session.jid.toString() });
+    iq.c('query', { xmlns: NS_ROSTER, ver: String(version) }).cnode(rosterItemElement(item));
+    session.deliver(iq);
   }
 }
 

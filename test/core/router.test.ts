@@ -20,6 +20,7 @@ class RecordingSession implements ClientSession {
   received: Element[] = [];
   rosterRequested = false;
   directedPresence: Set<string> | null = null;
+  availableSeq = 0;
   closedWith: StreamError | undefined;
   constructor(
     readonly jid: Jid,

@@ -1,0 +1,176 @@
+// An offline message survives a crash: a real `hearth start` process (bin/hearth.js, run
+// `npm run build` first) is killed with SIGKILL right after accepting the message, started
+// again on the same data, and the recipient still gets the message exactly as it was sent.
+import { expect } from 'chai';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openIsolatedDatabase, type IsolatedDatabase } from '../helpers/database.js';
+import type { TestServer } from '../helpers/server.js';
+import { collectStanzas, connect, delay, stopQuietly, xml, type Client, type Element } from '../helpers/xmpp-client.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const bin = path.join(root, 'bin', 'hearth.js');
+const fixtures = path.join(root, 'test', 'fixtures', 'tls');
+const HOST = '127.0.0.127';
+const DOMAIN = 'durable.hearth.example';
+const NS_DELAY = 'urn:xmpp:delay';
+
+function childEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
+  delete env.HEARTH_CONFIG;
+  delete env.NODE_EXTRA_CA_CERTS;
+  return env;
+}
+
+function hearth(args: string[], cwd: string, env: NodeJS.ProcessEnv, input = '') {
+  const result = spawnSync(process.execPath, [bin, ...args], { cwd, input, env: childEnv(env), encoding: 'utf8', timeout: 30_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+interface StartedHearth {
+  process: ChildProcess;
+  port: number;
+  exited: Promise<number | null>;
+}
+
+/** Starts `hearth start` and waits for the "ready" log line, which names the addresses. */
+function startHearth(cwd: string, env: NodeJS.ProcessEnv): Promise<StartedHearth> {
+  const child = spawn(process.execPath, [bin, 'start'], { cwd, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`no ready line within 20 s: ${output}`)), 20_000);
+    child.stdout!.setEncoding('utf8');
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (chunk: string) => (output += chunk));
+    child.stdout!.on('data', (chunk: string) => {
+      output += chunk;
+      for (const line of output.split('\n')) {
+        if (!line.includes('"msg":"ready"')) continue;
+        const ready = JSON.parse(line) as { addresses: string[] };
+        const c2s = ready.addresses.find((a) => a.startsWith('c2s '));
+        clearTimeout(timer);
+        resolve({ process: child, port: Number(c2s!.slice(c2s!.lastIndexOf(':') + 1)), exited });
+        return;
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`hearth exited with ${code}: ${output}`));
+    });
+  });
+}
+
+async function waitFor(inbox: Element[], match: (el: Element) => boolean, what: string, ms = 5_000): Promise<Element> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const found = inbox.find(match);
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; got:\n${inbox.map(String).join('\n')}`);
+    await delay(10);
+  }
+}
+
+describe('offline messages survive a crash (hearth start, SIGKILL, start again)', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let isolated: IsolatedDatabase | null = null;
+  const running: StartedHearth[] = [];
+  const clients: Client[] = [];
+
+  beforeEach(function () {
+    dir = mkdtempSync(path.join(tmpdir(), 'hearth-durable-'));
+  });
+
+  afterEach(async function () {
+    await Promise.all(clients.splice(0).map(stopQuietly));
+    for (const server of running.splice(0)) {
+      if (server.process.exitCode === null && server.process.signalCode === null) {
+        server.process.kill('SIGTERM');
+        const stopped = await Promise.race([server.exited.then(() => true), delay(10_000).then(() => false)]);
+        if (!stopped) server.process.kill('SIGKILL');
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+    await isolated?.dispose();
+    isolated = null;
+  });
+
+  /** PGlite in the data directory, or a PostgreSQL schema of this test's own. */
+  async function databaseEnv(): Promise<NodeJS.ProcessEnv> {
+    if (!process.env.DATABASE_URL) return { DATABASE_URL: '' };
+    isolated = await openIsolatedDatabase('postgres', { migrate: false });
+    return { DATABASE_URL: isolated.url! };
+  }
+
+  function writeConfig(): void {
+    const certs = path.join(dir, 'certs');
+    mkdirSync(certs, { recursive: true });
+    copyFileSync(path.join(fixtures, 'hearth.example.crt'), path.join(certs, `${DOMAIN}.crt`));
+    copyFileSync(path.join(fixtures, 'hearth.example.key'), path.join(certs, `${DOMAIN}.key`));
+    writeFileSync(
+      path.join(dir, 'hearth.yaml'),
+      `domains: [${DOMAIN}]\ndataDir: ./data\ntls:\n  certificates: ./certs\nc2s:\n  listen: ["${HOST}:0"]\n  directTls: []\nlog:\n  level: info\n`,
+    );
+  }
+
+  async function start(env: NodeJS.ProcessEnv): Promise<TestServer> {
+    const server = await startHearth(dir, env);
+    running.push(server);
+    return { host: HOST, port: server.port, domain: DOMAIN, directTlsPort: 0 } as unknown as TestServer;
+  }
+
+  it('delivers a message accepted just before SIGKILL after the restart, exactly as sent', async function () {
+    writeConfig();
+    const env = await databaseEnv();
+    // Server not running: the command opens the database itself.
+    const added = hearth(['user', 'import'], dir, env, `alice@${DOMAIN} alice-password\nbob@${DOMAIN} bob-password\n`);
+    expect(added.code, added.stderr).to.equal(0);
+    expect(added.stdout).to.match(/created 2/);
+
+    const first = await start(env);
+    const alice = await connect(first, 'alice', 'alice-password', { resource: 'laptop', mechanism: 'PLAIN' });
+    clients.push(alice);
+    const aliceInbox = collectStanzas(alice);
+    await alice.send(xml('presence'));
+    const sentAfter = Date.now();
+    await alice.send(
+      xml('message', { to: `bob@${DOMAIN}`, type: 'chat', id: 'before-the-crash' },
+        xml('body', {}, 'Did this survive? ✓'),
+        xml('x', { xmlns: 'urn:example:extra' }, 'payload')),
+    );
+    // The server answers a ping after routing the message; then nothing comes back.
+    await alice.iqCaller.request(xml('iq', { type: 'get', to: DOMAIN }, xml('ping', { xmlns: 'urn:xmpp:ping' })), 3_000);
+    await delay(500);
+    const sentBefore = Date.now();
+    expect(aliceInbox.filter((el) => el.is('message')).map(String), 'no error for the sender').to.deep.equal([]);
+
+    // Crash: no shutdown, no flush.
+    const crashed = running[0]!;
+    crashed.process.kill('SIGKILL');
+    await crashed.exited;
+    await stopQuietly(alice);
+
+    const second = await start(env);
+    const bob = await connect(second, 'bob', 'bob-password', { resource: 'phone', mechanism: 'PLAIN' });
+    clients.push(bob);
+    const bobInbox = collectStanzas(bob);
+    await bob.send(xml('presence'));
+    const message = await waitFor(bobInbox, (el) => el.is('message'), 'the message from before the crash');
+    await delay(300);
+    expect(bobInbox.filter((el) => el.is('message')), 'delivered once').to.have.length(1);
+
+    expect(message.attrs).to.include({ from: `alice@${DOMAIN}/laptop`, id: 'before-the-crash', type: 'chat' });
+    expect(message.attrs.to).to.be.oneOf([`bob@${DOMAIN}`, `bob@${DOMAIN}/phone`]);
+    expect(message.getChildText('body')).to.equal('Did this survive? ✓');
+    expect(message.getChild('x', 'urn:example:extra')?.text()).to.equal('payload');
+    const stamp = message.getChild('delay', NS_DELAY);
+    expect(stamp, 'an XEP-0203 delay stamp').to.not.equal(undefined);
+    expect(stamp!.attrs.from).to.equal(DOMAIN);
+    const when = Date.parse(stamp!.attrs.stamp as string);
+    expect(when).to.be.within(Math.floor(sentAfter / 1000) * 1000 - 1000, sentBefore + 1000);
+  });
+});
