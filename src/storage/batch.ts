@@ -1,10 +1,18 @@
-// Coalesces concurrent point lookups into one query: every key asked for during the same
-// turn of the event loop is fetched together. Under a login storm this turns hundreds of
-// primary-key queries into a handful, which matters most on PGlite's single connection.
+// Coalesces concurrent point lookups into one query. At most `maxInFlight` queries of a loader
+// run at once; keys asked for meanwhile wait and go together in the next one. Idle, a lookup
+// runs at the next turn of the event loop; under a login storm the batches grow by themselves
+// and hundreds of primary-key queries become a handful (what matters most on PGlite's single
+// connection, where every query costs CPU on the server's own thread).
+
+interface Waiter<V> {
+  resolve: (v: V) => void;
+  reject: (e: unknown) => void;
+}
 
 export class BatchLoader<K, V> {
-  private pending = new Map<string, { key: K; waiters: Array<{ resolve: (v: V) => void; reject: (e: unknown) => void }> }>();
+  private pending = new Map<string, { key: K; waiters: Waiter<V>[] }>();
   private scheduled = false;
+  private inFlight = 0;
 
   constructor(
     private readonly keyOf: (key: K) => string,
@@ -12,6 +20,7 @@ export class BatchLoader<K, V> {
     private readonly fetch: (keys: K[]) => Promise<Map<string, V>>,
     private readonly fallback: V,
     private readonly maxBatch = 500,
+    private readonly maxInFlight = 1,
   ) {}
 
   load(key: K): Promise<V> {
@@ -23,31 +32,44 @@ export class BatchLoader<K, V> {
         this.pending.set(id, entry);
       }
       entry.waiters.push({ resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight >= this.maxInFlight || this.pending.size === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
     });
   }
 
   private flush(): void {
-    this.scheduled = false;
-    const batch = this.pending;
-    this.pending = new Map();
-    const entries = [...batch.entries()];
-    for (let i = 0; i < entries.length; i += this.maxBatch) {
-      const slice = entries.slice(i, i + this.maxBatch);
-      this.fetch(slice.map(([, e]) => e.key)).then(
-        (values) => {
-          for (const [id, entry] of slice) {
-            const value = values.has(id) ? values.get(id)! : this.fallback;
-            for (const waiter of entry.waiters) waiter.resolve(value);
-          }
-        },
-        (err: unknown) => {
-          for (const [, entry] of slice) for (const waiter of entry.waiters) waiter.reject(err);
-        },
-      );
+    while (this.inFlight < this.maxInFlight && this.pending.size > 0) {
+      const slice: Array<[string, { key: K; waiters: Waiter<V>[] }]> = [];
+      for (const entry of this.pending) {
+        slice.push(entry);
+        this.pending.delete(entry[0]);
+        if (slice.length >= this.maxBatch) break;
+      }
+      this.inFlight++;
+      this.fetch(slice.map(([, e]) => e.key))
+        .then(
+          (values) => {
+            for (const [id, entry] of slice) {
+              const value = values.has(id) ? values.get(id)! : this.fallback;
+              for (const waiter of entry.waiters) waiter.resolve(value);
+            }
+          },
+          (err: unknown) => {
+            for (const [, entry] of slice) for (const waiter of entry.waiters) waiter.reject(err);
+          },
+        )
+        .finally(() => {
+          this.inFlight--;
+          this.schedule();
+        });
     }
   }
 }

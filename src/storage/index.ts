@@ -2,6 +2,7 @@
 // repositories (the only code that writes SQL).
 import { createAccountStore, type AccountStore } from './accounts.js';
 import { withCredentialCache } from './credential-cache.js';
+import { withPendingIndex } from './pending-index.js';
 import type { Database } from './database.js';
 import { createOfflineStore, type OfflineStore } from './offline.js';
 import { createRosterStore, type RosterStore } from './roster.js';
@@ -14,13 +15,12 @@ export interface Stores {
 
 export function createStores(database: Database): Stores {
   const accounts = createAccountStore(database.db);
-  return {
-    // Embedded PGlite has one writer, this process, so caching credentials is exact. A
-    // PostgreSQL server may have other writers (the command line, later other nodes).
-    accounts: database.kind === 'pglite' ? withCredentialCache(accounts) : accounts,
-    roster: createRosterStore(database.db),
-    offline: createOfflineStore(database.db),
-  };
+  const roster = createRosterStore(database.db);
+  const offline = createOfflineStore(database.db);
+  // Embedded PGlite has one writer, this process, so what it remembers of the database is
+  // exact. A PostgreSQL server may have other writers (the command line, later other nodes).
+  if (database.kind !== 'pglite') return { accounts, roster, offline };
+  return { accounts: withCredentialCache(accounts), ...withPendingIndex(database.db, roster, offline) };
 }
 
 export { openDatabase, migrateToLatest, type Database, type DatabaseOptions, type StorageLogger } from './database.js';

@@ -22,6 +22,25 @@ describe('BatchLoader', function () {
     expect(fetches).to.have.length(2);
   });
 
+  it('holds keys asked for while a fetch runs and sends them together in the next one', async function () {
+    const fetches: string[][] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const loader = new BatchLoader<string, string>((k) => k, async (keys) => {
+      fetches.push(keys);
+      if (fetches.length === 1) await gate;
+      return new Map(keys.map((k) => [k, k + '!']));
+    }, '');
+    const first = loader.load('a');
+    await new Promise((r) => setImmediate(r));
+    const later = ['b', 'c', 'd'].map((k) => loader.load(k));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(fetches).to.deep.equal([['a']]);
+    release();
+    expect(await Promise.all([first, ...later])).to.deep.equal(['a!', 'b!', 'c!', 'd!']);
+    expect(fetches).to.deep.equal([['a'], ['b', 'c', 'd']]);
+  });
+
   it('rejects every waiter of a failed fetch, and recovers afterwards', async function () {
     let fail = true;
     const loader = new BatchLoader<string, number>((k) => k, async (keys) => {

@@ -140,7 +140,7 @@ eachBackend('RosterStore', (getDb) => {
       expect(await store().count('alice', DOMAIN)).to.equal(1);
       expect(await store().changesSince('alice', DOMAIN, 2)).to.deep.equal({
         version: 3,
-        changes: [{ jid: 'carol@x', item: null }],
+        changes: [{ jid: 'carol@x', item: null, version: 3 }],
       });
       // Removing it again changes nothing.
       expect(await store().remove('alice', DOMAIN, 'carol@x')).to.equal(null);
@@ -156,7 +156,7 @@ eachBackend('RosterStore', (getDb) => {
       expect(await store().count('alice', DOMAIN)).to.equal(2);
       expect(await store().changesSince('alice', DOMAIN, 2)).to.deep.equal({
         version: 4,
-        changes: [{ jid: 'carol@x', item: revived }],
+        changes: [{ jid: 'carol@x', item: revived, version: 4 }],
       });
     });
 
@@ -186,14 +186,15 @@ eachBackend('RosterStore', (getDb) => {
       expect(await store().changesSince('alice', DOMAIN, 3)).to.deep.equal({
         version: 6,
         changes: [
-          { jid: 'a@x', item: item('a@x', { name: 'A' }) },
-          { jid: 'b@x', item: null },
-          { jid: 'd@x', item: item('d@x') },
+          // Each with the version it brought the roster to (XEP-0237 pushes carry it).
+          { jid: 'a@x', item: item('a@x', { name: 'A' }), version: 4 },
+          { jid: 'b@x', item: null, version: 5 },
+          { jid: 'd@x', item: item('d@x'), version: 6 },
         ],
       });
       expect(await store().changesSince('alice', DOMAIN, 5)).to.deep.equal({
         version: 6,
-        changes: [{ jid: 'd@x', item: item('d@x') }],
+        changes: [{ jid: 'd@x', item: item('d@x'), version: 6 }],
       });
       const all = await store().changesSince('alice', DOMAIN, 0);
       expect(all?.version).to.equal(6);

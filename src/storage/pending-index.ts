@@ -1,0 +1,84 @@
+// Which accounts have something waiting: offline messages or subscription requests. On
+// embedded PGlite this process is the only writer, so the index (read once, then kept up to
+// date by the writes) is exact, and the two queries every initial presence would make come
+// back empty from memory for almost every account.
+import type { Kysely } from 'kysely';
+import type { OfflineStore } from './offline.js';
+import type { RosterStore } from './roster.js';
+import type { Tables } from './tables.js';
+
+class AccountSet {
+  private readonly accounts = new Set<string>();
+  /** Bumped by every add: a read that overlapped one must not clear the mark. */
+  generation = 0;
+  add(username: string, domain: string): void {
+    this.generation++;
+    this.accounts.add(`${domain}\u0000${username}`);
+  }
+  /** Clears the mark after a read found nothing, unless something was added meanwhile. */
+  clearIfUnchanged(username: string, domain: string, generation: number): void {
+    if (generation === this.generation) this.accounts.delete(`${domain}\u0000${username}`);
+  }
+  has(username: string, domain: string): boolean {
+    return this.accounts.has(`${domain}\u0000${username}`);
+  }
+}
+
+export function withPendingIndex(db: Kysely<Tables>, roster: RosterStore, offline: OfflineStore): { roster: RosterStore; offline: OfflineStore } {
+  const withOffline = new AccountSet();
+  const withRequests = new AccountSet();
+  let loading: Promise<void> | null = null;
+  const loaded = () =>
+    (loading ??= (async () => {
+      const [messages, requests] = await Promise.all([
+        db.selectFrom('offline_messages').select(['domain', 'username']).distinct().execute(),
+        db.selectFrom('subscription_requests').select(['domain', 'username']).distinct().execute(),
+      ]);
+      for (const row of messages) withOffline.add(row.username, row.domain);
+      for (const row of requests) withRequests.add(row.username, row.domain);
+    })());
+
+  return {
+    roster: {
+      ...roster,
+      async putRequest(username, domain, jid, stanza) {
+        await loaded();
+        // Marked before the write: a concurrent reader may query for nothing, never miss one.
+        withRequests.add(username, domain);
+        await roster.putRequest(username, domain, jid, stanza);
+      },
+      async hasRequest(username, domain, jid) {
+        await loaded();
+        return withRequests.has(username, domain) ? roster.hasRequest(username, domain, jid) : false;
+      },
+      async listRequests(username, domain) {
+        await loaded();
+        if (!withRequests.has(username, domain)) return [];
+        const generation = withRequests.generation;
+        const list = await roster.listRequests(username, domain);
+        if (list.length === 0) withRequests.clearIfUnchanged(username, domain, generation);
+        return list;
+      },
+    },
+    offline: {
+      ...offline,
+      async push(username, domain, stanza, limit) {
+        await loaded();
+        withOffline.add(username, domain);
+        return offline.push(username, domain, stanza, limit);
+      },
+      async list(username, domain, limit) {
+        await loaded();
+        if (!withOffline.has(username, domain)) return [];
+        const generation = withOffline.generation;
+        const list = await offline.list(username, domain, limit);
+        if (list.length === 0) withOffline.clearIfUnchanged(username, domain, generation);
+        return list;
+      },
+      async count(username, domain) {
+        await loaded();
+        return withOffline.has(username, domain) ? offline.count(username, domain) : 0;
+      },
+    },
+  };
+}
