@@ -5,6 +5,8 @@
 //
 //   node --import tsx bench/c2s-load.ts --host 127.0.0.180 --domain bench.example --users 200
 //   node --import tsx bench/c2s-load.ts --help
+//   node --import tsx bench/c2s-load.ts --scenario presence --user-prefix pres --contacts 50
+//     (accounts and rosters seeded first by bench/seed-rosters.ts with the same N, C, prefix)
 //
 // Meant to be pinned to one core (taskset -c 1) with the server on the other (taskset -c 0).
 // Every phase is bounded in time; errors are counted and reported, never waited on forever.
@@ -14,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { contactsOf, graphProblem } from './roster-graph.js';
 
 const HELP = `Usage: node --import tsx bench/c2s-load.ts [options]
 
@@ -37,10 +40,22 @@ const HELP = `Usage: node --import tsx bench/c2s-load.ts [options]
   --idle M               log in M more accounts (<prefix><N..N+M-1>), leave them idle 5 s and
                          report the server's RSS growth per connection (needs --server-pid)
   --idle-settle S        seconds to wait before each RSS reading (5)
+  --scenario S           routing (default): logins, then routing and --idle as above;
+                         presence: logins with presence broadcast, no routing: the accounts
+                         must have been seeded by bench/seed-rosters.ts (same --users,
+                         --contacts, --user-prefix, --domain). Counts every <presence/> any
+                         connection receives until none came for --presence-quiet s (at most
+                         --presence-timeout s after the first connect), reports logins/s,
+                         presence stanzas/s, and checks that each user got an available
+                         presence from each of its C contacts exactly once
+  --contacts C           presence: contacts per account in the seeded graph (50)
+  --presence-quiet S     presence: the broadcast is over after S s without a presence (1)
+  --presence-timeout S   presence: give up waiting S s after the first connect (60)
   --json                 print one JSON object instead of text
   --help                 this text
 
-Exit status: 0 when every login succeeded, 1 when some failed, 2 on bad options.`;
+Exit status: 0 when every login succeeded (and, with --scenario presence, every expected
+presence arrived exactly once), 1 otherwise, 2 on bad options.`;
 
 // ---- options -------------------------------------------------------------------------------
 
@@ -62,6 +77,10 @@ interface Options {
   serverPid: number | null;
   idle: number;
   idleSettle: number;
+  scenario: 'routing' | 'presence';
+  contacts: number;
+  presenceQuiet: number;
+  presenceTimeout: number;
   json: boolean;
 }
 
@@ -88,6 +107,10 @@ function parseOptions(argv: string[]): Options {
       'server-pid': { type: 'string' },
       idle: { type: 'string', default: '0' },
       'idle-settle': { type: 'string', default: '5' },
+      scenario: { type: 'string', default: 'routing' },
+      contacts: { type: 'string', default: '50' },
+      'presence-quiet': { type: 'string', default: '1' },
+      'presence-timeout': { type: 'string', default: '60' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -108,8 +131,9 @@ function parseOptions(argv: string[]): Options {
   if (!/^[a-z0-9._-]+$/i.test(values['user-prefix'])) throw new Error('--user-prefix: letters, digits, ".", "_" and "-" only');
   if (!/^[a-z0-9.-]+$/i.test(values.domain)) throw new Error('--domain: a plain ASCII domain name');
   if (values.password === '' || /[\0,=]/.test(values.password) || /[<>&]/.test(values.resource)) throw new Error('--password/--resource: unsupported characters');
+  if (values.scenario !== 'routing' && values.scenario !== 'presence') throw new Error(`--scenario: routing or presence, got "${values.scenario}"`);
   const serverPid = values['server-pid'] === undefined ? null : num('server-pid', values['server-pid'], 1, 2 ** 31);
-  return {
+  const opts: Options = {
     host: values.host,
     port: num('port', values.port, 1, 65535),
     domain: values.domain.toLowerCase(),
@@ -127,8 +151,18 @@ function parseOptions(argv: string[]): Options {
     serverPid,
     idle: num('idle', values.idle, 0, 100_000),
     idleSettle: num('idle-settle', values['idle-settle'], 0, 600, false),
+    scenario: values.scenario,
+    contacts: num('contacts', values.contacts, 0, 100_000),
+    presenceQuiet: num('presence-quiet', values['presence-quiet'], 0.05, 60, false),
+    presenceTimeout: num('presence-timeout', values['presence-timeout'], 1, 3_600, false),
     json: values.json,
   };
+  if (opts.scenario === 'presence') {
+    const problem = graphProblem(opts.users, opts.contacts);
+    if (problem) throw new Error(`--users/--contacts: ${problem}`);
+    if (opts.idle > 0) throw new Error('--idle: not with --scenario presence (the idle accounts have no rosters)');
+  }
+  return opts;
 }
 
 // ---- clock, CPU, server process --------------------------------------------------------------
@@ -205,11 +239,16 @@ interface MeterReading {
    */
   otherCpuPct: number | null;
 }
+/** The meter's reading now. */
 function readMeter(m: Meter, pid: number | null): MeterReading {
-  const seconds = (nowNs() - m.wall0) / 1e9;
-  const cpu = process.cpuUsage(m.cpu0);
-  const server1 = serverCpuSeconds(pid);
-  const machine1 = machineBusySeconds();
+  return readBetween(m, startMeter(pid));
+}
+/** The reading between two snapshots taken by startMeter (same pid). */
+function readBetween(m: Meter, end: Meter): MeterReading {
+  const seconds = (end.wall0 - m.wall0) / 1e9;
+  const cpu = { user: end.cpu0.user - m.cpu0.user, system: end.cpu0.system - m.cpu0.system };
+  const server1 = end.server0;
+  const machine1 = end.machine0;
   const pct = (cpuSeconds: number) => round((cpuSeconds / Math.max(seconds, 1e-9)) * 100, 1);
   const generator = (cpu.user + cpu.system) / 1e6;
   const server = m.server0 !== null && server1 !== null ? server1 - m.server0 : null;
@@ -346,6 +385,13 @@ interface Receiver {
   onMessage(to: Conn, sentAtNs: number, error: boolean): void;
 }
 let receiver: Receiver | null = null;
+/** What the presence scenario does with a received presence stanza (null: ignored). */
+interface PresenceSink {
+  onPresence(to: Conn, el: string): void;
+}
+let presenceSink: PresenceSink | null = null;
+/** Presence scenario: when account i sent its initial presence (0: not yet), by index. */
+let presenceSentAtByIndex: Float64Array | null = null;
 /** Login step durations of the current login phase, by step, to see where login time goes. */
 let stepSamples: Map<string, Samples> | null = null;
 let stanzasIn = 0;
@@ -380,6 +426,8 @@ class Conn {
   private msgSeq = 0;
   /** The connection was lost (stream error or close) while it was paired for routing. */
   droppedWhileRouting = false;
+  /** When this connection sent its initial presence (0: not yet). */
+  presenceSentAt = 0;
 
   constructor(
     readonly index: number,
@@ -598,8 +646,12 @@ class Conn {
     stanzasIn++;
     if (this.state === 'bound') {
       if (el.startsWith('<message')) return this.message(el);
+      if (el.startsWith('<presence')) {
+        presenceSink?.onPresence(this, el);
+        return;
+      }
       if (el.startsWith('<stream:error')) return this.streamError(el);
-      return; // presence, iq: not ours to answer here
+      return; // iq: not ours to answer here
     }
     if (el.startsWith('<stream:error')) return this.streamError(el);
     switch (this.state) {
@@ -627,6 +679,8 @@ class Conn {
           this.mark('bind');
           this.state = 'bound';
           this.write('<presence/>');
+          this.presenceSentAt = nowNs();
+          if (presenceSentAtByIndex !== null && this.index < presenceSentAtByIndex.length) presenceSentAtByIndex[this.index] = this.presenceSentAt;
           this.settle?.(null);
         } else {
           this.failLogin('bind-error');
@@ -962,6 +1016,200 @@ async function route(opts: Options, conns: Conn[]): Promise<RoutingReport> {
   };
 }
 
+// ---- presence scenario ---------------------------------------------------------------------------
+
+/** The value of attribute `name` in an element's start tag, or null. */
+function attr(el: string, name: string): string | null {
+  const tagEnd = el.indexOf('>');
+  const head = tagEnd < 0 ? el : el.slice(0, tagEnd);
+  let at = head.indexOf(` ${name}=`);
+  if (at < 0) return null;
+  at += name.length + 2;
+  const q = head.charCodeAt(at);
+  if (q !== CH_QUOT && q !== CH_APOS) return null;
+  const end = head.indexOf(String.fromCharCode(q), at + 1);
+  return end < 0 ? null : head.slice(at + 1, end);
+}
+
+interface PresenceReport {
+  users: number;
+  contacts: number;
+  /** Presence stanzas received by any connection, first connect → quiet (or timeout). */
+  received: number;
+  /** By type attribute ("available" when there is none). */
+  byType: Record<string, number>;
+  /** First connect → the last presence received. */
+  seconds: number;
+  perSecond: number;
+  /** Available presence only, per second over the same window. */
+  availablePerSecond: number;
+  /** The last presence came this long after the last login completed. */
+  tailAfterLastBoundMs: number;
+  /** The wait ended by --presence-timeout, not by a quiet period. */
+  timedOut: boolean;
+  /** (receiver, sender) pairs of logged-in contacts: each must see one available presence. */
+  expectedPairs: number;
+  deliveredPairs: number;
+  missingPairs: number;
+  /** Available presences beyond the first per (receiver, sender) pair. */
+  duplicates: number;
+  /** Available presences from senders that are not the receiver's contacts (or unparseable). */
+  unexpected: number;
+  /** Up to 10 missing pairs, "receiver <- sender". */
+  missingExamples: string[];
+  /** Per user: how many of its contacts' presences it got (min / median / max). */
+  perReceiver: { min: number; p50: number; max: number };
+  /** Later of (receiver's, sender's initial presence sent) → the available presence received. */
+  latency: ReturnType<Samples['summary']>;
+  /** CPU over first connect → last presence (+ at most 25 ms: sampled), not the quiet wait. */
+  cpu: MeterReading & { generatorCpuSeconds: number };
+}
+
+/**
+ * Logs everyone in (each sends initial presence right after binding), counting every
+ * presence stanza received from the first connect until --presence-quiet s without one.
+ */
+async function presencePhase(opts: Options): Promise<{ conns: Conn[]; login: LoginReport; report: PresenceReport }> {
+  const n = opts.users;
+  const prefix = opts.prefix;
+  const suffix = `@${opts.domain}`;
+  /** Available presences per (receiver, sender), key receiver * n + sender. */
+  const pairs = new Map<number, number>();
+  const byType = new Tally();
+  const latency = new Samples();
+  let received = 0;
+  let available = 0;
+  let unexpected = 0;
+  let ownPresence = 0;
+  let lastPresence = 0;
+  const conns: Array<Conn | undefined> = new Array(n);
+  const sentAt = new Float64Array(n);
+  presenceSentAtByIndex = sentAt;
+  const isContact = (r: number, s: number) => {
+    // The graph of bench/roster-graph.ts: |r - s| mod n within C/2, or n/2 when C is odd.
+    const d = Math.min((r - s + n) % n, (s - r + n) % n);
+    return d !== 0 && (d <= Math.floor(opts.contacts / 2) || (opts.contacts % 2 === 1 && d === n / 2));
+  };
+  presenceSink = {
+    onPresence(to, el) {
+      const now = nowNs();
+      received++;
+      lastPresence = now;
+      const type = attr(el, 'type');
+      byType.add(type ?? 'available');
+      if (type !== null) return;
+      available++;
+      const toAttr = attr(el, 'to');
+      if (toAttr !== null && toAttr !== to.fullJid && toAttr !== `${to.username}${suffix}`) problems.add('presence-to-wrong-address');
+      const from = attr(el, 'from') ?? '';
+      const at = from.indexOf(suffix);
+      const digits = from.startsWith(prefix) && at > prefix.length ? from.slice(prefix.length, at) : '';
+      const rest = at < 0 ? '' : from.slice(at + suffix.length);
+      const s = /^\d+$/.test(digits) && (rest === '' || rest.startsWith('/')) ? Number(digits) : -1;
+      // RFC 6121 §4.2.2: the server also reflects a resource's presence back to it.
+      if (s === to.index) {
+        ownPresence++;
+        return;
+      }
+      if (s < 0 || s >= n || !isContact(to.index, s)) {
+        unexpected++;
+        return;
+      }
+      const key = to.index * n + s;
+      pairs.set(key, (pairs.get(key) ?? 0) + 1);
+      const since = Math.max(to.presenceSentAt, sentAt[s]);
+      if (since > 0) latency.add((now - since) / 1000);
+    },
+  };
+  const meter = startMeter(opts.serverPid);
+  const first = meter.wall0;
+  // CPU snapshots every 25 ms, so that the CPU figures can end right after the last presence
+  // instead of after the quiet wait.
+  const snapshots: Meter[] = [];
+  const sampler = setInterval(() => snapshots.push(startMeter(opts.serverPid)), 25);
+  const { conns: bound, report: login } = await loginMany(opts, 0, n);
+  for (const c of bound) conns[c.index] = c;
+  let lastBound = first;
+  for (const t of sentAt) if (t > lastBound) lastBound = t;
+  // Wait for the broadcast to go quiet, bounded.
+  const quietNs = opts.presenceQuiet * 1e9;
+  const deadline = first + opts.presenceTimeout * 1e9;
+  let timedOut = false;
+  for (;;) {
+    const now = nowNs();
+    if (now - Math.max(lastPresence, lastBound) >= quietNs) break;
+    if (now >= deadline) {
+      timedOut = true;
+      problems.add('presence-timeout');
+      break;
+    }
+    await sleep(20);
+  }
+  clearInterval(sampler);
+  presenceSink = null;
+  presenceSentAtByIndex = null;
+  const end = lastPresence > 0 ? lastPresence : nowNs();
+  const window = (end - first) / 1e9;
+  const snap = snapshots.find((s) => s.wall0 >= end) ?? startMeter(opts.serverPid);
+  const cpu = {
+    ...readBetween(meter, snap),
+    generatorCpuSeconds: round((snap.cpu0.user - meter.cpu0.user + snap.cpu0.system - meter.cpu0.system) / 1e6, 2),
+  };
+
+  // Correctness against the graph, for the connections that logged in.
+  let expectedPairs = 0;
+  let deliveredPairs = 0;
+  let duplicates = 0;
+  const missingExamples: string[] = [];
+  const perReceiver: number[] = [];
+  for (const r of bound) {
+    let got = 0;
+    for (const s of contactsOf(r.index, n, opts.contacts)) {
+      if (!conns[s]) continue; // never logged in: nothing to expect from it
+      expectedPairs++;
+      const count = pairs.get(r.index * n + s) ?? 0;
+      if (count > 0) {
+        deliveredPairs++;
+        got++;
+        duplicates += count - 1;
+      } else if (missingExamples.length < 10) {
+        missingExamples.push(`${prefix}${r.index} <- ${prefix}${s}`);
+      }
+    }
+    perReceiver.push(got);
+  }
+  perReceiver.sort((a, b) => a - b);
+  const seconds = round(window, 3);
+  return {
+    conns: bound,
+    login,
+    report: {
+      users: n,
+      contacts: opts.contacts,
+      received,
+      byType: byType.toJSON(),
+      seconds,
+      perSecond: window > 0 ? round(received / window, 1) : 0,
+      availablePerSecond: window > 0 ? round(available / window, 1) : 0,
+      tailAfterLastBoundMs: lastPresence > 0 ? round((lastPresence - lastBound) / 1e6, 1) : 0,
+      timedOut,
+      expectedPairs,
+      deliveredPairs,
+      missingPairs: expectedPairs - deliveredPairs,
+      duplicates,
+      unexpected,
+      missingExamples,
+      perReceiver: {
+        min: perReceiver[0] ?? 0,
+        p50: perReceiver[Math.floor((perReceiver.length - 1) / 2)] ?? 0,
+        max: perReceiver[perReceiver.length - 1] ?? 0,
+      },
+      latency: latency.summary(),
+      cpu,
+    },
+  };
+}
+
 interface IdleReport {
   connections: number;
   failed: number;
@@ -1004,6 +1252,7 @@ interface Report {
   options: Omit<Options, 'password' | 'json'>;
   logins?: LoginReport & { cold?: LoginReport };
   routing?: RoutingReport;
+  presence?: PresenceReport;
   idle?: IdleReport;
   problems: Record<string, number>;
   stanzas: { in: number; out: number };
@@ -1037,6 +1286,23 @@ function printText(r: Report): void {
         ` generator event-loop delay p99 ${t.generatorLoopDelayMs.p99} ms max ${t.generatorLoopDelayMs.max} ms`,
     );
   }
+  if (r.presence) {
+    const p = r.presence;
+    const types = Object.entries(p.byType).map(([k, v]) => `${k} ${v}`).join(', ');
+    lines.push(
+      `presence (${p.users} users × ${p.contacts} mutual contacts): ${p.received} presence stanzas (${types}) in ${p.seconds} s = ${p.perSecond}/s` +
+        ` (available ${p.availablePerSecond}/s); last one ${p.tailAfterLastBoundMs} ms after the last login${p.timedOut ? '; TIMED OUT' : ''}`,
+    );
+    lines.push(
+      `  pairs: ${p.deliveredPairs}/${p.expectedPairs} delivered, ${p.missingPairs} missing, ${p.duplicates} duplicates, ${p.unexpected} unexpected;` +
+        ` per user min/median/max ${p.perReceiver.min}/${p.perReceiver.p50}/${p.perReceiver.max}` +
+        (p.missingExamples.length ? `; e.g. missing ${p.missingExamples.slice(0, 3).join(', ')}` : ''),
+    );
+    lines.push(
+      `  latency (later initial presence → receipt) p50 ${p.latency.p50Ms} ms p99 ${p.latency.p99Ms} ms max ${p.latency.maxMs} ms;` +
+        ` over first connect → last presence: generator CPU ${pct(p.cpu.generatorCpuPct)}, server CPU ${pct(p.cpu.serverCpuPct)} (${p.cpu.serverCpuSeconds ?? 'n/a'} s), other ${pct(p.cpu.otherCpuPct)}`,
+    );
+  }
   if (r.idle) {
     const i = r.idle;
     lines.push(
@@ -1061,7 +1327,10 @@ async function main(): Promise<number> {
   // A watchdog: whatever happens, the run ends. Logins are bounded by 10 s each.
   const loginBound = (n: number) => (Math.ceil(n / opts.loginConcurrency) + 1) * 10;
   const budgetS =
-    30 + loginBound(opts.users) * (opts.mechanism === 'SCRAM-SHA-1' ? 2 : 1) + opts.warmup + opts.duration + 10 + loginBound(opts.idle) + 2 * opts.idleSettle + 20;
+    30 +
+    loginBound(opts.users) * (opts.mechanism === 'SCRAM-SHA-1' ? 2 : 1) +
+    (opts.scenario === 'presence' ? opts.presenceTimeout + opts.presenceQuiet : 0) +
+    opts.warmup + opts.duration + 10 + loginBound(opts.idle) + 2 * opts.idleSettle + 20;
   const watchdog = setTimeout(() => {
     process.stderr.write(`c2s-load: gave up after ${budgetS} s (watchdog)\n`);
     process.exit(3);
@@ -1080,6 +1349,8 @@ async function main(): Promise<number> {
   };
 
   let loginsFailed = 0;
+  /** Presence scenario: missing + duplicate + unexpected presences, + 1 on timeout. */
+  let presenceWrong = 0;
   let conns: Conn[] = [];
   if (opts.users > 0) {
     let cold: LoginReport | undefined;
@@ -1087,16 +1358,33 @@ async function main(): Promise<number> {
       const first = await loginMany(opts, 0, opts.users);
       cold = first.report;
       await closeAll(first.conns);
-      await sleep(500);
+      // Presence: let the server finish the unavailable broadcasts of the first pass.
+      await sleep(opts.scenario === 'presence' ? 2_000 : 500);
     }
-    const result = await loginMany(opts, 0, opts.users);
-    conns = result.conns;
-    loginsFailed += result.report.failed;
-    report.logins = { ...result.report, ...(cold ? { cold } : {}) };
-    if (!opts.json) process.stderr.write(`logins: ${result.report.ok}/${opts.users} at ${result.report.perSecond}/s\n`);
+    if (opts.scenario === 'presence') {
+      const result = await presencePhase(opts);
+      conns = result.conns;
+      loginsFailed += result.login.failed;
+      report.logins = { ...result.login, ...(cold ? { cold } : {}) };
+      report.presence = result.report;
+      const p = result.report;
+      presenceWrong = p.missingPairs + p.duplicates + p.unexpected + (p.timedOut ? 1 : 0);
+      if (!opts.json) {
+        process.stderr.write(
+          `logins: ${result.login.ok}/${opts.users} at ${result.login.perSecond}/s; presence: ${p.received} at ${p.perSecond}/s,` +
+            ` ${p.missingPairs} missing, ${p.duplicates} duplicates\n`,
+        );
+      }
+    } else {
+      const result = await loginMany(opts, 0, opts.users);
+      conns = result.conns;
+      loginsFailed += result.report.failed;
+      report.logins = { ...result.report, ...(cold ? { cold } : {}) };
+      if (!opts.json) process.stderr.write(`logins: ${result.report.ok}/${opts.users} at ${result.report.perSecond}/s\n`);
+    }
   }
 
-  if (opts.duration > 0 && conns.length >= 2 && (opts.rate > 0 || opts.inFlight > 0)) {
+  if (opts.scenario === 'routing' && opts.duration > 0 && conns.length >= 2 && (opts.rate > 0 || opts.inFlight > 0)) {
     report.routing = await route(opts, conns);
     if (!opts.json) process.stderr.write(`routing: ${report.routing.perSecond} msg/s\n`);
   }
@@ -1118,10 +1406,10 @@ async function main(): Promise<number> {
   };
   report.problems = problems.toJSON();
   report.stanzas = { in: stanzasIn, out: stanzasOut };
-  report.ok = loginsFailed === 0;
+  report.ok = loginsFailed === 0 && presenceWrong === 0;
   if (opts.json) process.stdout.write(JSON.stringify(report) + '\n');
   else printText(report);
-  return loginsFailed === 0 ? 0 : 1;
+  return report.ok ? 0 : 1;
 }
 
 main().then(

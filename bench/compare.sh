@@ -8,6 +8,7 @@
 #   REPEAT=1 DURATION=5 bench/compare.sh hearth-pglite prosody      # one run of each
 #   QUICK=1 bench/compare.sh hearth-pglite prosody    # REPEAT=1 DURATION=3 WARMUP=1
 #                                 IDLE_SETTLE=2 IDLE=1000: about 1 min per server
+#   SCENARIOS=p bench/compare.sh hearth-pglite hearth-postgres   # the presence benchmark
 #
 # Scenarios (SCENARIOS="a b c d e" by default):
 #   a  routing, USERS_A (200) users, INFLIGHT_A (10) messages in flight per sender
@@ -17,7 +18,14 @@
 #      client caching its SaltedPassword; a first unmeasured pass fills the cache)
 #   e  server memory per idle authenticated connection: IDLE (2000) connections on top
 #      of IDLE_BASE (200) logged in first
-# Other knobs: REPEAT (3), DURATION (10 s), WARMUP (2 s), IDLE_SETTLE (5 s),
+#   p  (not in the default set; Hearth only) presence: USERS_P (200) accounts
+#      PREFIX_P<i> (pres), each with a roster of CONTACTS_P (50) mutual contacts (i ↔
+#      i±1..±25 mod 200, seeded once by bench/seed-rosters.ts while the server is stopped),
+#      log in with initial presence; logins/s with presence broadcast, presence stanzas
+#      delivered per second, and each expected (receiver, contact) available presence
+#      checked to arrive exactly once. The server restarts before each run; the rosters
+#      persist. Prosody and ejabberd are skipped (no seeding for them here).
+# Other knobs: PRESENCE_QUIET (1 s), PRESENCE_TIMEOUT (60 s), REPEAT (3), DURATION (10 s), WARMUP (2 s), IDLE_SETTLE (5 s),
 # LOGIN_CONCURRENCY (50), SERVER_CPU (0), GEN_CPU (1), BUILD (1: npm run build first),
 # PROSODY_LIMITS (0; 1 loads mod_limits with Debian's c2s rate = "10kb/s"),
 # EJABBERD_SHAPER (none; "normal" is Debian's 3,000 B/s per client),
@@ -45,6 +53,11 @@ LOGIN_USERS=${LOGIN_USERS:-1000}
 IDLE=${IDLE:-2000}
 IDLE_BASE=${IDLE_BASE:-200}
 IDLE_SETTLE=${IDLE_SETTLE:-5}
+USERS_P=${USERS_P:-200}
+CONTACTS_P=${CONTACTS_P:-50}
+PREFIX_P=${PREFIX_P:-pres}
+PRESENCE_QUIET=${PRESENCE_QUIET:-1}
+PRESENCE_TIMEOUT=${PRESENCE_TIMEOUT:-60}
 LOGIN_CONCURRENCY=${LOGIN_CONCURRENCY:-50}
 SCENARIOS=${SCENARIOS:-a b c d e}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -64,8 +77,13 @@ for s in "${SERVERS[@]}"; do
   esac
 done
 
-ACCOUNTS=$USERS_A
-for n in "$USERS_B" "$LOGIN_USERS" $((IDLE_BASE + IDLE)); do [ "$n" -gt "$ACCOUNTS" ] && ACCOUNTS=$n; done
+has_scenario() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+# The bench<i> accounts the chosen scenarios use (p has its own, seeded with rosters).
+ACCOUNTS=0
+{ has_scenario a || has_scenario c; } && [ "$USERS_A" -gt "$ACCOUNTS" ] && ACCOUNTS=$USERS_A
+has_scenario b && [ "$USERS_B" -gt "$ACCOUNTS" ] && ACCOUNTS=$USERS_B
+has_scenario d && [ "$LOGIN_USERS" -gt "$ACCOUNTS" ] && ACCOUNTS=$LOGIN_USERS
+has_scenario e && [ $((IDLE_BASE + IDLE)) -gt "$ACCOUNTS" ] && ACCOUNTS=$((IDLE_BASE + IDLE))
 
 STAMP=$(date +%Y%m%d-%H%M%S)
 RESULTS=$BENCH/results/$STAMP
@@ -157,9 +175,18 @@ setup_hearth() { # variant
       return 1
     }
   fi
-  log "hearth-$variant: importing $ACCOUNTS accounts"
-  node --import tsx "$ROOT/bench/accounts.ts" --domain "$DOMAIN" --users "$ACCOUNTS" |
-    hearth_env "$variant" node "$ROOT/bin/hearth.js" user import --config "$config" >&2 || return 1
+  if [ "$ACCOUNTS" -gt 0 ]; then
+    log "hearth-$variant: importing $ACCOUNTS accounts"
+    node --import tsx "$ROOT/bench/accounts.ts" --domain "$DOMAIN" --users "$ACCOUNTS" |
+      hearth_env "$variant" node "$ROOT/bin/hearth.js" user import --config "$config" >&2 || return 1
+  fi
+  if has_scenario p; then
+    # The server is not running here (PGlite: one process per data directory).
+    log "hearth-$variant: seeding $USERS_P accounts ${PREFIX_P}<i> with $CONTACTS_P mutual contacts each"
+    hearth_env "$variant" node --import tsx "$ROOT/bench/seed-rosters.ts" --config "$config" --domain "$DOMAIN" \
+      --users "$USERS_P" --contacts "$CONTACTS_P" --user-prefix "$PREFIX_P" 2>&1 | tee -a "$RESULTS/seed-hearth-$variant.log" >&2
+    [ "${PIPESTATUS[0]}" -eq 0 ] || { log "hearth-$variant: seeding failed (see $RESULTS/seed-hearth-$variant.log)"; return 1; }
+  fi
 }
 start_hearth() { # variant -> SERVER_PID
   local variant=$1 config
@@ -313,6 +340,18 @@ run_server() {
         measure "$server" d-scram "$r" --users "$LOGIN_USERS" --duration 0 --mechanism SCRAM-SHA-1
         ;;
       e) measure "$server" e "$r" --users "$IDLE_BASE" --duration 0 --idle "$IDLE" --idle-settle "$IDLE_SETTLE" ;;
+      p)
+        case $server in
+        hearth-*)
+          measure "$server" p "$r" --scenario presence --mechanism "${MECHANISM_P:-SCRAM-SHA-1}" --users "$USERS_P" --contacts "$CONTACTS_P" --user-prefix "$PREFIX_P" \
+            --presence-quiet "$PRESENCE_QUIET" --presence-timeout "$PRESENCE_TIMEOUT"
+          ;;
+        *)
+          [ "$r" = 1 ] && log "$server: scenario p is Hearth only (no roster seeding for $server), skipped"
+          continue
+          ;;
+        esac
+        ;;
       *) log "unknown scenario '$sc'" ;;
       esac
       log "$server: scenario $sc run $r done"
@@ -370,10 +409,32 @@ const rows = [
 ];
 rows[rows.length - 1].cells = servers.map((s) => `${fmt(median(runs(s, 'a').map((r) => r.routing?.maxDeliveryGapMs)), 1)} / ${fmt(median(runs(s, 'b').map((r) => r.routing?.maxDeliveryGapMs)), 1)}`);
 const b = rows[9];
+// Scenario p (presence), when it ran.
+if (servers.some((s) => runs(s, 'p').length > 0)) {
+  const p0 = servers.map((s) => runs(s, 'p')).flat()[0]?.presence;
+  const mech = servers.map((s) => runs(s, 'p')).flat()[0]?.options?.mechanism ?? '';
+  const shape = p0 ? `${p0.users} users × ${p0.contacts} contacts${mech ? ', ' + mech : ''}` : 'presence';
+  rows.push(
+    metric(`logins/s with presence broadcast (${shape})`, 'p', (r) => r.logins?.perSecond),
+    metric('presence stanzas delivered/s', 'p', (r) => r.presence?.perSecond),
+    metric('presence stanzas delivered per run', 'p', (r) => r.presence?.received),
+    metric('presence latency p50 (ms)', 'p', (r) => r.presence?.latency?.p50Ms, 1),
+    metric('presence latency p99 (ms)', 'p', (r) => r.presence?.latency?.p99Ms, 1),
+    metric('server CPU % during p (first connect → last presence)', 'p', (r) => r.presence?.cpu?.serverCpuPct),
+    metric('generator CPU % during p (one core)', 'p', (r) => r.presence?.cpu?.generatorCpuPct),
+    metric('other busy CPU % during p (disturbance)', 'p', (r) => r.presence?.cpu?.otherCpuPct),
+    { label: 'presence pairs missing / duplicate / unexpected (all runs)', cells: servers.map((s) => {
+      const rs = runs(s, 'p');
+      if (rs.length === 0) return '–';
+      const t = (k) => rs.reduce((a, r) => a + (r.presence?.[k] ?? 0), 0);
+      return `${t('missingPairs')} / ${t('duplicates')} / ${t('unexpected')}`;
+    }) },
+  );
+}
 b.cells = servers.map((s) => `${fmt(median(runs(s, 'a').map((r) => r.routing?.serverCpuPct)))} / ${fmt(median(runs(s, 'b').map((r) => r.routing?.serverCpuPct)))}`);
 const problems = servers.map((s) => {
   let n = 0, failed = 0, count = 0;
-  for (const sc of ['a', 'b', 'c', 'd-plain', 'd-scram', 'e']) for (const r of runs(s, sc)) {
+  for (const sc of ['a', 'b', 'c', 'd-plain', 'd-scram', 'e', 'p']) for (const r of runs(s, sc)) {
     count++;
     n += sum(r.problems);
     failed += (r.logins?.failed ?? 0) + (r.idle?.failed ?? 0) + (r.routing?.disconnected ?? 0) + (r.routing?.errorsBounced ?? 0);
@@ -384,7 +445,8 @@ rows.push({ label: 'failed logins+drops+bounces / problems (all runs)', cells: p
 const out = [];
 out.push(`| metric (median of runs) | ${servers.join(' | ')} |`);
 out.push(`|---|${servers.map(() => '---:').join('|')}|`);
-for (const r of rows) out.push(`| ${r.label} | ${r.cells.join(' | ')} |`);
+// Rows of scenarios that did not run (every cell empty) are left out.
+for (const r of rows) if (r.cells.some((c) => !/^[–\s/]*$/.test(c))) out.push(`| ${r.label} | ${r.cells.join(' | ')} |`);
 console.log('\n' + out.join('\n'));
 const incidents = `${dir}/incidents.txt`;
 if (existsSync(incidents)) console.log('\nIncidents:\n' + readFileSync(incidents, 'utf8'));
