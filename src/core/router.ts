@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { StanzaError, StreamError } from './errors.js';
 import type { HookBus } from './hooks.js';
 import { iqKey, type IqHandlers, type IqTarget } from './iq.js';
+import { KeyedQueue } from './keyed-queue.js';
 import { Jid, tryParseJid } from './jid.js';
 import { LOCAL_ORIGIN, type Origin } from './origin.js';
 import type { ClientSession, SessionRegistry } from './sessions.js';
@@ -38,6 +39,8 @@ export class Router {
   readonly stats: RouterStats = { routed: { message: 0, presence: 0, iq: 0 }, errorsSent: 0 };
   /** Orders initial presences server-wide (ClientSession.availableSeq). */
   private availableSeq = 0;
+  /** Messages for accounts without an available resource, in arrival order per account. */
+  private readonly messageQueue = new KeyedQueue();
   private readonly domains: ReadonlySet<string>;
   private readonly sessions: SessionRegistry;
   private readonly iq: IqHandlers;
@@ -172,18 +175,38 @@ export class Router {
       return;
     }
     const resources = this.sessions.ofAccount(to.bareString());
-    if (resources.length === 0 && !(await this.accountExists(to.local, to.domain))) {
-      // RFC 6121 §8.5.1: no such account.
-      if (stanza.name === 'message') this.bounce(stanza, new StanzaError('service-unavailable'));
-      // §3.1.3 (no such user): a subscription request is refused with "unsubscribed".
-      else if (stanza.attrs.type === 'subscribe') this.send(new Element('presence', { type: 'unsubscribed', from: to.bareString(), to: from.bareString() }));
+    if (resources.length === 0) {
+      if (stanza.name === 'message') {
+        // The existence check and offline storage are asynchronous, yet messages for one
+        // account must keep their order (XEP-0160 delivers them in order): one at a time.
+        await this.messageQueue.run(to.bareString(), () => this.toAccountWithoutSessions(stanza, from, to));
+      } else {
+        await this.toAccountWithoutSessions(stanza, from, to);
+      }
       return;
     }
     if (stanza.name === 'presence') {
       await this.presenceToAccount(stanza, from, to, resources);
       return;
     }
-    this.messageToBare(stanza, from, to, resources);
+    const undelivered = this.messageToBare(stanza, from, to, resources);
+    if (undelivered) await this.messageQueue.run(to.bareString(), () => this.undelivered(stanza, from, to));
+  }
+
+  /** A message or presence for a local account with no session: does it exist? (§8.5.1) */
+  private async toAccountWithoutSessions(stanza: Element, from: Jid, to: Jid): Promise<void> {
+    if (!(await this.accountExists(to.local, to.domain))) {
+      // RFC 6121 §8.5.1: no such account.
+      if (stanza.name === 'message') this.bounce(stanza, new StanzaError('service-unavailable'));
+      // §3.1.3 (no such user): a subscription request is refused with "unsubscribed".
+      else if (stanza.attrs.type === 'subscribe') void this.send(new Element('presence', { type: 'unsubscribed', from: to.bareString(), to: from.bareString() }));
+      return;
+    }
+    if (stanza.name === 'presence') {
+      await this.presenceToAccount(stanza, from, to, []);
+      return;
+    }
+    if (this.messageToBare(stanza, from, to, [])) await this.undelivered(stanza, from, to);
   }
 
   /**
@@ -221,31 +244,32 @@ export class Router {
     this.deliverToAvailable(stanza, resources, true);
   }
 
-  /** RFC 6121 §8.5.2: message to a local bare JID. */
-  private messageToBare(stanza: Element, from: Jid, to: Jid, resources: ClientSession[]): void {
+  /**
+   * RFC 6121 §8.5.2: message to a local bare JID. Returns true when no resource may take it
+   * (a chat or normal message for offline handling).
+   */
+  private messageToBare(stanza: Element, from: Jid, to: Jid, resources: ClientSession[]): boolean {
     const type = stanza.attrs.type ?? 'normal';
     if (type === 'error') {
       this.deliverToAvailable(stanza, resources, true);
-      return;
+      return false;
     }
     if (type === 'groupchat') {
       // §8.5.2.1.1: groupchat to a bare JID is an error.
       this.bounce(stanza, new StanzaError('service-unavailable'));
-      return;
+      return false;
     }
     if (type === 'headline') {
       // §8.5.2.1.1: headline goes to all non-negative resources, or is dropped.
       this.deliverToAvailable(stanza, resources, false);
-      return;
+      return false;
     }
     // chat / normal: the highest-priority non-negative available resources, all of them where equal.
     let best = -1;
     for (const s of resources) if (s.available && s.priority >= 0 && s.priority > best) best = s.priority;
-    if (best < 0) {
-      this.undelivered(stanza, from, to);
-      return;
-    }
+    if (best < 0) return true;
     for (const s of resources) if (s.available && s.priority === best) s.deliver(stanza);
+    return false;
   }
 
   private deliverToAvailable(stanza: Element, resources: ClientSession[], includeNegative: boolean): void {
@@ -254,18 +278,11 @@ export class Router {
     }
   }
 
-  private undelivered(stanza: Element, from: Jid, to: Jid): void {
-    if (!this.hooks.has('message-undelivered')) {
-      // RFC 6121 §8.5.2.2.1: without offline storage the message is refused.
-      this.bounce(stanza, new StanzaError('service-unavailable'));
-      return;
-    }
-    this.run(
-      this.hooks.emit('message-undelivered', { stanza, from, to }).then((handled) => {
-        if (!handled) this.bounce(stanza, new StanzaError('service-unavailable'));
-      }),
-      stanza,
-    );
+  /** RFC 6121 §8.5.2.2: offline storage takes it (hook), or the sender is told. */
+  private async undelivered(stanza: Element, from: Jid, to: Jid): Promise<void> {
+    const handled = await this.hooks.emit('message-undelivered', { stanza, from, to });
+    // §8.5.2.2.1: without offline storage the message is refused.
+    if (!handled) this.bounce(stanza, new StanzaError('service-unavailable'));
   }
 
   /** RFC 6121 §8.5.3: to a local full JID. */

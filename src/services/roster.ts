@@ -4,6 +4,7 @@
 // for the roster (RFC 6121 §2.1.6).
 import { Element } from 'ltx';
 import type { Jid } from '../core/jid.js';
+import { KeyedQueue } from '../core/keyed-queue.js';
 import type { ClientSession, SessionRegistry } from '../core/sessions.js';
 import type { RosterItem, RosterStore } from '../storage/roster.js';
 
@@ -20,7 +21,7 @@ export class RosterService {
   private readonly cache = new Map<string, CachedRoster>();
   private readonly loading = new Map<string, Promise<CachedRoster>>();
   /** Per-account queue: read-modify-write of one roster never interleaves. */
-  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly queue = new KeyedQueue();
 
   /** Accounts without sessions whose roster is kept anyway, least recently used first. */
   private readonly retained = new Set<string>();
@@ -70,18 +71,7 @@ export class RosterService {
 
   /** Runs `work` with the account's roster changes serialised. */
   exclusive<T>(account: Jid, work: () => Promise<T>): Promise<T> {
-    const key = account.bareString();
-    const previous = this.queues.get(key) ?? Promise.resolve();
-    const next = previous.then(work, work);
-    const settled = next.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.queues.set(key, settled);
-    void settled.then(() => {
-      if (this.queues.get(key) === settled) this.queues.delete(key);
-    });
-    return next;
+    return this.queue.run(account.bareString(), work);
   }
 
   /** Writes an item (call inside `exclusive`), updates the cache, pushes it. */

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { Element } from 'ltx';
 import { pino } from 'pino';
 import type { ServerEvents } from '../../src/core/events.js';
-import { HookBus, HOOK_STOP } from '../../src/core/hooks.js';
+import { HookBus, HOOK_STOP, type HookResult } from '../../src/core/hooks.js';
 import { IqHandlers } from '../../src/core/iq.js';
 import { parseJid, type Jid } from '../../src/core/jid.js';
 import { Router } from '../../src/core/router.js';
@@ -132,6 +132,37 @@ describe('router: RFC 6121 §8.5 delivery', function () {
     await tick();
     expect(stored).to.have.length(1);
     expect(romeo.received).to.have.length(1);
+  });
+
+  it('keeps the order of messages for an offline account even when lookups finish out of order', async function () {
+    const log = pino({ level: 'silent' });
+    const sessions = new LocalSessionRegistry();
+    const hooks = new HookBus<ServerEvents>(log);
+    let delay = 30;
+    const router = new Router({
+      domains: new Set([DOMAIN]),
+      sessions,
+      iq: new IqHandlers(),
+      hooks,
+      // Each lookup answers sooner than the one before (as parallel pool connections may).
+      accountExists: (user) => new Promise((r) => setTimeout(() => r(user === 'juliet'), (delay -= 10))),
+      log,
+    });
+    const romeo = new RecordingSession(parseJid(`romeo@${DOMAIN}/r`));
+    sessions.bind(romeo);
+    const stored: string[] = [];
+    hooks.on('message-undelivered', async ({ stanza }): Promise<HookResult> => {
+      await new Promise((r) => setTimeout(r, 5));
+      stored.push(stanza.attrs.id!);
+      return HOOK_STOP;
+    });
+    for (const id of ['m1', 'm2', 'm3']) {
+      const m = message(`juliet@${DOMAIN}`, 'chat');
+      m.attrs.id = id;
+      router.route(m, { kind: 'c2s', session: romeo });
+    }
+    await new Promise((r) => setTimeout(r, 150));
+    expect(stored).to.deep.equal(['m1', 'm2', 'm3']);
   });
 
   it('bounces a message to a nonexistent account and ignores presence to it', async function () {
