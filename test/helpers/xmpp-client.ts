@@ -103,3 +103,14 @@ export async function stopQuietly(xmpp: Client | undefined): Promise<void> {
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** A round trip through the server (a ping): everything sent before it has been routed. */
+export async function roundTrip(client: Client): Promise<void> {
+  await client.iqCaller.request(xml('iq', { type: 'get', to: client.jid!.domain }, xml('ping', { xmlns: 'urn:xmpp:ping' })), 3_000);
+}
+
+/** A well-behaved client acknowledges roster pushes with a result (RFC 6121 §2.1.6). */
+export function acknowledgeRosterPushes(client: Client): Client {
+  (client as unknown as { iqCallee: { set(ns: string, name: string, handler: () => boolean): void } }).iqCallee.set('jabber:iq:roster', 'query', () => true);
+  return client;
+}

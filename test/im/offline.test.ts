@@ -3,7 +3,7 @@
 // priority, then forgotten) with XEP-0203 delay stamps, and RFC 6121 §8.5.2.2.1.
 import { expect } from 'chai';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { collectStanzas, connect, delay, stopQuietly, xml, type Client, type Element } from '../helpers/xmpp-client.js';
+import { collectStanzas, connect, delay, roundTrip as sync, stopQuietly, xml, type Client, type Element } from '../helpers/xmpp-client.js';
 
 const NS_DELAY = 'urn:xmpp:delay';
 const NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
@@ -43,9 +43,6 @@ async function waitForCount(inbox: Element[], match: (el: Element) => boolean, c
 const isMessage = (el: Element) => el.is('message');
 const errorCondition = (el: Element) => el.getChild('error')?.getChildElements().find((c) => c.attrs.xmlns === NS_STANZAS)?.name;
 
-async function sync(client: Client): Promise<void> {
-  await client.iqCaller.request(xml('iq', { type: 'get', to: client.jid!.domain }, xml('ping', { xmlns: 'urn:xmpp:ping' })), 3_000);
-}
 
 /** The stamp of the XEP-0203 delay element, checked for form and time. */
 function expectDelay(message: Element, domain: string, after: number, before: number): void {

@@ -2,9 +2,8 @@
 // by the server, updates, unavailable, directed presence) and §8.5.2 (negative priority).
 import { expect } from 'chai';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { collectStanzas, connect, delay, stopQuietly, xml, type Client, type Element } from '../helpers/xmpp-client.js';
+import { acknowledgeRosterPushes as acknowledgePushes, collectStanzas, connect, delay, roundTrip as sync, stopQuietly, xml, type Client, type Element } from '../helpers/xmpp-client.js';
 
-const NS_ROSTER = 'jabber:iq:roster';
 // PLAIN inside TLS: SCRAM is covered by test/c2s, and its client side costs ~200 ms a login.
 const PASSWORD = 'presence-secret';
 const QUIET_MS = 200;
@@ -48,14 +47,6 @@ function content(el: Element): { show: string | null; status: string | null; pri
   return { show: el.getChildText('show'), status: el.getChildText('status'), priority: el.getChildText('priority') };
 }
 
-async function sync(client: Client): Promise<void> {
-  await client.iqCaller.request(xml('iq', { type: 'get', to: client.jid!.domain }, xml('ping', { xmlns: 'urn:xmpp:ping' })), 3_000);
-}
-
-/** A well-behaved client acknowledges roster pushes with a result (RFC 6121 §2.1.6). */
-function acknowledgePushes(client: Client): void {
-  (client as unknown as { iqCallee: { set(ns: string, name: string, handler: () => boolean): void } }).iqCallee.set(NS_ROSTER, 'query', () => true);
-}
 
 describe('RFC 6121 §4 presence with @xmpp/client', function () {
   let ts: TestServer;

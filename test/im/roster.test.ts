@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { plainAuth, RawConnection, streamHeader } from '../helpers/raw.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { collectStanzas, connect, delay, nextStanza, stopQuietly, withTimeout, xml, type Client, type Element } from '../helpers/xmpp-client.js';
+import { acknowledgeRosterPushes as acknowledgePushes, collectStanzas, connect, delay, nextStanza, stopQuietly, withTimeout, xml, type Client, type Element } from '../helpers/xmpp-client.js';
 
 const NS_ROSTER = 'jabber:iq:roster';
 const NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
@@ -67,11 +67,6 @@ function nextPush(client: Client, jid?: string): Promise<Element> {
 
 const groupsOf = (item: Element) => item.getChildren('group').map((g) => g.text());
 
-/** A well-behaved client acknowledges roster pushes (RFC 6121 §2.1.6). */
-function acknowledgePushes(client: Client): Client {
-  (client as unknown as { iqCallee: { set(ns: string, name: string, handler: () => boolean): void } }).iqCallee.set(NS_ROSTER, 'query', () => true);
-  return client;
-}
 
 /** RFC 6121 §2.1.6: a push comes from the account itself (no from, or its bare JID). */
 function expectPushAddressing(push: Element, client: Client): void {

@@ -2,7 +2,10 @@
 // approval, cancellation, unsubscribe, pre-approval) with the roster pushes of Appendix A.
 import { expect } from 'chai';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { collectStanzas, connect, delay, nextStanza, stopQuietly, xml, type Client, type Element } from '../helpers/xmpp-client.js';
+import { acknowledgeRosterPushes as acknowledgePushes, collectStanzas, connect, delay, nextStanza, roundTrip, stopQuietly, xml, type Client, type Element } from '../helpers/xmpp-client.js';
+
+/** A round trip through the server: everything sent before has been routed. */
+const sync = (peer: { client: Client }) => roundTrip(peer.client);
 
 const NS_ROSTER = 'jabber:iq:roster';
 // PLAIN inside TLS: SCRAM is covered by test/c2s, and its client side costs ~200 ms a login.
@@ -63,15 +66,6 @@ async function rosterItems(peer: Peer): Promise<Array<Record<string, string>>> {
   return result.getChild('query', NS_ROSTER)!.getChildElements().map((i) => ({ ...i.attrs }));
 }
 
-/** A round trip through the server: everything sent before has been routed. */
-async function sync(peer: Peer): Promise<void> {
-  await peer.client.iqCaller.request(xml('iq', { type: 'get', to: peer.client.jid!.domain }, xml('ping', { xmlns: 'urn:xmpp:ping' })), 3_000);
-}
-
-/** A well-behaved client acknowledges roster pushes with a result (RFC 6121 §2.1.6). */
-function acknowledgePushes(client: Client): void {
-  (client as unknown as { iqCallee: { set(ns: string, name: string, handler: () => boolean): void } }).iqCallee.set(NS_ROSTER, 'query', () => true);
-}
 
 describe('RFC 6121 §3 presence subscriptions with @xmpp/client', function () {
   let ts: TestServer;
