@@ -1,6 +1,5 @@
 // The command line of contract.md, run as an operator would: `hearth …` in a child process.
 import { expect } from 'chai';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,20 +7,14 @@ import { fileURLToPath } from 'node:url';
 import { connect, nextStreamError, stopQuietly, type Client } from './helpers/xmpp-client.js';
 import type { TestServer } from './helpers/server.js';
 import { openIsolatedDatabase, type IsolatedDatabase } from './helpers/database.js';
+import { runHearth, startHearth } from './helpers/hearth-process.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const bin = path.join(root, 'bin', 'hearth.js');
 const fixtures = path.join(root, 'test', 'fixtures', 'tls');
 const HOST = '127.0.0.107';
 const DOMAIN = 'cli.hearth.example';
 
-function hearth(args: string[], options: { cwd: string; input?: string; env?: NodeJS.ProcessEnv }) {
-  const env = { ...process.env, ...options.env };
-  delete env.HEARTH_CONFIG;
-  delete env.NODE_EXTRA_CA_CERTS;
-  const result = spawnSync(process.execPath, [bin, ...args], { cwd: options.cwd, input: options.input ?? '', env, encoding: 'utf8', timeout: 30_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+const hearth = runHearth;
 
 let isolated: IsolatedDatabase | null = null;
 
@@ -143,40 +136,3 @@ describe('hearth command line', function () {
     }
   });
 });
-
-interface StartedHearth {
-  process: ChildProcess;
-  port: number;
-  exited: Promise<number | null>;
-}
-
-/** Starts `hearth start` and waits for the "ready" log line, which names the addresses. */
-function startHearth(cwd: string, env: NodeJS.ProcessEnv): Promise<StartedHearth> {
-  const fullEnv = { ...process.env, ...env };
-  delete fullEnv.HEARTH_CONFIG;
-  delete fullEnv.NODE_EXTRA_CA_CERTS;
-  const child = spawn(process.execPath, [bin, 'start'], { cwd, env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`no ready line within 20 s: ${output}`)), 20_000);
-    child.stdout!.setEncoding('utf8');
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => (output += chunk));
-    child.stdout!.on('data', (chunk: string) => {
-      output += chunk;
-      for (const line of output.split('\n')) {
-        if (!line.includes('"msg":"ready"')) continue;
-        const ready = JSON.parse(line) as { addresses: string[] };
-        const c2s = ready.addresses.find((a) => a.startsWith('c2s '));
-        clearTimeout(timer);
-        resolve({ process: child, port: Number(c2s!.slice(c2s!.lastIndexOf(':') + 1)), exited });
-        return;
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`hearth exited with ${code}: ${output}`));
-    });
-  });
-}

@@ -127,16 +127,7 @@ export function createRosterStore(db: Kysely<Tables>): RosterStore {
                 .onRef('i.username', '=', 'v.username')
                 .on('i.removed', '=', false),
             )
-            .select([
-              'v.username',
-              'v.version',
-              'i.contact',
-              'i.name',
-              groupsJson('i'),
-              'i.subscription',
-              'i.pending_out',
-              'i.approved',
-            ])
+            .select(['v.username', 'v.version', ...itemColumns()])
             .where('v.domain', '=', domain)
             .where('v.username', 'in', usernames)
             .orderBy('i.contact')
@@ -286,12 +277,7 @@ export function createRosterStore(db: Kysely<Tables>): RosterStore {
         .select([
           'v.version',
           'i.version as item_version',
-          'i.contact',
-          'i.name',
-          groupsJson('i'),
-          'i.subscription',
-          'i.pending_out',
-          'i.approved',
+          ...itemColumns(),
           'i.removed',
         ])
         .where('v.domain', '=', domain)
@@ -358,6 +344,11 @@ function toItem(row: ItemColumns): RosterItem | null {
     pendingOut: row.pending_out ?? false,
     approved: row.approved ?? false,
   };
+}
+
+/** A roster item's columns from `roster_items as i`, as toItem() reads them. */
+function itemColumns() {
+  return ['i.contact', 'i.name', groupsJson('i'), 'i.subscription', 'i.pending_out', 'i.approved'] as const;
 }
 
 /**

@@ -2,66 +2,23 @@
 // `npm run build` first) is killed with SIGKILL right after accepting the message, started
 // again on the same data, and the recipient still gets the message exactly as it was sent.
 import { expect } from 'chai';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openIsolatedDatabase, type IsolatedDatabase } from '../helpers/database.js';
+import { runHearth, startHearth, type StartedHearth } from '../helpers/hearth-process.js';
 import type { TestServer } from '../helpers/server.js';
 import { collectStanzas, connect, delay, stopQuietly, xml, type Client, type Element } from '../helpers/xmpp-client.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const bin = path.join(root, 'bin', 'hearth.js');
 const fixtures = path.join(root, 'test', 'fixtures', 'tls');
 const HOST = '127.0.0.127';
 const DOMAIN = 'durable.hearth.example';
 const NS_DELAY = 'urn:xmpp:delay';
 
-function childEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const env = { ...process.env, ...extra };
-  delete env.HEARTH_CONFIG;
-  delete env.NODE_EXTRA_CA_CERTS;
-  return env;
-}
-
 function hearth(args: string[], cwd: string, env: NodeJS.ProcessEnv, input = '') {
-  const result = spawnSync(process.execPath, [bin, ...args], { cwd, input, env: childEnv(env), encoding: 'utf8', timeout: 30_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-
-interface StartedHearth {
-  process: ChildProcess;
-  port: number;
-  exited: Promise<number | null>;
-}
-
-/** Starts `hearth start` and waits for the "ready" log line, which names the addresses. */
-function startHearth(cwd: string, env: NodeJS.ProcessEnv): Promise<StartedHearth> {
-  const child = spawn(process.execPath, [bin, 'start'], { cwd, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`no ready line within 20 s: ${output}`)), 20_000);
-    child.stdout!.setEncoding('utf8');
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => (output += chunk));
-    child.stdout!.on('data', (chunk: string) => {
-      output += chunk;
-      for (const line of output.split('\n')) {
-        if (!line.includes('"msg":"ready"')) continue;
-        const ready = JSON.parse(line) as { addresses: string[] };
-        const c2s = ready.addresses.find((a) => a.startsWith('c2s '));
-        clearTimeout(timer);
-        resolve({ process: child, port: Number(c2s!.slice(c2s!.lastIndexOf(':') + 1)), exited });
-        return;
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`hearth exited with ${code}: ${output}`));
-    });
-  });
+  return runHearth(args, { cwd, env, input });
 }
 
 async function waitFor(inbox: Element[], match: (el: Element) => boolean, what: string, ms = 5_000): Promise<Element> {

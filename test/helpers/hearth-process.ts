@@ -1,0 +1,69 @@
+// Runs the real `hearth` command (bin/hearth.js over dist/, built by `npm test`) as an
+// operator would: one-shot commands, and `hearth start` as a child process.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const HEARTH_BIN = path.join(root, 'bin', 'hearth.js');
+
+/** The child's environment: the test's own config pointers and CA path do not leak into it. */
+function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
+  delete env.HEARTH_CONFIG;
+  delete env.NODE_EXTRA_CA_CERTS;
+  return env;
+}
+
+export interface CommandResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** `hearth ARGS` in `cwd`, to completion (30 s at most). */
+export function runHearth(args: string[], options: { cwd: string; input?: string; env?: NodeJS.ProcessEnv }): CommandResult {
+  const result = spawnSync(process.execPath, [HEARTH_BIN, ...args], {
+    cwd: options.cwd,
+    input: options.input ?? '',
+    env: childEnv(options.env),
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+export interface StartedHearth {
+  process: ChildProcess;
+  /** The c2s (STARTTLS) port from the "ready" line. */
+  port: number;
+  exited: Promise<number | null>;
+}
+
+/** Starts `hearth start` and waits for the "ready" log line, which names the addresses. */
+export function startHearth(cwd: string, env: NodeJS.ProcessEnv = {}): Promise<StartedHearth> {
+  const child = spawn(process.execPath, [HEARTH_BIN, 'start'], { cwd, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`no ready line within 20 s: ${output}`)), 20_000);
+    child.stdout!.setEncoding('utf8');
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (chunk: string) => (output += chunk));
+    child.stdout!.on('data', (chunk: string) => {
+      output += chunk;
+      for (const line of output.split('\n')) {
+        if (!line.includes('"msg":"ready"')) continue;
+        const ready = JSON.parse(line) as { addresses: string[] };
+        const c2s = ready.addresses.find((a) => a.startsWith('c2s '));
+        clearTimeout(timer);
+        resolve({ process: child, port: Number(c2s!.slice(c2s!.lastIndexOf(':') + 1)), exited });
+        return;
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`hearth exited with ${code}: ${output}`));
+    });
+  });
+}
