@@ -69,7 +69,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     const streamFeatures = new StreamFeatures();
     // Embedded PGlite: this process is the only writer, so rosters of accounts that went
     // offline may stay cached (bounded) and a reconnect needs no roster query.
-    const rosters = new RosterService(stores.roster, sessions, config.limits.rosterItems, database.kind === 'pglite' ? 10_000 : 0);
+    const rosters = new RosterService(stores.roster, sessions, config.limits.rosterItems, database.kind === 'pglite' ? 200_000 : 0);
     hooks.on('account-deleted', ({ jid }) => rosters.forget(jid));
     const domains = new Set(config.domains);
     const router = new Router({

@@ -24,18 +24,20 @@ export class RosterService {
   private readonly queue = new KeyedQueue();
 
   /** Accounts without sessions whose roster is kept anyway, least recently used first. */
-  private readonly retained = new Set<string>();
+  private readonly retained = new Map<string, number>();
+  /** Roster items held for accounts without sessions (the retention budget counts these). */
+  private retainedItems = 0;
 
   constructor(
     readonly store: RosterStore,
     private readonly sessions: SessionRegistry,
     readonly maxItems: number,
     /**
-     * How many rosters of offline accounts to keep. Only safe when this process is the
-     * database's one writer (embedded PGlite): then the cache is exactly the database, and a
-     * reconnecting client (mobile clients reconnect all the time) costs no roster query.
+     * How many roster items of offline accounts to keep in memory. Only safe when this process
+     * is the database's one writer (embedded PGlite): then the cache is exactly the database,
+     * and a reconnecting client (mobile clients reconnect all the time) costs no roster query.
      */
-    private readonly retainOffline = 0,
+    private readonly retainOfflineItems = 0,
   ) {}
 
   /** The roster, from memory when the account is online, else from the store. */
@@ -43,8 +45,11 @@ export class RosterService {
     const key = account.bareString();
     const cached = this.cache.get(key);
     if (cached) {
-      // Back online: no longer a candidate for eviction.
-      if (this.retained.delete(key) && this.sessions.ofAccount(key).length === 0) this.retained.add(key);
+      if (this.retained.has(key)) {
+        // Back online: out of the retention budget; still offline: most recently used now.
+        this.release(key);
+        if (this.sessions.ofAccount(key).length === 0) this.retain(key, cached);
+      }
       return cached;
     }
     let pending = this.loading.get(key);
@@ -119,21 +124,32 @@ export class RosterService {
   /** Forgets everything about an account (it was deleted). */
   forget(account: Jid): void {
     const key = account.bareString();
+    this.release(key);
     this.cache.delete(key);
+  }
+
+  private release(key: string): void {
+    const counted = this.retained.get(key);
+    if (counted === undefined) return;
     this.retained.delete(key);
+    this.retainedItems -= counted;
   }
 
   private retain(key: string, roster: CachedRoster): void {
-    if (this.retainOffline <= 0) {
+    this.release(key);
+    // Each roster counts one more than its items, so empty rosters are bounded too.
+    const cost = roster.items.size + 1;
+    if (cost > this.retainOfflineItems) {
       this.cache.delete(key);
       return;
     }
     this.cache.set(key, roster);
-    this.retained.delete(key);
-    this.retained.add(key);
-    while (this.retained.size > this.retainOffline) {
-      const oldest = this.retained.values().next().value!;
-      this.retained.delete(oldest);
+    // Counted by the size it had now (a roster may change while retained; close enough).
+    this.retained.set(key, cost);
+    this.retainedItems += cost;
+    while (this.retainedItems > this.retainOfflineItems) {
+      const oldest = this.retained.keys().next().value!;
+      this.release(oldest);
       if (this.sessions.ofAccount(oldest).length === 0) this.cache.delete(oldest);
     }
   }
