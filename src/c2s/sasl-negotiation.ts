@@ -4,7 +4,7 @@ import { SaslFailure } from '../core/errors.js';
 import { Jid, makeJid, prepareLocalpart, tryParseJid } from '../core/jid.js';
 import { decodeBase64Strict, encodeBase64 } from '../sasl/base64.js';
 import type { ScramCredential, ScramMechanismName } from '../sasl/credentials.js';
-import { createSaslServer, type SaslServerMechanism } from '../sasl/mechanism.js';
+import { createSaslServer, SUPPORTED_MECHANISMS, type SaslServerMechanism } from '../sasl/mechanism.js';
 import { sleep, type AuthThrottle } from './auth-throttle.js';
 
 export interface SaslProvider {
@@ -33,7 +33,8 @@ export function createSaslProvider(options: {
   iterations: number;
 }): SaslProvider {
   return {
-    mechanisms: (plaintextAllowed) => (plaintextAllowed ? ['SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'] : ['SCRAM-SHA-256', 'SCRAM-SHA-1']),
+    // PLAIN carries the password itself: offered only where plaintext is acceptable.
+    mechanisms: (plaintextAllowed) => SUPPORTED_MECHANISMS.filter((name) => plaintextAllowed || name !== 'PLAIN'),
     credential: options.credential,
     serverSecret: options.serverSecret,
     iterations: options.iterations,

@@ -36,10 +36,6 @@ export class HookBus<Events extends object> {
     };
   }
 
-  has<K extends keyof Events>(event: K): boolean {
-    return (this.hooks.get(event)?.length ?? 0) > 0;
-  }
-
   /**
    * Runs every hook in order. Returns true when a hook stopped the event.
    * A hook that throws is logged and does not stop the others: one faulty module

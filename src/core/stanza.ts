@@ -3,13 +3,6 @@ import { Element } from 'ltx';
 import type { StanzaError } from './errors.js';
 
 export const NS_CLIENT = 'jabber:client';
-export const NS_SERVER = 'jabber:server';
-
-export type StanzaKind = 'message' | 'presence' | 'iq';
-
-export function isStanzaKind(name: string): name is StanzaKind {
-  return name === 'message' || name === 'presence' || name === 'iq';
-}
 
 /**
  * RFC 6120 §8.3.1: an error reply swaps to/from, keeps the id, carries type="error"

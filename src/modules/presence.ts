@@ -12,6 +12,8 @@ import { parseStanza } from '../xml/parse-stanza.js';
 
 export const NS_PRE_APPROVAL = 'urn:xmpp:features:pre-approval';
 
+/** The domain of a roster item's (normalised, bare) JID; a domain-only JID is its own. */
+const domainOf = (bare: string) => bare.slice(bare.indexOf('@') + 1);
 const sendsPresenceTo = (item: RosterItem) => item.subscription === 'from' || item.subscription === 'both';
 const receivesPresenceFrom = (item: RosterItem) => item.subscription === 'to' || item.subscription === 'both';
 
@@ -163,7 +165,7 @@ export const presenceModule = defineModule({
      */
     function presenceToContact(stanza: Element, from: ClientSession, contact: string, initial: boolean): void {
       const copy = readdress(stanza, { from: from.jid.toString(), to: contact });
-      if (!router.isLocalDomain(contact.slice(contact.indexOf('@') + 1))) {
+      if (!router.isLocalDomain(domainOf(contact))) {
         void router.send(copy);
         return;
       }
@@ -253,8 +255,7 @@ async function initialPresence(ctx: ModuleContext, session: ClientSession, items
   for (const item of items) {
     if (!receivesPresenceFrom(item)) continue;
     const contact = item.jid;
-    const domain = contact.slice(contact.indexOf('@') + 1);
-    if (router.isLocalDomain(domain)) {
+    if (router.isLocalDomain(domainOf(contact))) {
       // Contact resources that came online after this one send their presence themselves.
       for (const cs of sessions.ofAccount(contact)) {
         if (cs.available && cs.presence && cs.availableSeq < session.availableSeq) {

@@ -3,6 +3,7 @@
 import type { Kysely } from 'kysely';
 import type { ScramCredential, ScramMechanismName } from '../sasl/credentials.js';
 import { BatchLoader } from './batch.js';
+import { accountKey, appendTo } from './keys.js';
 import { toBuffer } from './bytes.js';
 import type { NewScramCredentialRow, ScramCredentialRow, Tables } from './tables.js';
 
@@ -65,12 +66,7 @@ export function createAccountStore(db: Kysely<Tables>): AccountStore {
       const found = new Map<string, ScramCredential | null>();
       // Group by (domain, mechanism): in practice one group, one query.
       const groups = new Map<string, CredentialKey[]>();
-      for (const key of keys) {
-        const group = `${key.mechanism}\u0000${key.domain}`;
-        const list = groups.get(group);
-        if (list) list.push(key);
-        else groups.set(group, [key]);
-      }
+      for (const key of keys) appendTo(groups, `${key.mechanism}\u0000${key.domain}`, key);
       await Promise.all(
         [...groups.values()].map(async (group) => {
           const { domain, mechanism } = group[0]!;
@@ -213,9 +209,6 @@ function inTransaction<T>(db: Kysely<Tables>, fn: (trx: Kysely<Tables>) => Promi
   return db.isTransaction ? fn(db) : db.transaction().execute(fn);
 }
 
-function accountKey(domain: string, username: string): string {
-  return `${domain}\u0000${username}`;
-}
 
 /** LIKE pattern for a literal string (backslash is PostgreSQL's default LIKE escape). */
 export function escapeLike(text: string): string {

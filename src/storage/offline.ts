@@ -2,7 +2,7 @@
 // committed before the sender's stanza counts as handled, delivered in order later.
 import { sql, type Kysely } from 'kysely';
 import { BatchLoader } from './batch.js';
-import { groupByDomain } from './roster.js';
+import { accountKey, appendTo, groupByDomain } from './keys.js';
 import type { Tables } from './tables.js';
 
 export interface OfflineMessage {
@@ -32,7 +32,7 @@ export interface OfflineStore {
  */
 export function createOfflineStore(db: Kysely<Tables>): OfflineStore {
   const pendingLoader = new BatchLoader<{ username: string; domain: string }, OfflineMessage[]>(
-    (k) => `${k.domain}\u0000${k.username}`,
+    (k) => accountKey(k.domain, k.username),
     async (keys) => {
       const found = new Map<string, OfflineMessage[]>();
       for (const [domain, usernames] of groupByDomain(keys)) {
@@ -45,11 +45,7 @@ export function createOfflineStore(db: Kysely<Tables>): OfflineStore {
           .orderBy('id')
           .execute();
         for (const row of rows) {
-          const key = `${domain}\u0000${row.username}`;
-          const message = { id: Number(row.id), stanza: row.stanza, storedAt: row.stored_at };
-          const list = found.get(key);
-          if (list) list.push(message);
-          else found.set(key, [message]);
+          appendTo(found, accountKey(domain, row.username), { id: Number(row.id), stanza: row.stanza, storedAt: row.stored_at });
         }
       }
       return found;

@@ -3,6 +3,7 @@
 // date by the writes) is exact, and the two queries every initial presence would make come
 // back empty from memory for almost every account.
 import type { Kysely } from 'kysely';
+import { accountKey } from './keys.js';
 import type { OfflineStore } from './offline.js';
 import type { RosterStore } from './roster.js';
 import type { Tables } from './tables.js';
@@ -13,14 +14,26 @@ class AccountSet {
   generation = 0;
   add(username: string, domain: string): void {
     this.generation++;
-    this.accounts.add(`${domain}\u0000${username}`);
+    this.accounts.add(accountKey(domain, username));
   }
   /** Clears the mark after a read found nothing, unless something was added meanwhile. */
   clearIfUnchanged(username: string, domain: string, generation: number): void {
-    if (generation === this.generation) this.accounts.delete(`${domain}\u0000${username}`);
+    if (generation === this.generation) this.accounts.delete(accountKey(domain, username));
   }
+  /**
+   * Reads the account's waiting items only when it is marked; a read that finds nothing
+   * clears the mark (unless something was added meanwhile).
+   */
+  async readIfMarked<T>(username: string, domain: string, read: () => Promise<T[]>): Promise<T[]> {
+    if (!this.has(username, domain)) return [];
+    const generation = this.generation;
+    const list = await read();
+    if (list.length === 0) this.clearIfUnchanged(username, domain, generation);
+    return list;
+  }
+
   has(username: string, domain: string): boolean {
-    return this.accounts.has(`${domain}\u0000${username}`);
+    return this.accounts.has(accountKey(domain, username));
   }
 }
 
@@ -53,11 +66,7 @@ export function withPendingIndex(db: Kysely<Tables>, roster: RosterStore, offlin
       },
       async listRequests(username, domain) {
         await loaded();
-        if (!withRequests.has(username, domain)) return [];
-        const generation = withRequests.generation;
-        const list = await roster.listRequests(username, domain);
-        if (list.length === 0) withRequests.clearIfUnchanged(username, domain, generation);
-        return list;
+        return withRequests.readIfMarked(username, domain, () => roster.listRequests(username, domain));
       },
     },
     offline: {
@@ -69,11 +78,7 @@ export function withPendingIndex(db: Kysely<Tables>, roster: RosterStore, offlin
       },
       async list(username, domain, limit) {
         await loaded();
-        if (!withOffline.has(username, domain)) return [];
-        const generation = withOffline.generation;
-        const list = await offline.list(username, domain, limit);
-        if (list.length === 0) withOffline.clearIfUnchanged(username, domain, generation);
-        return list;
+        return withOffline.readIfMarked(username, domain, () => offline.list(username, domain, limit));
       },
       async count(username, domain) {
         await loaded();

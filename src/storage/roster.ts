@@ -8,6 +8,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Subscription } from '../core/subscription.js';
 import { BatchLoader } from './batch.js';
+import { accountKey, appendTo, groupByDomain } from './keys.js';
 import type { Int8Value, Tables } from './tables.js';
 
 export interface RosterItem {
@@ -81,7 +82,7 @@ export function createRosterStore(db: Kysely<Tables>): RosterStore {
   // Hot path (every login with presence): concurrent loads share one query, and each
   // roster is read as one consistent snapshot (version and items in the same statement).
   const requestsLoader = new BatchLoader<RosterKey, Array<{ jid: string; stanza: string }>>(
-    (k) => `${k.domain}\u0000${k.username}`,
+    (k) => accountKey(k.domain, k.username),
     async (keys) => {
       const found = new Map<string, Array<{ jid: string; stanza: string }>>();
       for (const [domain, usernames] of groupByDomain(keys)) {
@@ -94,12 +95,7 @@ export function createRosterStore(db: Kysely<Tables>): RosterStore {
           .orderBy('created_at')
           .orderBy('contact')
           .execute();
-        for (const row of rows) {
-          const key = `${domain}\u0000${row.username}`;
-          const list = found.get(key);
-          if (list) list.push({ jid: row.contact, stanza: row.stanza });
-          else found.set(key, [{ jid: row.contact, stanza: row.stanza }]);
-        }
+        for (const row of rows) appendTo(found, accountKey(domain, row.username), { jid: row.contact, stanza: row.stanza });
       }
       return found;
     },
@@ -110,14 +106,8 @@ export function createRosterStore(db: Kysely<Tables>): RosterStore {
     (key) => accountKey(key.domain, key.username),
     async (keys) => {
       const found = new Map<string, Roster>();
-      const byDomain = new Map<string, string[]>();
-      for (const { domain, username } of keys) {
-        const usernames = byDomain.get(domain);
-        if (usernames) usernames.push(username);
-        else byDomain.set(domain, [username]);
-      }
       await Promise.all(
-        [...byDomain].map(async ([domain, usernames]) => {
+        [...groupByDomain(keys)].map(async ([domain, usernames]) => {
           // No roster_versions row: the roster never changed, so it has no items either.
           const rows = await db
             .selectFrom('roster_versions as v')
@@ -366,19 +356,4 @@ function toNumber(value: Int8Value): number {
 
 function inTransaction<T>(db: Kysely<Tables>, fn: (trx: Kysely<Tables>) => Promise<T>): Promise<T> {
   return db.isTransaction ? fn(db) : db.transaction().execute(fn);
-}
-
-function accountKey(domain: string, username: string): string {
-  return `${domain}\u0000${username}`;
-}
-
-/** Usernames per domain, for batched lookups. */
-export function groupByDomain(keys: ReadonlyArray<{ username: string; domain: string }>): Map<string, string[]> {
-  const groups = new Map<string, string[]>();
-  for (const { username, domain } of keys) {
-    const list = groups.get(domain);
-    if (list) list.push(username);
-    else groups.set(domain, [username]);
-  }
-  return groups;
 }
