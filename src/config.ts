@@ -14,6 +14,15 @@ const listenAddress = z
     return port >= 0 && port <= 65535;
   }, 'port must be 0..65535');
 
+/** A peer address for s2s.routes: "host:port" with a concrete host. */
+const hostAndPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected "host:port"')
+  .refine((s) => {
+    const port = Number(s.slice(s.lastIndexOf(':') + 1));
+    return port >= 1 && port <= 65535;
+  }, 'port must be 1..65535');
+
 const domainName = z.string().refine((s) => {
   const jid = tryParseJid(s);
   return jid !== null && jid.local === '' && jid.resource === '' && jid.domain === s;
@@ -45,6 +54,26 @@ const configSchema = z.strictObject({
       directTls: z.array(listenAddress).default(['*:5223']),
       requireTls: z.boolean().default(true),
       allowPlaintextAuth: z.boolean().default(false),
+    })
+    .prefault({}),
+  s2s: z
+    .strictObject({
+      listen: z.array(listenAddress).default(['*:5269']),
+      // XEP-0368: listeners where peers start TLS at once (found via _xmpps-server SRV records).
+      directTls: z.array(listenAddress).default([]),
+      // RFC 6120 §5.1: TLS is mandatory-to-negotiate on server streams unless turned off.
+      requireTls: z.boolean().default(true),
+      routes: z.record(domainName, hostAndPort).default({}),
+      trustedCa: z.string().nullable().default(null),
+      insecureDomains: z.array(domainName).default([]),
+      dnsTimeoutMs: int(100, 60_000, 3_000),
+      connectTimeoutMs: int(500, 300_000, 15_000),
+      idleTimeoutS: int(10, 86_400, 600),
+    })
+    .prefault({}),
+  admin: z
+    .strictObject({
+      listen: z.array(listenAddress).default(['127.0.0.1:5281']),
     })
     .prefault({}),
   limits: z
@@ -114,6 +143,7 @@ export function validateConfig(raw: unknown, baseDir: string, env: NodeJS.Proces
   const config = result.data;
   config.dataDir = path.resolve(baseDir, config.dataDir);
   if (config.tls.certificates) config.tls.certificates = path.resolve(baseDir, config.tls.certificates);
+  if (config.s2s.trustedCa) config.s2s.trustedCa = path.resolve(baseDir, config.s2s.trustedCa);
   if (env.DATABASE_URL) config.database.url = env.DATABASE_URL;
   if (env.HEARTH_LOG_LEVEL) {
     const level = configSchema.shape.log.unwrap().shape.level.safeParse(env.HEARTH_LOG_LEVEL);

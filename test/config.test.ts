@@ -39,8 +39,9 @@ describe('config', function () {
   it('names unknown keys at every level', function () {
     expect(problems({ domain: ['x'] })).to.deep.equal(['domain: unknown key']);
     expect(problems({ c2s: { requireTLS: false } })).to.deep.equal(['c2s.requireTLS: unknown key']);
+    expect(problems({ s2s: { route: {} } })).to.deep.equal(['s2s.route: unknown key']);
     // Sections of later issues are unknown until they exist.
-    expect(problems({ s2s: {} })).to.deep.equal(['s2s: unknown key']);
+    expect(problems({ http: {} })).to.deep.equal(['http: unknown key']);
   });
 
   it('names invalid values with the key', function () {
@@ -51,6 +52,8 @@ describe('config', function () {
     expect(problems({ domains: [] })[0]).to.match(/^domains: /);
     expect(problems({ database: { url: 'mysql://x' } })[0]).to.match(/^database\.url: /);
     expect(problems({ log: { level: 'loud' } })[0]).to.match(/^log\.level: /);
+    expect(problems({ s2s: { routes: { 'peer.example': 'nohost' } } })[0]).to.match(/^s2s\.routes\.peer\.example: /);
+    expect(problems({ s2s: { insecureDomains: ['Bad Domain'] } })[0]).to.match(/^s2s\.insecureDomains\[0\]: /);
   });
 
   it('lets DATABASE_URL and HEARTH_LOG_LEVEL win', function () {
@@ -63,10 +66,11 @@ describe('config', function () {
   it('resolves relative paths against the config file', function () {
     const dir = mkdtempSync(path.join(tmpdir(), 'hearth-config-'));
     const file = path.join(dir, 'hearth.yaml');
-    writeFileSync(file, 'dataDir: ./state\ntls:\n  certificates: certs\n');
+    writeFileSync(file, 'dataDir: ./state\ntls:\n  certificates: certs\ns2s:\n  trustedCa: ca.pem\n');
     const { config } = loadConfig(file, {});
     expect(config.dataDir).to.equal(path.join(dir, 'state'));
     expect(config.tls.certificates).to.equal(path.join(dir, 'certs'));
+    expect(config.s2s.trustedCa).to.equal(path.join(dir, 'ca.pem'));
   });
 
   it('reports YAML that does not parse, or is not a mapping', function () {
