@@ -156,6 +156,8 @@ domains: [$DOMAIN]
 dataDir: $data
 log: {level: warn}
 c2s: {listen: ["$HEARTH_ADDR:5222"], directTls: [], requireTls: false, allowPlaintextAuth: true}
+s2s: {listen: ["$HEARTH_ADDR:5269"]}
+admin: {listen: ["$HEARTH_ADDR:5281"]}
 EOF
   echo "$file"
 }

@@ -1,15 +1,21 @@
-// The `hearth` command line (contract.md): start, migrate, check, user add|del|passwd|list|import.
+// The `hearth` command line (contract.md): start, check, migrate, and the administration
+// commands (user, token, session, roster, send, stats), which call the service layer through
+// the running server's control socket, or on the database when no server runs.
 // Exit codes: 0 success, 1 failure (one line per problem on stderr), 2 usage error.
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { allowOptions, CommandFailure, expectArgs, UsageError, type CliOptions } from './cli/context.js';
+import { sendCommand, statsCommand } from './cli/live.js';
+import { rosterCommand } from './cli/roster.js';
+import { sessionCommand } from './cli/session.js';
+import { tokenCommand } from './cli/token.js';
+import { userCommand } from './cli/user.js';
 import { ConfigError, loadConfig, resolveConfigPath, type Config } from './config.js';
 import { ControlClient } from './control/client.js';
 import { controlSocketPath, DataDirLock, ensureDataDir } from './core/data-dir.js';
 import { createLogger } from './core/log.js';
 import { startServer, VERSION } from './server.js';
-import { AccountService, type ImportResult } from './services/accounts.js';
 import { ServiceError } from './services/errors.js';
-import { createStores, migrateToLatest, openDatabase } from './storage/index.js';
+import { migrateToLatest, openDatabase } from './storage/index.js';
 
 const USAGE = `Usage: hearth <command> [--config FILE]
 
@@ -18,16 +24,30 @@ Commands:
   check                          validate the configuration, one line per problem
   migrate                        apply database migrations
   user add JID [--password P]    create an account (prompts, or reads stdin, without --password)
-  user del JID                   delete an account and end its sessions
+  user del JID                   delete an account, everything it owns, and end its sessions
   user passwd JID [--password P] change a password
   user list [--domain D]         list accounts
   user import                    create accounts from "jid password" lines on stdin
+  token create --name NAME [--scope admin|metrics]
+                                 create an admin API token; prints it (only) on stdout, once
+  token list                     list tokens (name, scope, created, last used)
+  token revoke NAME              revoke a token
+  session list [JID] [--domain D]
+                                 connected sessions, of everyone or of one account *
+  session kick JID [RESOURCE]    end an account's sessions, or one of them *
+  roster list JID                an account's roster
+  roster add JID CONTACT [--name N] [--group G]... [--subscription none|to|from|both]
+                                 add or replace a roster item (subscription default: none)
+  roster del JID CONTACT         remove a roster item
+  send --to JID --body TEXT [--from JID] [--type chat|normal|headline] [--subject S]
+                                 send a message through the server *
+  stats [--json]                 accounts, sessions, federation, stanzas, uptime *
   version                        print the version
 
+Commands marked * need the running server; the others use it when it runs (through the
+control socket in the data directory) and open the database themselves when it does not.
 The config file is --config FILE, else $HEARTH_CONFIG, else ./hearth.yaml if present,
 else built-in defaults (domain localhost, data in ./data).`;
-
-class UsageError extends Error {}
 
 export async function main(argv: string[]): Promise<number> {
   let parsed;
@@ -38,17 +58,27 @@ export async function main(argv: string[]): Promise<number> {
       strict: true,
       options: {
         config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h' },
         password: { type: 'string' },
         domain: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
+        name: { type: 'string' },
+        scope: { type: 'string' },
+        from: { type: 'string' },
+        to: { type: 'string' },
+        body: { type: 'string' },
+        type: { type: 'string' },
+        subject: { type: 'string' },
+        group: { type: 'string', multiple: true },
+        subscription: { type: 'string' },
+        json: { type: 'boolean' },
       },
     });
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
     return 2;
   }
-  const { values, positionals } = parsed;
-  const [command, ...rest] = positionals;
+  const values: CliOptions = parsed.values;
+  const [command, ...rest] = parsed.positionals;
   if (values.help || !command) {
     (values.help ? process.stdout : process.stderr).write(USAGE + '\n');
     return values.help ? 0 : 2;
@@ -72,17 +102,30 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'start':
+        allowOptions(values, command, []);
         expectArgs(rest, 0);
         return await start(config);
       case 'check':
+        allowOptions(values, command, []);
         expectArgs(rest, 0);
         process.stdout.write(`configuration OK (domains: ${config.domains.join(', ')}; data: ${config.dataDir})\n`);
         return 0;
       case 'migrate':
+        allowOptions(values, command, []);
         expectArgs(rest, 0);
         return await migrate(config);
       case 'user':
-        return await user(config, rest, values);
+        return await userCommand(config, rest, values);
+      case 'token':
+        return await tokenCommand(config, rest, values);
+      case 'session':
+        return await sessionCommand(config, rest, values);
+      case 'roster':
+        return await rosterCommand(config, rest, values);
+      case 'send':
+        return await sendCommand(config, rest, values);
+      case 'stats':
+        return await statsCommand(config, rest, values);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
@@ -92,16 +135,18 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if (err instanceof ServiceError) {
-      process.stderr.write(`${err.field ? err.field + ': ' : ''}${err.message}\n`);
+      // The message names the field already when it comes from input validation.
+      const prefix = err.field && !err.message.startsWith(`${err.field}:`) ? `${err.field}: ` : '';
+      process.stderr.write(`${prefix}${err.message}\n`);
+      return 1;
+    }
+    if (err instanceof CommandFailure) {
+      process.stderr.write(`${err.message}\n`);
       return 1;
     }
     process.stderr.write(`${(err as Error).message}\n`);
     return 1;
   }
-}
-
-function expectArgs(args: string[], count: number): void {
-  if (args.length !== count) throw new UsageError(`expected ${count} argument(s), got ${args.length}`);
 }
 
 async function start(config: Config): Promise<number> {
@@ -149,23 +194,6 @@ async function start(config: Config): Promise<number> {
   });
 }
 
-/** Opens the database directly (the server is not running), migrated. */
-async function withDatabase<T>(config: Config, work: (accounts: AccountService) => Promise<T>): Promise<T> {
-  await ensureDataDir(config.dataDir);
-  const lock = config.database.url ? null : DataDirLock.acquire(config.dataDir);
-  try {
-    const database = await openDatabase({ url: config.database.url, dataDir: config.dataDir });
-    try {
-      await migrateToLatest(database);
-      return await work(new AccountService(createStores(database), config, null));
-    } finally {
-      await database.close();
-    }
-  } finally {
-    lock?.release();
-  }
-}
-
 async function migrate(config: Config): Promise<number> {
   const client = await ControlClient.connect(controlSocketPath(config.dataDir));
   if (client) {
@@ -188,150 +216,3 @@ async function migrate(config: Config): Promise<number> {
   }
   return 0;
 }
-
-/**
- * Runs an account operation through the running server when there is one (control socket),
- * else on the database directly.
- */
-async function viaServerOrDatabase<T>(
-  config: Config,
-  method: string,
-  params: Record<string, unknown>,
-  direct: (accounts: AccountService) => Promise<T>,
-): Promise<T> {
-  const client = await ControlClient.connect(controlSocketPath(config.dataDir));
-  if (client) {
-    try {
-      return await client.call<T>(method, params);
-    } finally {
-      client.close();
-    }
-  }
-  return withDatabase(config, direct);
-}
-
-async function user(config: Config, args: string[], options: { password?: string; domain?: string }): Promise<number> {
-  const [sub, ...rest] = args;
-  switch (sub) {
-    case 'add': {
-      expectArgs(rest, 1);
-      const jid = rest[0]!;
-      const password = options.password ?? (await readPassword(`Password for ${jid}: `));
-      const result = await viaServerOrDatabase(config, 'user.add', { jid, password }, (a) => a.add(jid, password));
-      process.stdout.write(`created ${result.jid}\n`);
-      return 0;
-    }
-    case 'del': {
-      expectArgs(rest, 1);
-      const jid = rest[0]!;
-      const result = await viaServerOrDatabase(config, 'user.del', { jid }, (a) => a.remove(jid));
-      process.stdout.write(`deleted ${result.jid}\n`);
-      return 0;
-    }
-    case 'passwd': {
-      expectArgs(rest, 1);
-      const jid = rest[0]!;
-      const password = options.password ?? (await readPassword(`New password for ${jid}: `));
-      const result = await viaServerOrDatabase(config, 'user.passwd', { jid, password }, (a) => a.setPassword(jid, password));
-      process.stdout.write(`password changed for ${result.jid}\n`);
-      return 0;
-    }
-    case 'list': {
-      expectArgs(rest, 0);
-      let after: string | undefined;
-      // Page through everything; print as we go.
-      for (;;) {
-        const params = { domain: options.domain, limit: 1000, after };
-        const page = await viaServerOrDatabase(config, 'user.list', params, (a) => a.list(params));
-        for (const account of page.accounts) process.stdout.write(`${account.username}@${account.domain}\n`);
-        if (!page.next) break;
-        after = page.next;
-      }
-      return 0;
-    }
-    case 'import': {
-      expectArgs(rest, 0);
-      const lines = await readAllLines();
-      const total: ImportResult = { created: 0, existed: 0, invalid: 0, problems: [] };
-      const client = await ControlClient.connect(controlSocketPath(config.dataDir));
-      const run = async (importBatch: (batch: string[]) => Promise<ImportResult>) => {
-        const BATCH = 5_000;
-        for (let i = 0; i < lines.length; i += BATCH) {
-          const result = await importBatch(lines.slice(i, i + BATCH));
-          total.created += result.created;
-          total.existed += result.existed;
-          total.invalid += result.invalid;
-          // Line numbers are relative to the batch; shift them to the input's.
-          total.problems.push(...result.problems.map((p) => p.replace(/^line (\d+)/, (_, n: string) => `line ${Number(n) + i}`)));
-        }
-      };
-      if (client) {
-        try {
-          await run((batch) => client.call<ImportResult>('user.import', { lines: batch }));
-        } finally {
-          client.close();
-        }
-      } else {
-        await withDatabase(config, (accounts) => run((batch) => accounts.import(batch)));
-      }
-      for (const problem of total.problems.slice(0, 100)) process.stderr.write(problem + '\n');
-      process.stdout.write(`created ${total.created}, existed ${total.existed}, invalid ${total.invalid}\n`);
-      return total.invalid > 0 ? 1 : 0;
-    }
-    default:
-      throw new UsageError(sub ? `unknown user command "${sub}"` : 'user needs a command: add, del, passwd, list, import');
-  }
-}
-
-/** Prompts without echo on a terminal; otherwise takes the first line of stdin. */
-async function readPassword(prompt: string): Promise<string> {
-  const stdin = process.stdin;
-  if (!stdin.isTTY) {
-    const lines = await readAllLines(1);
-    if (lines.length === 0 || lines[0] === '') throw new ServiceError('invalid', 'no password given (use --password or pipe it on stdin)', 'password');
-    return lines[0]!;
-  }
-  process.stderr.write(prompt);
-  stdin.setRawMode(true);
-  stdin.resume();
-  stdin.setEncoding('utf8');
-  return await new Promise<string>((resolve, reject) => {
-    let password = '';
-    const onData = (chunk: string) => {
-      for (const char of chunk) {
-        if (char === '\r' || char === '\n') {
-          finish();
-          resolve(password);
-          return;
-        }
-        if (char === '\u0003') {
-          finish();
-          reject(new Error('cancelled'));
-          return;
-        }
-        if (char === '\u007f' || char === '\b') password = password.slice(0, -1);
-        else password += char;
-      }
-    };
-    const finish = () => {
-      stdin.off('data', onData);
-      stdin.setRawMode(false);
-      stdin.pause();
-      process.stderr.write('\n');
-    };
-    stdin.on('data', onData);
-  });
-}
-
-async function readAllLines(limit = Infinity): Promise<string[]> {
-  const lines: string[] = [];
-  const reader = createInterface({ input: process.stdin, crlfDelay: Infinity });
-  for await (const line of reader) {
-    lines.push(line);
-    if (lines.length >= limit) break;
-  }
-  reader.close();
-  return lines;
-}
-
-

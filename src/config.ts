@@ -5,6 +5,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { tryParseJid } from './core/jid.js';
+import { LOG_COMPONENTS, LOG_LEVELS } from './core/log.js';
 
 const listenAddress = z
   .string()
@@ -40,7 +41,11 @@ const configSchema = z.strictObject({
     .prefault({}),
   log: z
     .strictObject({
-      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      level: z.enum(LOG_LEVELS).default('info'),
+      // A level per component (c2s, s2s, router, …), overriding `level` for that component.
+      components: z
+        .partialRecord(z.enum(LOG_COMPONENTS), z.enum(LOG_LEVELS))
+        .default({}),
     })
     .prefault({}),
   tls: z

@@ -5,19 +5,26 @@ import type { Config } from './config.js';
 import { AuthThrottle } from './c2s/auth-throttle.js';
 import { C2sListeners } from './c2s/listener.js';
 import { createSaslProvider } from './c2s/sasl-negotiation.js';
-import { ControlServer, type ControlMethod } from './control/server.js';
+import { controlMethods } from './control/methods.js';
+import { ControlServer } from './control/server.js';
 import { controlSocketPath, DataDirLock, ensureDataDir, loadServerSecret } from './core/data-dir.js';
 import { DiscoRegistry } from './core/disco-registry.js';
 import { StreamError } from './core/errors.js';
 import type { ServerEvents } from './core/events.js';
 import { HookBus } from './core/hooks.js';
 import { IqHandlers } from './core/iq.js';
+import { componentLogger } from './core/log.js';
 import type { HearthModule, ModuleContext } from './core/module.js';
 import { Router } from './core/router.js';
 import { LocalSessionRegistry } from './core/sessions.js';
 import { StreamFeatures } from './core/stream-features.js';
+import { createAdminApp } from './http/admin/app.js';
+import { AdminListener } from './http/admin/listener.js';
+import { Metrics } from './metrics/metrics.js';
 import { builtinModules } from './modules/index.js';
+import { Federation } from './s2s/federation.js';
 import { AccountService } from './services/accounts.js';
+import { createAdminServices, type AdminServices } from './services/index.js';
 import { RosterService } from './services/roster.js';
 import { createStores, migrateToLatest, openDatabase, type Database, type Stores } from './storage/index.js';
 import { loadCertificates, TlsContexts } from './tls/certificates.js';
@@ -30,10 +37,17 @@ export interface RunningServer {
   readonly sessions: LocalSessionRegistry;
   readonly stores: Stores;
   readonly accounts: AccountService;
+  /** The service layer of the admin API, the control socket and the command line. */
+  readonly services: AdminServices;
+  /** The admin HTTP API's listener (admin.listen). */
+  readonly admin: AdminListener;
   readonly hooks: HookBus<ServerEvents>;
   /** Human-readable listener addresses, e.g. "c2s 127.0.0.1:5222". */
   readonly addresses: readonly string[];
   readonly listeners: C2sListeners;
+  /** Prometheus registry of this server (GET /metrics). */
+  readonly metrics: Metrics;
+  readonly s2s: Federation;
   reloadCertificates(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -43,6 +57,8 @@ export interface StartOptions {
   modules?: readonly HearthModule[];
   /** Use this database instead of opening one from the config (tests). */
   database?: Database;
+  /** DNS servers ("host:port") for federation instead of the system's (tests). */
+  dnsServers?: string[];
 }
 
 export async function startServer(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
@@ -50,8 +66,11 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
   const usesEmbedded = !options.database && !config.database.url;
   const lock = usesEmbedded ? DataDirLock.acquire(config.dataDir) : null;
   let database: Database | null = null;
+  const levels = config.log.components;
+  const metrics = new Metrics({ version: VERSION });
   try {
-    database = options.database ?? (await openDatabase({ url: config.database.url, dataDir: config.dataDir, log: log.child({ component: 'storage' }) }));
+    database = options.database ?? (await openDatabase({ url: config.database.url, dataDir: config.dataDir, log: componentLogger(log, 'storage', levels) }));
+    database.observeQueries((durationMs, failed) => metrics.observeQuery(durationMs, failed));
     const { applied } = await migrateToLatest(database);
     if (applied.length > 0) log.info({ applied }, 'database migrated');
     const stores = createStores(database);
@@ -62,7 +81,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     }
     const contexts = new TlsContexts(certificates);
 
-    const hooks = new HookBus<ServerEvents>(log.child({ component: 'hooks' }));
+    const hooks = new HookBus<ServerEvents>(componentLogger(log, 'hooks', levels));
     const iq = new IqHandlers();
     const sessions = new LocalSessionRegistry();
     const disco = new DiscoRegistry();
@@ -78,13 +97,16 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       iq,
       hooks,
       accountExists: (username, domain) => stores.accounts.exists(username, domain),
-      log: log.child({ component: 'router' }),
+      log: componentLogger(log, 'router', levels),
     });
+    metrics.watchRouter(router.stats);
 
+    const modulesLog = componentLogger(log, 'modules', levels);
     for (const module of [...builtinModules, ...(options.modules ?? [])]) {
       const ctx: ModuleContext = {
         config,
-        log: log.child({ module: module.name }),
+        log: modulesLog.child({ module: module.name }),
+        metrics,
         hooks,
         iq,
         disco,
@@ -100,20 +122,13 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     }
 
     const accounts = new AccountService(stores, config, sessions, hooks);
-    const controlMethods: Record<string, ControlMethod> = {
-      ping: async () => ({ version: VERSION }),
-      'user.add': (p) => accounts.add(p.jid, p.password),
-      'user.del': (p) => accounts.remove(p.jid),
-      'user.passwd': (p) => accounts.setPassword(p.jid, p.password),
-      'user.list': (p) =>
-        accounts.list({
-          domain: typeof p.domain === 'string' ? p.domain : undefined,
-          limit: typeof p.limit === 'number' ? p.limit : undefined,
-          after: typeof p.after === 'string' ? p.after : undefined,
-        }),
-      'user.import': (p) => accounts.import(Array.isArray(p.lines) ? p.lines.filter((l): l is string => typeof l === 'string') : []),
-    };
-    const control = new ControlServer(controlSocketPath(config.dataDir), controlMethods, log.child({ component: 'control' }));
+    const adminLog = componentLogger(log, 'admin', levels);
+    const services = createAdminServices({
+      config, version: VERSION, startedAt: Date.now(), database, stores, accounts, rosters, sessions, router, log: adminLog,
+      // s2s is created below, with no await in between: no request can ask before it exists.
+      federation: () => s2s.streamCounts(),
+    });
+    const control = new ControlServer(controlSocketPath(config.dataDir), controlMethods(services, VERSION), componentLogger(log, 'control', levels));
     await control.listen();
 
     const throttle = new AuthThrottle(config.limits.authFailuresPerMinute);
@@ -122,21 +137,36 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       serverSecret,
       iterations: config.auth.scramIterations,
     });
+    const c2sLog = componentLogger(log, 'c2s', levels);
     const listeners = new C2sListeners(
-      { config, log: log.child({ component: 'c2s' }), domains, router, sessions, hooks, sasl, throttle, features: streamFeatures },
+      {
+        config, log: c2sLog, domains, router, sessions, hooks, sasl, throttle, features: streamFeatures,
+        traffic: metrics.stanzaTraffic('c2s'),
+        auth: metrics.auth,
+      },
       {
         plain: config.c2s.listen,
         directTls: config.c2s.directTls,
         contexts,
         unauthenticatedPerIp: config.limits.unauthenticatedPerIp,
         handshakeTimeoutMs: config.limits.unauthenticatedTimeoutS * 1000,
-        log: log.child({ component: 'c2s' }),
+        log: c2sLog,
       },
     );
+    metrics.addConnectionSource(() => listeners.connectionCounts());
+    const s2s = new Federation({ config, log: componentLogger(log, 's2s', levels), domains, router, secret: serverSecret, certificates, dnsServers: options.dnsServers, traffic: metrics.stanzaTraffic('s2s') });
+    router.setRemoteDelivery(s2s);
+    metrics.setFederationSource(() => s2s.streamCounts());
+    const { app: adminApp } = createAdminApp({ services, metrics, version: VERSION, log: adminLog });
+    const admin = new AdminListener(adminApp, config.admin.listen, adminLog);
     try {
       await listeners.listen();
+      await s2s.listen();
+      await admin.listen();
     } catch (err) {
       listeners.stopAccepting();
+      s2s.stopAccepting();
+      await admin.close();
       await control.close();
       throw err;
     }
@@ -149,20 +179,31 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       sessions,
       stores,
       accounts,
+      services,
+      admin,
       hooks,
       listeners,
-      addresses: listeners.addresses,
+      metrics,
+      s2s,
+      addresses: [...listeners.addresses, ...s2s.addresses, ...admin.addresses],
       async reloadCertificates() {
-        contexts.replace(await loadCertificates(config.domains, config.tls.certificates, config.dataDir));
+        const pairs = await loadCertificates(config.domains, config.tls.certificates, config.dataDir);
+        contexts.replace(pairs);
+        s2s.replaceCertificates(pairs);
         log.info('certificates reloaded');
       },
       stop() {
         stopping ??= (async () => {
           listeners.stopAccepting();
-          // RFC 6120 §4.9.3.17: every stream learns why it ends.
-          for (const stream of [...listeners.allStreams()]) stream.close(new StreamError('system-shutdown', 'the server is shutting down'));
+          s2s.stopAccepting();
+          // RFC 6120 §4.9.3.20: every stream learns why it ends.
+          const shutdown = new StreamError('system-shutdown', 'the server is shutting down');
+          for (const stream of [...listeners.allStreams()]) stream.close(shutdown);
+          s2s.closeAll(shutdown);
           await control.close();
-          await waitFor(() => listeners.streamCount === 0, 3_000);
+          await admin.close();
+          db.observeQueries(null);
+          await waitFor(() => listeners.streamCount === 0 && s2s.streamCount === 0, 3_000);
           if (!options.database) await db.close();
           lock?.release();
         })();

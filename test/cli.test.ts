@@ -1,10 +1,22 @@
 // The command line of contract.md, run as an operator would: `hearth …` in a child process.
 import { expect } from 'chai';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, nextStreamError, stopQuietly, type Client } from './helpers/xmpp-client.js';
+import {
+  acknowledgeRosterPushes,
+  collectStanzas,
+  connect,
+  delay,
+  nextStanza,
+  nextStreamError,
+  stopQuietly,
+  xml,
+  type Client,
+  type Element,
+} from './helpers/xmpp-client.js';
 import type { TestServer } from './helpers/server.js';
 import { openIsolatedDatabase, type IsolatedDatabase } from './helpers/database.js';
 import { runHearth, startHearth } from './helpers/hearth-process.js';
@@ -49,7 +61,7 @@ describe('hearth command line', function () {
     copyFileSync(path.join(fixtures, 'hearth.example.key'), path.join(certs, `${DOMAIN}.key`));
     writeFileSync(
       path.join(dir, 'hearth.yaml'),
-      `domains: [${DOMAIN}]\ndataDir: ./data\ntls:\n  certificates: ./certs\nc2s:\n  listen: ["${HOST}:0"]\n  directTls: []\nlog:\n  level: info\n${extra}`,
+      `domains: [${DOMAIN}]\ndataDir: ./data\ntls:\n  certificates: ./certs\nc2s:\n  listen: ["${HOST}:0"]\n  directTls: []\ns2s:\n  listen: ["${HOST}:0"]\nadmin:\n  listen: ["${HOST}:0"]\nlog:\n  level: info\n${extra}`,
     );
   }
 
@@ -120,6 +132,146 @@ describe('hearth command line', function () {
     const deleted = hearth(['user', 'del', `bob@${DOMAIN}`], { cwd: dir, env });
     expect(deleted.code).to.equal(0);
     expect(hearth(['user', 'list'], { cwd: dir, env }).stdout.trim().split('\n')).to.deep.equal([`alice@${DOMAIN}`, `carol@${DOMAIN}`]);
+  });
+
+  it('manages admin API tokens with and without a running server; a token opens the API at once', async function () {
+    this.timeout(180_000); // a dozen processes, each opening the database
+    writeConfig();
+    const env = await databaseEnv();
+    // A new connection per request: spawnSync blocks this process for seconds, long enough
+    // for the server to close a kept-alive connection that fetch would then reuse.
+    const api = (base: string, path: string, token: string) =>
+      new Promise<{ status: number }>((resolve, reject) => {
+        http.get(base + path, { agent: false, headers: { authorization: `Bearer ${token}` } }, (response) => {
+          response.resume();
+          resolve({ status: response.statusCode! });
+        }).on('error', reject);
+      });
+
+    // Stopped: on the database directly. The token alone on stdout.
+    const created = hearth(['token', 'create', '--name', 'ops'], { cwd: dir, env });
+    expect(created.code, created.stderr).to.equal(0);
+    expect(created.stdout).to.match(/^hearth_[A-Za-z0-9_-]{43}\n$/);
+    const ops = created.stdout.trim();
+    const scraper = hearth(['token', 'create', '--name', 'scraper', '--scope', 'metrics'], { cwd: dir, env }).stdout.trim();
+    const duplicate = hearth(['token', 'create', '--name', 'ops'], { cwd: dir, env });
+    expect(duplicate.code).to.equal(1);
+    expect(duplicate.stdout).to.equal('');
+    expect(duplicate.stderr).to.match(/^name: .*exists/);
+    expect(hearth(['token', 'create'], { cwd: dir, env }).code, 'no --name').to.equal(2);
+    expect(hearth(['token', 'list', '--name', 'ops'], { cwd: dir, env }).code, 'an option that does not apply').to.equal(2);
+    const listed = hearth(['token', 'list'], { cwd: dir, env }).stdout.trim().split('\n');
+    expect(listed[0]).to.match(/^NAME +SCOPE +CREATED +LAST USED$/);
+    expect(listed.slice(1).map((line) => line.split(/ +/).filter((_, i) => i !== 2))).to.deep.equal([
+      ['ops', 'admin', 'never'],
+      ['scraper', 'metrics', 'never'],
+    ]);
+
+    const server = await startHearth(dir, env);
+    try {
+      const base = server.adminUrl!;
+      expect((await api(base, '/api/v1/stats', ops)).status).to.equal(200);
+      expect((await api(base, '/metrics', scraper)).status).to.equal(200);
+      expect((await api(base, '/api/v1/stats', scraper)).status).to.equal(403);
+
+      // Running: through the control socket, usable at once, revocable at once.
+      const live = hearth(['token', 'create', '--name', 'live'], { cwd: dir, env });
+      expect(live.code, live.stderr).to.equal(0);
+      expect((await api(base, '/api/v1/stats', live.stdout.trim())).status).to.equal(200);
+      const whileRunning = hearth(['token', 'list'], { cwd: dir, env }).stdout;
+      expect(whileRunning).to.match(/^live +admin +\S+ +\d{4}-/m);
+      expect(whileRunning).to.match(/^ops +admin +\S+ +\d{4}-/m);
+      expect(hearth(['token', 'revoke', 'live'], { cwd: dir, env }).stdout).to.equal('revoked live\n');
+      expect((await api(base, '/api/v1/stats', live.stdout.trim())).status).to.equal(401);
+    } finally {
+      server.process.kill('SIGTERM');
+      expect(await server.exited).to.equal(0);
+    }
+    const revoked = hearth(['token', 'revoke', 'scraper'], { cwd: dir, env });
+    expect(revoked.stdout).to.equal('revoked scraper\n');
+    expect(hearth(['token', 'revoke', 'scraper'], { cwd: dir, env }).stderr).to.match(/^name: there is no token named scraper/);
+  });
+
+  it('lists and kicks sessions, edits rosters, sends messages and shows figures through the running server', async function () {
+    this.timeout(240_000); // some twenty processes, each opening the database or the control socket
+    writeConfig();
+    const env = await databaseEnv();
+    const run = (...args: string[]) => hearth(args, { cwd: dir, env });
+
+    // Stopped: live commands say so; the rest work on the database.
+    for (const args of [['session', 'list'], ['session', 'kick', `alice@${DOMAIN}`], ['send', '--to', `alice@${DOMAIN}`, '--body', 'hi'], ['stats']]) {
+      const result = run(...args);
+      expect(result.code, args.join(' ')).to.equal(1);
+      expect(result.stderr, args.join(' ')).to.match(/the server is not running/);
+    }
+    expect(run('user', 'add', `alice@${DOMAIN}`, '--password', 'alice-pw').code).to.equal(0);
+    expect(run('user', 'add', `bob@${DOMAIN}`, '--password', 'bob-pw').code).to.equal(0);
+    const added = run('roster', 'add', `alice@${DOMAIN}`, `bob@${DOMAIN}`, '--name', 'Bob', '--group', 'Friends', '--group', 'Work', '--subscription', 'both');
+    expect(added.code, added.stderr).to.equal(0);
+    expect(added.stdout).to.equal(`added bob@${DOMAIN} (both) in the roster of alice@${DOMAIN}\n`);
+    const invalid = run('roster', 'add', `alice@${DOMAIN}`, `dave@${DOMAIN}`, '--subscription', 'maybe');
+    expect(invalid.code).to.equal(1);
+    expect(invalid.stderr).to.match(/^subscription: /);
+    const roster = run('roster', 'list', `alice@${DOMAIN}`).stdout.trim().split('\n').map((line) => line.split(/ {2,}/));
+    expect(roster).to.deep.equal([
+      ['CONTACT', 'SUBSCRIPTION', 'NAME', 'GROUPS'],
+      [`bob@${DOMAIN}`, 'both', 'Bob', 'Friends, Work'],
+    ]);
+
+    const server = await startHearth(dir, env);
+    let alice: Client | undefined;
+    try {
+      const target = { host: HOST, port: server.port, domain: DOMAIN, directTlsPort: 0 } as unknown as TestServer;
+      alice = acknowledgeRosterPushes(await connect(target, 'alice', 'alice-pw', { resource: 'laptop', mechanism: 'PLAIN' }));
+      const inbox: Element[] = collectStanzas(alice);
+      await alice.send(xml('presence'));
+      await alice.iqCaller.request(xml('iq', { type: 'get' }, xml('query', { xmlns: 'jabber:iq:roster' })));
+
+      const sessions = run('session', 'list');
+      expect(sessions.code, sessions.stderr).to.equal(0);
+      expect(sessions.stdout).to.match(new RegExp(`^alice@${DOMAIN.replace(/\./g, '\\.')}/laptop +\\S+ +\\d{4}-\\S+ +tls +0 +available$`, 'm'));
+      expect(run('session', 'list', `alice@${DOMAIN}`).stdout).to.contain(`alice@${DOMAIN}/laptop`);
+      expect(run('session', 'list', `bob@${DOMAIN}`).stdout, 'bob is offline').to.equal('');
+
+      // Roster changes through the server reach the online resource as pushes.
+      const push = nextStanza(alice, (el) => el.is('iq') && el.attrs.type === 'set');
+      expect(run('roster', 'add', `alice@${DOMAIN}`, 'carol@elsewhere.example', '--subscription', 'to').code).to.equal(0);
+      expect((await push).getChild('query', 'jabber:iq:roster')!.getChild('item')!.attrs).to.include({ jid: 'carol@elsewhere.example', subscription: 'to' });
+      const removal = nextStanza(alice, (el) => el.is('iq') && el.attrs.type === 'set');
+      expect(run('roster', 'del', `alice@${DOMAIN}`, 'carol@elsewhere.example').stdout).to.equal(`removed carol@elsewhere.example from the roster of alice@${DOMAIN}\n`);
+      expect((await removal).getChild('query', 'jabber:iq:roster')!.getChild('item')!.attrs.subscription).to.equal('remove');
+
+      const sent = run('send', '--to', `alice@${DOMAIN}`, '--body', 'hello from the command line', '--subject', 'CLI');
+      expect(sent.code, sent.stderr).to.equal(0);
+      expect(sent.stdout).to.match(new RegExp(`^sent admin-\\S+ from ${DOMAIN} to alice@${DOMAIN}\\n$`));
+      for (let i = 0; i < 200 && !inbox.some((el) => el.is('message')); i++) await delay(10);
+      const message = inbox.find((el) => el.is('message'))!;
+      expect(message.getChildText('body')).to.equal('hello from the command line');
+      expect(message.getChildText('subject')).to.equal('CLI');
+      expect(run('send', '--from', `alice@${DOMAIN}`, '--to', `bob@${DOMAIN}`, '--body', 'for later').code, 'to an offline account').to.equal(0);
+      expect(run('send', '--to', `nobody@${DOMAIN}`, '--body', 'x').stderr).to.match(/^to: nobody@.* does not exist/);
+      expect(run('send', '--to', `alice@${DOMAIN}`).code, 'no --body').to.equal(2);
+
+      const stats = run('stats');
+      expect(stats.code, stats.stderr).to.equal(0);
+      expect(stats.stdout).to.match(/^sessions +1 \(/m);
+      expect(stats.stdout).to.match(/^accounts +2 \(/m);
+      const json = JSON.parse(run('stats', '--json').stdout) as { sessions: { online: number }; stanzas: { routed: { message: number } } };
+      expect(json.sessions.online).to.equal(1);
+      expect(json.stanzas.routed.message).to.be.at.least(2);
+
+      const kicked = nextStreamError(alice);
+      expect(run('session', 'kick', `alice@${DOMAIN}`, 'laptop').stdout).to.equal(`ended 1 session of alice@${DOMAIN}/laptop\n`);
+      expect(await kicked).to.equal('policy-violation');
+      expect(run('session', 'kick', `alice@${DOMAIN}`, 'laptop').code, 'already gone').to.equal(1);
+    } finally {
+      await stopQuietly(alice);
+      server.process.kill('SIGTERM');
+      expect(await server.exited).to.equal(0);
+    }
+    // Stopped again: what the server stored is there.
+    expect(run('roster', 'list', `alice@${DOMAIN}`).stdout).to.not.contain('carol@');
+    expect(run('session', 'kick', `alice@${DOMAIN}`).stderr).to.match(/the server is not running/);
   });
 
   it('refuses to start twice on one data directory', async function () {

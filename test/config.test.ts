@@ -63,6 +63,15 @@ describe('config', function () {
     expect(problems({}, { HEARTH_LOG_LEVEL: 'loud' })[0]).to.match(/^HEARTH_LOG_LEVEL: /);
   });
 
+  it('takes a log level per component, naming unknown components and levels', function () {
+    expect(validateConfig({}, '/x', {}).log.components).to.deep.equal({});
+    const config = validateConfig({ log: { level: 'warn', components: { c2s: 'debug', s2s: 'info', storage: 'silent' } } }, '/x', { HEARTH_LOG_LEVEL: 'error' });
+    expect(config.log).to.deep.equal({ level: 'error', components: { c2s: 'debug', s2s: 'info', storage: 'silent' } });
+    expect(problems({ log: { components: { c2z: 'debug' } } })).to.deep.equal(['log.components.c2z: unknown key']);
+    expect(problems({ log: { components: { c2s: 'loud' } } })[0]).to.match(/^log\.components\.c2s: /);
+    expect(problems({ log: { components: ['c2s'] } })[0]).to.match(/^log\.components: /);
+  });
+
   it('resolves relative paths against the config file', function () {
     const dir = mkdtempSync(path.join(tmpdir(), 'hearth-config-'));
     const file = path.join(dir, 'hearth.yaml');

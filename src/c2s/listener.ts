@@ -3,23 +3,12 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { StreamError } from '../core/errors.js';
+import { listenOn } from '../core/listen.js';
 import type { TlsContexts } from '../tls/certificates.js';
 import { ClientStream, type C2sContext } from './stream.js';
 import { TcpTransport } from './transport.js';
 
-export interface ListenAddress {
-  host: string;
-  port: number;
-}
-
-/** "*:5222" → all interfaces; "[::1]:5222" and "127.0.0.1:5222" as written. */
-export function parseListenAddress(spec: string): ListenAddress {
-  const colon = spec.lastIndexOf(':');
-  let host = spec.slice(0, colon);
-  const port = Number(spec.slice(colon + 1));
-  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
-  return { host, port };
-}
+export { parseListenAddress, type ListenAddress } from '../core/listen.js';
 
 export interface C2sListenerOptions {
   plain: readonly string[];
@@ -34,6 +23,8 @@ export class C2sListeners {
   private readonly servers: net.Server[] = [];
   private readonly streams = new Set<ClientStream>();
   private readonly byAddress = new Map<string, Set<ClientStream>>();
+  /** Streams accepted on a direct TLS listener (the metrics tell the transports apart). */
+  private readonly directTls = new WeakSet<ClientStream>();
   readonly addresses: string[] = [];
   /** Where each listener is bound, e.g. { kind: 'c2s', host: '127.0.0.1', port: 5222 }. */
   readonly bound: Array<{ kind: 'c2s' | 'c2s direct TLS'; host: string; port: number }> = [];
@@ -56,6 +47,21 @@ export class C2sListeners {
     return this.streams.values();
   }
 
+  /** Open streams by listener kind and state, counted when metrics are scraped. */
+  connectionCounts(): Record<'c2s' | 'c2s_direct_tls', Record<'unauthenticated' | 'authenticated' | 'bound', number>> {
+    const counts = {
+      c2s: { unauthenticated: 0, authenticated: 0, bound: 0 },
+      c2s_direct_tls: { unauthenticated: 0, authenticated: 0, bound: 0 },
+    };
+    for (const stream of this.streams) {
+      const byState = this.directTls.has(stream) ? counts.c2s_direct_tls : counts.c2s;
+      if (stream.isBound) byState.bound++;
+      else if (stream.isAuthenticated) byState.authenticated++;
+      else byState.unauthenticated++;
+    }
+    return counts;
+  }
+
   async listen(): Promise<void> {
     for (const spec of this.options.plain) {
       const server = net.createServer((socket) => this.accept(new TcpTransport(socket, this.options.contexts)));
@@ -64,7 +70,7 @@ export class C2sListeners {
     for (const spec of this.options.directTls) {
       const server = tls.createServer(
         { ...this.options.contexts.serverOptions(), handshakeTimeout: this.options.handshakeTimeoutMs },
-        (socket) => this.accept(new TcpTransport(socket, null)),
+        (socket) => this.accept(new TcpTransport(socket, null), true),
       );
       // Failed handshakes (a client refusing our certificate, port scanners) are routine.
       server.on('tlsClientError', (err) => this.options.log.debug({ err: err.message }, 'TLS handshake failed'));
@@ -73,37 +79,17 @@ export class C2sListeners {
   }
 
   private async bind(server: net.Server, spec: string, label: 'c2s' | 'c2s direct TLS'): Promise<void> {
-    const { host, port } = parseListenAddress(spec);
     server.on('error', (err) => this.options.log.error({ err }, `${label} listener error`));
-    const listenOn = (h: string | undefined) =>
-      new Promise<void>((resolve, reject) => {
-        const onError = (err: Error) => reject(err);
-        server.once('error', onError);
-        server.listen({ host: h, port }, () => {
-          server.off('error', onError);
-          resolve();
-        });
-      });
-    if (host === '*') {
-      // All interfaces, IPv4 and IPv6 (dual-stack "::"); hosts without IPv6 fall back to IPv4.
-      try {
-        await listenOn('::');
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EAFNOSUPPORT' && (err as NodeJS.ErrnoException).code !== 'EADDRNOTAVAIL') throw err;
-        await listenOn('0.0.0.0');
-      }
-    } else {
-      await listenOn(host);
-    }
-    const address = server.address() as net.AddressInfo;
-    this.addresses.push(`${label} ${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`);
-    this.bound.push({ kind: label, host: address.address, port: address.port });
+    const bound = await listenOn(server, spec);
+    this.addresses.push(`${label} ${bound.display}`);
+    this.bound.push({ kind: label, host: bound.host, port: bound.port });
     this.servers.push(server);
   }
 
-  private accept(transport: TcpTransport): void {
+  private accept(transport: TcpTransport, directTls = false): void {
     const stream = new ClientStream(transport, this.ctx);
     this.streams.add(stream);
+    if (directTls) this.directTls.add(stream);
     let peers = this.byAddress.get(transport.remoteAddress);
     if (!peers) {
       peers = new Set();

@@ -42,6 +42,8 @@ export function createSaslProvider(options: {
 }
 
 export class SaslNegotiation {
+  /** The mechanism the client asked for (metrics count outcomes by it). */
+  mechanismName: string | null = null;
   private mechanism: SaslServerMechanism | null = null;
   /** The account named in the exchange, once the mechanism has parsed it. */
   private username: string | null = null;
@@ -56,6 +58,7 @@ export class SaslNegotiation {
   }
 
   async start(mechanismName: string | undefined, text: string): Promise<SaslOutcome> {
+    this.mechanismName = mechanismName ?? null;
     await sleep(this.options.throttle.delayMs(this.options.address));
     const offered = this.provider.mechanisms(this.options.plaintextAllowed);
     if (!mechanismName || !offered.includes(mechanismName)) {

@@ -13,6 +13,7 @@ import type { Router } from '../core/router.js';
 import type { StreamFeatures } from '../core/stream-features.js';
 import type { ClientSession, SessionRegistry } from '../core/sessions.js';
 import { errorReply, iqResult, NS_CLIENT } from '../core/stanza.js';
+import type { AuthCounters, StanzaTraffic } from '../metrics/counters.js';
 import type { XmlErrorCondition, XmlStreamEvents, StreamHeader } from '../xml/stream-parser.js';
 import { XmlStreamParser } from '../xml/stream-parser.js';
 import type { AuthThrottle } from './auth-throttle.js';
@@ -36,6 +37,9 @@ export interface C2sContext {
   readonly sasl: SaslProvider;
   readonly features: StreamFeatures;
   readonly throttle: AuthThrottle;
+  /** Plain counters of stanzas read and written (metrics; shared by every c2s stream). */
+  readonly traffic: StanzaTraffic;
+  readonly auth: AuthCounters;
   /** Called once when the stream is gone, whatever the reason. */
   readonly onStreamClosed: (stream: ClientStream) => void;
 }
@@ -273,6 +277,7 @@ export class ClientStream implements ClientSession, TransportListener {
     const ns = element.attrs.xmlns;
     if (this.state === 'bound') {
       if (ns === NS_CLIENT && (element.name === 'message' || element.name === 'presence' || element.name === 'iq')) {
+        this.ctx.traffic.received.add(element.name);
         delete element.attrs.xmlns;
         if (element.name === 'iq' && this.isLegacySessionRequest(element)) {
           this.transport.write(iqResult(element).toString());
@@ -383,12 +388,14 @@ export class ClientStream implements ClientSession, TransportListener {
         this.transport.write(`<challenge xmlns='${NS_SASL}'>${outcome.data}</challenge>`);
         return;
       case 'failure':
+        this.ctx.auth.record(this.sasl?.mechanismName, false);
         this.sasl = null;
         this.transport.write(outcome.failure.toElement().toString());
         // §6.4.5: a bounded number of retries (2..5) per stream.
         if (++this.saslFailures >= 5) this.fail(new StreamError('policy-violation', 'too many failed authentication attempts'));
         return;
       case 'success':
+        this.ctx.auth.record(this.sasl?.mechanismName, true);
         this.sasl = null;
         this.authenticatedAs = outcome.jid;
         if (this.unauthenticatedTimer) clearTimeout(this.unauthenticatedTimer);
@@ -470,6 +477,7 @@ export class ClientStream implements ClientSession, TransportListener {
       this.fail(new StreamError('resource-constraint', 'the client does not read its stream'));
       return;
     }
+    this.ctx.traffic.sent.add(stanza.name);
     this.transport.write(stanza.toString());
   }
 

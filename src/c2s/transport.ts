@@ -2,7 +2,11 @@
 // the stream state machine above it knows nothing of sockets.
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
-import type { TlsContexts } from '../tls/certificates.js';
+
+/** Where server-side TLS options come from (TlsContexts, or a variant asking for a client certificate). */
+export interface TlsServerOptionsSource {
+  serverOptions(): tls.TlsOptions;
+}
 
 export interface TransportListener {
   onTransportData(chunk: Buffer): void;
@@ -70,7 +74,7 @@ export class TcpTransport implements StreamTransport {
 
   constructor(
     socket: Socket,
-    private readonly contexts: TlsContexts | null,
+    private readonly contexts: TlsServerOptionsSource | null,
   ) {
     this.socket = socket;
     this.secure = socket instanceof tls.TLSSocket;
@@ -82,6 +86,11 @@ export class TcpTransport implements StreamTransport {
 
   get canStartTls(): boolean {
     return !this.secure && this.contexts !== null;
+  }
+
+  /** The TLS socket once secured (peer certificates), else null. */
+  get tlsSocket(): tls.TLSSocket | null {
+    return this.socket instanceof tls.TLSSocket ? this.socket : null;
   }
 
   get pendingBytes(): number {
@@ -146,19 +155,28 @@ export class TcpTransport implements StreamTransport {
 
   startTls(): Promise<void> {
     if (!this.contexts) return Promise.reject(new Error('TLS is not configured'));
+    const options = this.contexts.serverOptions();
+    return this.upgrade((raw) => new tls.TLSSocket(raw, { isServer: true, ...options }), 'secure');
+  }
+
+  /** The initiating side of STARTTLS (outbound server streams, RFC 6120 §5.4.3.3). */
+  startTlsClient(options: tls.ConnectionOptions): Promise<void> {
+    return this.upgrade((raw) => tls.connect({ ...options, socket: raw }), 'secureConnect');
+  }
+
+  private upgrade(wrap: (raw: Socket) => tls.TLSSocket, readyEvent: 'secure' | 'secureConnect'): Promise<void> {
     this.flush();
     this.upgrading = true;
     const raw = this.socket;
     this.disown(raw);
-    const contexts = this.contexts;
     return new Promise((resolve, reject) => {
-      const secured = new tls.TLSSocket(raw, { isServer: true, ...contexts.serverOptions() });
+      const secured = wrap(raw);
       const fail = (err: Error) => {
         secured.destroy();
         reject(err);
       };
       secured.once('error', fail);
-      secured.once('secure', () => {
+      secured.once(readyEvent, () => {
         secured.off('error', fail);
         this.socket = secured;
         this.secure = true;

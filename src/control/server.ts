@@ -81,7 +81,10 @@ export class ControlServer {
     }
     const params = request.params && typeof request.params === 'object' ? request.params : {};
     try {
-      return { id, result: await method(params) };
+      const result = await method(params);
+      // Every administrative action leaves a trace; the parameters may hold passwords.
+      if (request.method !== 'ping') this.log.info({ method: request.method }, 'control request');
+      return { id, result };
     } catch (err) {
       if (err instanceof ServiceError) return { id, error: { code: err.code, message: err.message, field: err.field } };
       this.log.error({ err, method: request.method }, 'control request failed');

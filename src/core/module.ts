@@ -11,6 +11,7 @@ import type { SessionRegistry } from './sessions.js';
 import type { DiscoRegistry } from './disco-registry.js';
 import type { StreamFeatures } from './stream-features.js';
 import type { RosterService } from '../services/roster.js';
+import type { ModuleMetrics } from '../metrics/metrics.js';
 
 export interface ModuleContext {
   readonly config: Config;
@@ -24,6 +25,8 @@ export interface ModuleContext {
   readonly streamFeatures: StreamFeatures;
   /** Rosters, cached for online accounts, with pushes (RFC 6121 §2). */
   readonly rosters: RosterService;
+  /** Counters for /metrics: plain integers, read only when scraped. */
+  readonly metrics: ModuleMetrics;
 }
 
 export interface HearthModule {

@@ -12,6 +12,12 @@ import type { ClientSession, SessionRegistry } from './sessions.js';
 import { errorReply, iqResult } from './stanza.js';
 import type { ServerEvents } from './events.js';
 
+/** Delivery to other domains (federation, src/s2s). */
+export interface RemoteDelivery {
+  /** Queues a stanza for `remoteDomain` on the stream from `localDomain`; never throws. */
+  send(stanza: Element, localDomain: string, remoteDomain: string): void;
+}
+
 export interface RouterOptions {
   domains: ReadonlySet<string>;
   sessions: SessionRegistry;
@@ -47,6 +53,7 @@ export class Router {
   private readonly hooks: HookBus<ServerEvents>;
   private readonly accountExists: RouterOptions['accountExists'];
   private readonly log: Logger;
+  private remote: RemoteDelivery | null = null;
 
   constructor(options: RouterOptions) {
     this.domains = options.domains;
@@ -55,6 +62,11 @@ export class Router {
     this.hooks = options.hooks;
     this.accountExists = options.accountExists;
     this.log = options.log;
+  }
+
+  /** Connects federation: stanzas to other domains go there instead of bouncing. */
+  setRemoteDelivery(remote: RemoteDelivery): void {
+    this.remote = remote;
   }
 
   isLocalDomain(domain: string): boolean {
@@ -84,7 +96,7 @@ export class Router {
     } else {
       const parsed = stanza.attrs.from ? tryParseJid(stanza.attrs.from) : null;
       if (!parsed) {
-        this.log.warn({ stanza: kind }, 'dropping locally generated stanza without a valid from');
+        this.log.warn({ kind }, 'dropping locally generated stanza without a valid from');
         return;
       }
       from = parsed;
@@ -126,7 +138,12 @@ export class Router {
   /** Routing by the `to` address, once the sender's own server has done its part. */
   private deliver(stanza: Element, from: Jid, to: Jid, origin: Origin): Work {
     if (!this.domains.has(to.domain)) {
-      // Federation is not built yet: no route to other domains (RFC 6120 §10.4.3).
+      // RFC 6120 §10.4: to another domain, over a server-to-server stream from the sender's
+      // domain. A stanza from elsewhere is never relayed to a third domain.
+      if (this.remote && this.domains.has(from.domain)) {
+        this.remote.send(stanza, from.domain, to.domain);
+        return;
+      }
       return this.bounce(stanza, new StanzaError('remote-server-not-found', `no route to ${to.domain}`));
     }
     if (to.local === '') return this.toHost(stanza, from, to, origin);
@@ -396,9 +413,13 @@ export class Router {
     if (to) this.deliverReply(reply, to);
   }
 
-  /** Delivers a server-generated reply to a local client (full JID) or drops it. */
+  /** Delivers a server-generated reply to a local client (full JID) or a remote sender, or drops it. */
   private deliverReply(reply: Element, to: Jid): void {
-    if (!this.domains.has(to.domain)) return;
+    if (!this.domains.has(to.domain)) {
+      const from = reply.attrs.from ? tryParseJid(reply.attrs.from) : null;
+      if (this.remote && from && this.domains.has(from.domain)) this.remote.send(reply, from.domain, to.domain);
+      return;
+    }
     if (to.resource !== '') {
       this.sessions.get(to)?.deliver(reply);
     } else if (reply.name === 'message') {
@@ -412,7 +433,7 @@ export class Router {
     return work.then(
       () => undefined,
       (err: unknown) => {
-        this.log.error({ err, stanza: stanza.name }, 'routing failed');
+        this.log.error({ err, kind: stanza.name }, 'routing failed');
         this.bounce(stanza, new StanzaError('internal-server-error'));
       },
     );

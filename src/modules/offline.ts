@@ -40,6 +40,8 @@ export const offlineModule = defineModule({
   setup(ctx) {
     const limit = ctx.config.limits.offlinePerAccount;
     const offline = ctx.stores.offline;
+    const storedCount = ctx.metrics.counter('hearth_offline_messages_stored_total', 'Messages written to offline queues (XEP-0160).');
+    const refusedCount = ctx.metrics.counter('hearth_offline_messages_refused_total', 'Offline messages refused because the queue was full.');
 
     ctx.hooks.on('message-undelivered', async ({ stanza, to }): Promise<HookResult> => {
       const type = stanza.attrs.type ?? 'normal';
@@ -53,7 +55,9 @@ export const offlineModule = defineModule({
       // XEP-0203 §3: when and where it was delayed.
       stored.c('delay', { xmlns: NS_DELAY, from: to.domain, stamp: new Date().toISOString() });
       // Full: refused, and the sender gets service-unavailable (the router's default).
-      return (await offline.push(to.local, to.domain, stored.toString(), limit)) ? HOOK_STOP : undefined;
+      const accepted = await offline.push(to.local, to.domain, stored.toString(), limit);
+      (accepted ? storedCount : refusedCount).inc();
+      return accepted ? HOOK_STOP : undefined;
     });
 
     ctx.hooks.on('presence-initial', async ({ session }) => {

@@ -22,6 +22,16 @@ export interface ImportResult {
   problems: string[];
 }
 
+/** What GET /api/v1/accounts/{jid} tells about an account. */
+export interface AccountDetails {
+  jid: string;
+  createdAt: string;
+  /** Bound resources right now (0 when the server does not run in this process). */
+  sessions: number;
+  rosterItems: number;
+  offlineMessages: number;
+}
+
 export class AccountService {
   constructor(
     private readonly stores: Stores,
@@ -45,12 +55,46 @@ export class AccountService {
     return jid;
   }
 
+  /** A domain this server serves. */
+  requireDomain(input: unknown, field = 'domain'): string {
+    if (typeof input !== 'string' || !this.config.domains.includes(input)) {
+      throw new ServiceError('invalid', `${String(input)} is not a domain this server serves (domains: ${this.config.domains.join(', ')})`, field);
+    }
+    return input;
+  }
+
   checkPassword(password: unknown, field = 'password'): string {
     if (typeof password !== 'string' || password === '') throw new ServiceError('invalid', 'a non-empty password is required', field);
     if (Buffer.byteLength(password) > MAX_PASSWORD_BYTES) throw new ServiceError('invalid', `the password is longer than ${MAX_PASSWORD_BYTES} bytes`, field);
     // RFC 4013: a password SCRAM cannot prepare could never be used to log in.
     if (!trySaslprep(password)) throw new ServiceError('invalid', 'the password contains characters that are not allowed (RFC 4013)', field);
     return password;
+  }
+
+  /** The account's JID; not-found when no such account exists. */
+  async requireExisting(jidInput: unknown, field = 'jid'): Promise<Jid> {
+    const jid = this.parseAccountJid(jidInput, field);
+    if (!(await this.stores.accounts.exists(jid.local, jid.domain))) {
+      throw new ServiceError('not-found', `${jid.toString()} does not exist`, field);
+    }
+    return jid;
+  }
+
+  async get(jidInput: unknown): Promise<AccountDetails> {
+    const jid = this.parseAccountJid(jidInput);
+    const record = await this.stores.accounts.get(jid.local, jid.domain);
+    if (!record) throw new ServiceError('not-found', `${jid.toString()} does not exist`, 'jid');
+    const [rosterItems, offlineMessages] = await Promise.all([
+      this.stores.roster.count(jid.local, jid.domain),
+      this.stores.offline.count(jid.local, jid.domain),
+    ]);
+    return {
+      jid: jid.toString(),
+      createdAt: record.createdAt.toISOString(),
+      sessions: this.sessions?.ofAccount(jid.bareString()).length ?? 0,
+      rosterItems,
+      offlineMessages,
+    };
   }
 
   async add(jidInput: unknown, passwordInput: unknown): Promise<{ jid: string }> {

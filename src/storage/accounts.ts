@@ -39,6 +39,7 @@ export interface AccountStore {
   setCredentials(username: string, domain: string, credentials: ScramCredential[]): Promise<boolean>;
   getCredential(username: string, domain: string, mechanism: ScramMechanismName): Promise<ScramCredential | null>;
   exists(username: string, domain: string): Promise<boolean>;
+  get(username: string, domain: string): Promise<AccountRecord | null>;
   /** Ordered by (domain, username), bytewise. */
   list(options: AccountListOptions): Promise<AccountRecord[]>;
   count(domain?: string): Promise<number>;
@@ -178,6 +179,16 @@ export function createAccountStore(db: Kysely<Tables>): AccountStore {
         .where('username', '=', username)
         .executeTakeFirst();
       return row !== undefined;
+    },
+
+    async get(username, domain) {
+      const row = await db
+        .selectFrom('accounts')
+        .select(['domain', 'username', 'created_at'])
+        .where('domain', '=', domain)
+        .where('username', '=', username)
+        .executeTakeFirst();
+      return row ? { username: row.username, domain: row.domain, createdAt: row.created_at } : null;
     },
 
     async list({ domain, search, limit, after }) {

@@ -5,7 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, sql, type LogEvent } from 'kysely';
 import pg from 'pg';
 import { runMigrations, type MigrateOptions } from './migrations.js';
 import { PGliteDialect } from './pglite-dialect.js';
@@ -28,11 +28,16 @@ export interface DatabaseOptions {
   poolSize?: number;
 }
 
+/** Told the duration of each query, and whether it failed (metrics). */
+export type QueryObserver = (durationMs: number, failed: boolean) => void;
+
 export interface Database {
   readonly db: Kysely<Tables>;
   readonly kind: 'postgres' | 'pglite';
   close(): Promise<void>;
   ping(): Promise<void>;
+  /** Sets (null: removes) the query observer. Kysely times every query for it. */
+  observeQueries(observer: QueryObserver | null): void;
 }
 
 /** Opens (does not migrate) the database. For PostgreSQL, checks it can connect. */
@@ -59,8 +64,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
  * build instances from a dumped data directory; prefer openDatabase elsewhere.
  */
 export function wrapPGlite(pglite: PGlite, log?: StorageLogger): Database {
-  const db = new Kysely<Tables>({ dialect: new PGliteDialect({ pglite }) });
-  return makeDatabase(db, 'pglite', log);
+  return makeDatabase((onQuery) => new Kysely<Tables>({ dialect: new PGliteDialect({ pglite }), log: onQuery }), 'pglite', log);
 }
 
 async function openPostgres(url: string, options: DatabaseOptions): Promise<Database> {
@@ -76,7 +80,7 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
   pool.on('error', (error) => {
     options.log?.warn({ err: error, database: where }, 'idle PostgreSQL connection failed');
   });
-  const database = makeDatabase(new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) }), 'postgres', options.log);
+  const database = makeDatabase((onQuery) => new Kysely<Tables>({ dialect: new PostgresDialect({ pool }), log: onQuery }), 'postgres', options.log);
   try {
     await database.ping();
   } catch (error) {
@@ -90,8 +94,14 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
 /** The logger each Database was opened with, for migrateToLatest. */
 const loggers = new WeakMap<Database, StorageLogger>();
 
-function makeDatabase(db: Kysely<Tables>, kind: Database['kind'], log: StorageLogger | undefined): Database {
+function makeDatabase(
+  create: (onQuery: (event: LogEvent) => void) => Kysely<Tables>,
+  kind: Database['kind'],
+  log: StorageLogger | undefined,
+): Database {
   let closing: Promise<void> | null = null;
+  let observer: QueryObserver | null = null;
+  const db = create((event) => observer?.(event.queryDurationMillis, event.level === 'error'));
   const database: Database = {
     db,
     kind,
@@ -101,6 +111,9 @@ function makeDatabase(db: Kysely<Tables>, kind: Database['kind'], log: StorageLo
     },
     async ping() {
       await sql`select 1`.execute(db);
+    },
+    observeQueries(next) {
+      observer = next;
     },
   };
   if (log) loggers.set(database, log);

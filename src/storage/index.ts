@@ -6,25 +6,29 @@ import { withPendingIndex } from './pending-index.js';
 import type { Database } from './database.js';
 import { createOfflineStore, type OfflineStore } from './offline.js';
 import { createRosterStore, type RosterStore } from './roster.js';
+import { createTokenStore, type TokenStore } from './tokens.js';
 
 export interface Stores {
   accounts: AccountStore;
   roster: RosterStore;
   offline: OfflineStore;
+  tokens: TokenStore;
 }
 
 export function createStores(database: Database): Stores {
   const accounts = createAccountStore(database.db);
   const roster = createRosterStore(database.db);
   const offline = createOfflineStore(database.db);
+  const tokens = createTokenStore(database.db);
   // Embedded PGlite has one writer, this process, so what it remembers of the database is
   // exact. A PostgreSQL server may have other writers (the command line, later other nodes).
-  if (database.kind !== 'pglite') return { accounts, roster, offline };
-  return { accounts: withCredentialCache(accounts), ...withPendingIndex(database.db, roster, offline) };
+  if (database.kind !== 'pglite') return { accounts, roster, offline, tokens };
+  return { accounts: withCredentialCache(accounts), ...withPendingIndex(database.db, roster, offline), tokens };
 }
 
 export { openDatabase, migrateToLatest, type Database, type DatabaseOptions, type StorageLogger } from './database.js';
 export type { AccountStore, AccountRecord, NewAccount, AccountListOptions } from './accounts.js';
 export type { RosterStore, Roster, RosterItem, RosterChange } from './roster.js';
 export type { OfflineStore, OfflineMessage } from './offline.js';
+export type { TokenStore, TokenRecord, TokenScope } from './tokens.js';
 export type { Tables } from './tables.js';

@@ -182,14 +182,24 @@ class PGliteConnection implements DatabaseConnection {
 
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
     let result: Results<R>;
-    if (compiledQuery.parameters.length === 0) {
-      // Like node-postgres, a query without parameters goes through the simple
-      // query protocol, so a migration file with several statements runs the
-      // same way on both backends. The last statement's result is returned.
-      const results = (await this.#pglite.exec(compiledQuery.sql)) as Results<R>[];
-      result = results[results.length - 1] ?? { rows: [], fields: [] };
-    } else {
-      result = await this.#pglite.query<R>(compiledQuery.sql, [...compiledQuery.parameters]);
+    try {
+      if (compiledQuery.parameters.length === 0) {
+        // Like node-postgres, a query without parameters goes through the simple
+        // query protocol, so a migration file with several statements runs the
+        // same way on both backends. The last statement's result is returned.
+        const results = (await this.#pglite.exec(compiledQuery.sql)) as Results<R>[];
+        result = results[results.length - 1] ?? { rows: [], fields: [] };
+      } else {
+        result = await this.#pglite.query<R>(compiledQuery.sql, [...compiledQuery.parameters]);
+      }
+    } catch (error) {
+      // PGlite attaches the statement's parameters to its errors, and errors get logged:
+      // parameters carry message bodies and credentials, which never go to a log.
+      if (error && typeof error === 'object') {
+        delete (error as { params?: unknown }).params;
+        delete (error as { queryOptions?: unknown }).queryOptions;
+      }
+      throw error;
     }
     const command = result.command?.toUpperCase();
     if (command === 'COMMIT' || command === 'ROLLBACK') {

@@ -88,6 +88,15 @@ export interface OfflineMessagesTable {
 export type OfflineMessageRow = Selectable<OfflineMessagesTable>;
 export type NewOfflineMessageRow = Insertable<OfflineMessagesTable>;
 
+export interface AdminTokensTable {
+  name: string;
+  scope: 'admin' | 'metrics';
+  token_sha256: Bytea;
+  created_at: CreatedAt;
+  last_used_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+}
+export type AdminTokenRow = Selectable<AdminTokensTable>;
+
 export interface Tables {
   accounts: AccountsTable;
   scram_credentials: ScramCredentialsTable;
@@ -95,4 +104,5 @@ export interface Tables {
   roster_items: RosterItemsTable;
   subscription_requests: SubscriptionRequestsTable;
   offline_messages: OfflineMessagesTable;
+  admin_tokens: AdminTokensTable;
 }

@@ -117,7 +117,14 @@ export class TlsContexts {
   private fallback: tls.SecureContext | null = null;
   private fallbackPair: CertificatePair | null = null;
 
-  constructor(pairs: readonly CertificatePair[]) {
+  /**
+   * `ca`: authorities trusted for the peer's certificate, for contexts that verify one
+   * (federation: client certificates on inbound streams, server certificates outbound).
+   */
+  constructor(
+    pairs: readonly CertificatePair[],
+    private readonly options: { ca?: readonly string[] } = {},
+  ) {
     this.replace(pairs);
   }
 
@@ -125,7 +132,8 @@ export class TlsContexts {
   replace(pairs: readonly CertificatePair[]): void {
     const next = new Map<string, tls.SecureContext>();
     for (const pair of pairs) {
-      next.set(pair.domain, tls.createSecureContext({ cert: pair.certPem, key: pair.keyPem, minVersion: 'TLSv1.2' }));
+      const ca = this.options.ca ? [...this.options.ca] : undefined;
+      next.set(pair.domain, tls.createSecureContext({ cert: pair.certPem, key: pair.keyPem, ca, minVersion: 'TLSv1.2' }));
     }
     this.contexts = next;
     this.fallback = pairs.length > 0 ? next.get(pairs[0]!.domain) ?? null : null;
@@ -157,6 +165,7 @@ export class TlsContexts {
       secureContext: this.forDomain(undefined),
       cert: this.fallbackPair?.certPem,
       key: this.fallbackPair?.keyPem,
+      ca: this.options.ca ? [...this.options.ca] : undefined,
       SNICallback: (servername, callback) => callback(null, this.forDomain(servername)),
       minVersion: 'TLSv1.2',
     };

@@ -37,6 +37,8 @@ export interface StartedHearth {
   process: ChildProcess;
   /** The c2s (STARTTLS) port from the "ready" line. */
   port: number;
+  /** The admin API's base URL from the "ready" line, or null when it has no admin listener. */
+  adminUrl: string | null;
   exited: Promise<number | null>;
 }
 
@@ -56,8 +58,14 @@ export function startHearth(cwd: string, env: NodeJS.ProcessEnv = {}): Promise<S
         if (!line.includes('"msg":"ready"')) continue;
         const ready = JSON.parse(line) as { addresses: string[] };
         const c2s = ready.addresses.find((a) => a.startsWith('c2s '));
+        const admin = ready.addresses.find((a) => a.startsWith('admin '));
         clearTimeout(timer);
-        resolve({ process: child, port: Number(c2s!.slice(c2s!.lastIndexOf(':') + 1)), exited });
+        resolve({
+          process: child,
+          port: Number(c2s!.slice(c2s!.lastIndexOf(':') + 1)),
+          adminUrl: admin ? `http://${admin.slice('admin '.length)}` : null,
+          exited,
+        });
         return;
       }
     });

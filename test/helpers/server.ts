@@ -4,9 +4,11 @@ import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
 import { validateConfig, type ConfigInput } from '../../src/config.js';
 import { createLogger } from '../../src/core/log.js';
 import { startServer, type RunningServer } from '../../src/server.js';
+import type { Database } from '../../src/storage/database.js';
 import { openIsolatedDatabase, type IsolatedDatabase } from './database.js';
 
 export interface TestServer {
@@ -16,7 +18,11 @@ export interface TestServer {
   /** STARTTLS port. */
   readonly port: number;
   readonly directTlsPort: number;
+  /** Base URL of the admin HTTP API, e.g. http://127.0.0.130:41234 */
+  readonly adminUrl: string;
   readonly dataDir: string;
+  /** The server's database (tests that need to break it on purpose). */
+  readonly database: Database;
   addUser(local: string, password: string): Promise<string>;
   stop(): Promise<void>;
 }
@@ -34,6 +40,10 @@ export interface TestServerOptions {
    * the server generate self-signed ones.
    */
   testCa?: boolean;
+  /** The server's logger (tests that read the log); default: config.log.level to stderr. */
+  log?: Logger;
+  /** DNS servers for federation (a test DNS server), instead of the system's. */
+  dnsServers?: string[];
 }
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'tls');
@@ -56,17 +66,20 @@ export async function startTestServer(options: TestServerOptions): Promise<TestS
     ...options.config,
     domains,
     dataDir,
-    log: { level: (process.env.HEARTH_TEST_LOG as 'debug' | undefined) ?? 'silent' },
+    log: { level: (process.env.HEARTH_TEST_LOG as 'debug' | undefined) ?? 'silent', ...options.config?.log },
     c2s: { listen: [`${options.host}:0`], directTls: [`${options.host}:0`], ...options.config?.c2s },
+    s2s: { listen: [`${options.host}:0`], ...options.config?.s2s },
+    admin: { listen: [`${options.host}:0`], ...options.config?.admin },
   };
   const env = { ...process.env };
   delete env.DATABASE_URL;
   const config = validateConfig(raw, dataDir, env);
   let isolated: IsolatedDatabase | null = await openIsolatedDatabase(process.env.DATABASE_URL ? 'postgres' : 'pglite');
-  const log = createLogger(config.log.level, { pretty: false, destination: process.stderr });
+  const log = options.log ?? createLogger(config.log.level, { pretty: false, destination: process.stderr });
+  const database = isolated.database;
   let server: RunningServer;
   try {
-    server = await startServer(config, log, { database: isolated.database });
+    server = await startServer(config, log, { database: isolated.database, dnsServers: options.dnsServers });
   } catch (err) {
     await isolated.dispose();
     throw err;
@@ -79,7 +92,9 @@ export async function startTestServer(options: TestServerOptions): Promise<TestS
     domain,
     port: plain?.port ?? 0,
     directTlsPort: direct?.port ?? 0,
+    adminUrl: server.admin.bound[0] ? `http://${server.admin.bound[0].host}:${server.admin.bound[0].port}` : '',
     dataDir,
+    database,
     async addUser(local, password) {
       return (await server.accounts.add(`${local}@${domain}`, password)).jid;
     },

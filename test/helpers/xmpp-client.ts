@@ -37,7 +37,13 @@ export async function connect(server: TestServer, username: string, password: st
   xmpp.reconnect.stop();
   // Errors surface through start(); keep the emitter from throwing unhandled ones.
   xmpp.on('error', () => undefined);
-  await withTimeout(xmpp.start(), 5_000, `login of ${username}`);
+  try {
+    await withTimeout(xmpp.start(), 5_000, `login of ${username}`);
+  } catch (err) {
+    // A refused login leaves the socket open otherwise (until the server's timeout).
+    await stopQuietly(xmpp);
+    throw err;
+  }
   return xmpp;
 }
 

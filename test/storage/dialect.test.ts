@@ -67,6 +67,12 @@ eachBackend('dialect', (getDb, backend) => {
     expect(await store().count()).to.equal(0);
   });
 
+  it('keeps the statement parameters out of errors (they get logged)', async () => {
+    const error = await rejection(sql`insert into no_such_table values (${'secret-message-body'})`.execute(getDb().db));
+    expect((error as { code?: string }).code).to.equal('42P01');
+    expect(JSON.stringify({ ...(error as object) })).to.not.include('secret-message-body');
+  });
+
   it('reports unique violations with the PostgreSQL error code', async () => {
     await store().create(newAccount('alice'));
     const error = await rejection(

@@ -1,0 +1,31 @@
+// The control socket's methods: the service layer, for the command line while the server runs.
+import type { AdminServices } from '../services/index.js';
+import type { ControlMethod } from './server.js';
+
+export function controlMethods(services: AdminServices, version: string): Record<string, ControlMethod> {
+  const { accounts, tokens, sessions, rosters, messages, stats } = services;
+  return {
+    ping: async () => ({ version }),
+    'user.add': (p) => accounts.add(p.jid, p.password),
+    'user.del': (p) => accounts.remove(p.jid),
+    'user.passwd': (p) => accounts.setPassword(p.jid, p.password),
+    'user.list': (p) =>
+      accounts.list({
+        domain: typeof p.domain === 'string' ? p.domain : undefined,
+        limit: typeof p.limit === 'number' ? p.limit : undefined,
+        after: typeof p.after === 'string' ? p.after : undefined,
+      }),
+    'user.import': (p) => accounts.import(Array.isArray(p.lines) ? p.lines.filter((l): l is string => typeof l === 'string') : []),
+    'token.create': (p) => tokens.create(p),
+    'token.list': () => tokens.list(),
+    'token.revoke': (p) => tokens.revoke(p),
+    // With a jid: that account's sessions; without: every session, a page at a time.
+    'session.list': async (p) => (p.jid === undefined ? sessions.list(p) : sessions.ofAccount(p.jid)),
+    'session.kick': (p) => sessions.kick(p),
+    'roster.list': (p) => rosters.list(p.jid),
+    'roster.add': (p) => rosters.add(p.jid, p.item),
+    'roster.del': (p) => rosters.remove(p),
+    'message.send': (p) => messages.send(p),
+    stats: () => stats.stats(),
+  };
+}

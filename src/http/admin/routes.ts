@@ -1,0 +1,274 @@
+// Every endpoint of the admin API (the paths are the contract scripts use, issue 5 and
+// contract.md). Handlers only translate HTTP to the service layer and back.
+import { z } from 'zod';
+import type { AdminServices } from '../../services/index.js';
+import { announcementInput, sendMessageInput } from '../../services/messages.js';
+import { listOfflineInput } from '../../services/offline.js';
+import { rosterItemInput } from '../../services/roster-admin.js';
+import { listSessionsInput } from '../../services/sessions.js';
+import { jidText, pageLimit } from '../../services/validation.js';
+import { created, defineRoute, ok, type AdminRoute } from './route.js';
+import * as schema from './schemas.js';
+
+/** What GET /metrics serves (the Prometheus registry of the metrics module). */
+export interface MetricsSource {
+  readonly contentType: string;
+  render(): Promise<string>;
+}
+
+export interface RouteDependencies {
+  services: AdminServices;
+  metrics: MetricsSource;
+  /** The OpenAPI document of these routes (built from them). */
+  openApi: () => unknown;
+}
+
+const accountParam = z.strictObject({ jid: jidText.describe('bare JID of a local account') });
+
+const accountsQuery = z.strictObject({
+  domain: z.string().min(1).max(1023).optional().describe('only accounts of this domain'),
+  search: z.string().min(1).max(1023).optional().describe('case-insensitive substring of the username'),
+  limit: pageLimit.default(1000).describe('page size, 1..10000'),
+  after: jidText.optional().describe('`next` of the previous page'),
+});
+
+const password = z.string().min(1, 'a non-empty password is required').max(1024);
+
+export function adminRoutes({ services, metrics, openApi }: RouteDependencies): AdminRoute[] {
+  const { accounts, sessions, rosters, messages, offline, stats, health } = services;
+  return [
+    defineRoute({
+      method: 'get',
+      path: '/health',
+      access: 'public',
+      operationId: 'health',
+      summary: 'Liveness: the process answers',
+      responses: { 200: { description: 'alive', schema: schema.health } },
+      handle: () => ok(health.live()),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/ready',
+      access: 'public',
+      operationId: 'ready',
+      summary: 'Readiness: the database answers',
+      responses: { 200: { description: 'ready to serve', schema: schema.ready } },
+      errors: [503],
+      handle: async () => ok(await health.ready()),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/metrics',
+      access: 'metrics',
+      operationId: 'metrics',
+      summary: 'Prometheus metrics',
+      description: 'Takes an admin token or a metrics-only token (`hearth token create --scope metrics`).',
+      responses: { 200: { description: 'the Prometheus text format', contentType: 'text/plain' } },
+      handle: async () => ({ status: 200, body: await metrics.render(), contentType: metrics.contentType }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/api/v1/openapi.json',
+      operationId: 'openApi',
+      summary: 'This document',
+      responses: { 200: { description: 'OpenAPI 3.1', schema: schema.openApiDocument } },
+      handle: () => ok(openApi()),
+    }),
+
+    // ---- accounts ------------------------------------------------------------------------
+    defineRoute({
+      method: 'get',
+      path: '/api/v1/accounts',
+      operationId: 'listAccounts',
+      summary: 'List accounts, a page at a time, ordered by domain then username',
+      query: accountsQuery,
+      responses: { 200: { description: 'one page', schema: schema.accountPage } },
+      errors: [400],
+      handle: async ({ query }) => {
+        const page = await accounts.list(query);
+        return ok({
+          accounts: page.accounts.map((a) => ({ jid: `${a.username}@${a.domain}`, createdAt: a.createdAt.toISOString() })),
+          next: page.next,
+        });
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/api/v1/accounts',
+      operationId: 'createAccount',
+      summary: 'Create an account; it can log in as soon as this answers',
+      body: z.strictObject({ jid: jidText, password }),
+      responses: { 201: { description: 'created', schema: schema.accountCreated } },
+      errors: [400, 409],
+      handle: async ({ body }) => created(await accounts.add(body.jid, body.password)),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/api/v1/accounts/{jid}',
+      operationId: 'getAccount',
+      summary: 'One account',
+      params: accountParam,
+      responses: { 200: { description: 'the account', schema: schema.accountDetails } },
+      errors: [400, 404],
+      handle: async ({ params }) => ok(await accounts.get(params.jid)),
+    }),
+    defineRoute({
+      method: 'delete',
+      path: '/api/v1/accounts/{jid}',
+      operationId: 'deleteAccount',
+      summary: 'Delete an account with everything it owns (roster, offline queue, …) and end its sessions',
+      params: accountParam,
+      responses: { 200: { description: 'deleted', schema: schema.accountDeleted } },
+      errors: [400, 404],
+      handle: async ({ params }) => ok(await accounts.remove(params.jid)),
+    }),
+    defineRoute({
+      method: 'put',
+      path: '/api/v1/accounts/{jid}/password',
+      operationId: 'setPassword',
+      summary: 'Change the password (sessions stay connected)',
+      params: accountParam,
+      body: z.strictObject({ password }),
+      responses: { 200: { description: 'changed', schema: schema.passwordChanged } },
+      errors: [400, 404],
+      handle: async ({ params, body }) => ok(await accounts.setPassword(params.jid, body.password)),
+    }),
+
+    // ---- sessions ------------------------------------------------------------------------
+    defineRoute({
+      method: 'get',
+      path: '/api/v1/sessions',
+      operationId: 'listSessions',
+      summary: 'Every connected client session, a page at a time, ordered by full JID',
+      query: listSessionsInput,
+      responses: { 200: { description: 'one page', schema: schema.sessionPage } },
+      errors: [400],
+      handle: ({ query }) => ok(sessions.list(query)),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/api/v1/accounts/{jid}/sessions',
+      operationId: 'listAccountSessions',
+      summary: "The account's connected resources",
+      params: accountParam,
+      responses: { 200: { description: 'its sessions', schema: schema.accountSessions } },
+      errors: [400, 404],
+      handle: async ({ params }) => ok(await sessions.ofAccount(params.jid)),
+    }),
+    defineRoute({
+      method: 'delete',
+      path: '/api/v1/accounts/{jid}/sessions',
+      operationId: 'kickAccount',
+      summary: 'End every session of the account (stream error policy-violation)',
+      params: accountParam,
+      responses: { 200: { description: 'how many were ended', schema: schema.kicked } },
+      errors: [400, 404],
+      handle: async ({ params }) => ok(await sessions.kick({ jid: params.jid })),
+    }),
+    defineRoute({
+      method: 'delete',
+      path: '/api/v1/accounts/{jid}/sessions/{resource}',
+      operationId: 'kickResource',
+      summary: 'End one session (stream error policy-violation)',
+      description: 'A resource containing "/" cannot be named in a path; end all sessions of the account instead.',
+      params: accountParam.extend({ resource: z.string().min(1).max(1023) }),
+      responses: { 200: { description: 'ended', schema: schema.kicked } },
+      errors: [400, 404],
+      handle: async ({ params }) => ok(await sessions.kick(params)),
+    }),
+
+    // ---- rosters -------------------------------------------------------------------------
+    defineRoute({
+      method: 'get',
+      path: '/api/v1/accounts/{jid}/roster',
+      operationId: 'getRoster',
+      summary: "The account's roster",
+      params: accountParam,
+      responses: { 200: { description: 'version and items', schema: schema.roster } },
+      errors: [400, 404],
+      handle: async ({ params }) => ok(await rosters.list(params.jid)),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/api/v1/accounts/{jid}/roster',
+      operationId: 'putRosterItem',
+      summary: 'Add a roster item, or replace the one for the same contact; pushed to online resources',
+      description: 'Only this account\'s roster changes: the contact is sent no subscription stanza.',
+      params: accountParam,
+      body: rosterItemInput,
+      responses: {
+        201: { description: 'added', schema: schema.rosterItemSaved },
+        200: { description: 'replaced', schema: schema.rosterItemSaved },
+      },
+      errors: [400, 404],
+      handle: async ({ params, body }) => {
+        const result = await rosters.add(params.jid, body);
+        return result.created ? created(result) : ok(result);
+      },
+    }),
+    defineRoute({
+      method: 'delete',
+      path: '/api/v1/accounts/{jid}/roster/{contact}',
+      operationId: 'deleteRosterItem',
+      summary: 'Remove a roster item; pushed to online resources',
+      params: accountParam.extend({ contact: jidText.describe('bare JID of the contact') }),
+      responses: { 200: { description: 'removed', schema: schema.rosterItemRemoved } },
+      errors: [400, 404],
+      handle: async ({ params }) => ok(await rosters.remove(params)),
+    }),
+
+    // ---- messages ------------------------------------------------------------------------
+    defineRoute({
+      method: 'post',
+      path: '/api/v1/messages',
+      operationId: 'sendMessage',
+      summary: 'Send a message through the router (offline storage and federation apply)',
+      description: 'Without `from`, the message comes from the server (the recipient\'s domain when it is local).',
+      body: sendMessageInput,
+      responses: { 200: { description: 'routed (stored, when the recipient is offline)', schema: schema.messageSent } },
+      errors: [400, 404],
+      handle: async ({ body }) => ok(await messages.send(body)),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/api/v1/announcements',
+      operationId: 'announce',
+      summary: 'A headline message to every online session of a domain',
+      body: announcementInput,
+      responses: { 200: { description: 'routed to every session', schema: schema.announced } },
+      errors: [400],
+      handle: async ({ body }) => ok(await messages.announce(body)),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/api/v1/accounts/{jid}/offline',
+      operationId: 'listOffline',
+      summary: "The account's offline queue, oldest first",
+      params: accountParam,
+      query: listOfflineInput,
+      responses: { 200: { description: 'the queue', schema: schema.offlineQueue } },
+      errors: [400, 404],
+      handle: async ({ params, query }) => ok(await offline.list(params.jid, query)),
+    }),
+    defineRoute({
+      method: 'delete',
+      path: '/api/v1/accounts/{jid}/offline',
+      operationId: 'purgeOffline',
+      summary: "Empty the account's offline queue",
+      params: accountParam,
+      responses: { 200: { description: 'purged', schema: schema.offlinePurged } },
+      errors: [400, 404],
+      handle: async ({ params }) => ok(await offline.purge(params.jid)),
+    }),
+
+    // ---- figures -------------------------------------------------------------------------
+    defineRoute({
+      method: 'get',
+      path: '/api/v1/stats',
+      operationId: 'stats',
+      summary: 'Accounts, sessions, federation streams, routed stanzas, uptime, version',
+      responses: { 200: { description: 'the figures', schema: schema.stats } },
+      handle: async () => ok(await stats.stats()),
+    }),
+  ];
+}

@@ -1,0 +1,93 @@
+// The admin API's response bodies, as zod schemas: the OpenAPI document is generated from
+// them, and the tests check every response against that document.
+import { z } from 'zod';
+
+const timestamp = z.iso.datetime().describe('RFC 3339 time, UTC');
+const count = z.number().int().min(0);
+const counts = z.record(z.string(), count);
+
+export const errorBody = z
+  .strictObject({
+    error: z.string().describe('invalid, unauthorized, forbidden, not-found, exists, too-large, unavailable or internal'),
+    message: z.string(),
+    field: z.string().optional().describe('the request field at fault (body, path or query)'),
+  })
+  .describe('Every error answer');
+
+export const health = z.strictObject({ status: z.literal('ok') });
+export const ready = z.strictObject({ status: z.literal('ready') });
+
+export const openApiDocument = z.looseObject({ openapi: z.string(), info: z.looseObject({}), paths: z.looseObject({}) });
+
+export const accountSummary = z.strictObject({ jid: z.string(), createdAt: timestamp });
+export const accountPage = z.strictObject({
+  accounts: z.array(accountSummary),
+  next: z.string().nullable().describe('pass as `after` for the next page; null on the last'),
+});
+export const accountDetails = z.strictObject({
+  jid: z.string(),
+  createdAt: timestamp,
+  sessions: count.describe('resources connected now'),
+  rosterItems: count,
+  offlineMessages: count,
+});
+export const accountCreated = z.strictObject({ jid: z.string() });
+export const accountDeleted = z.strictObject({ jid: z.string(), sessionsClosed: count });
+export const passwordChanged = z.strictObject({ jid: z.string() });
+
+export const sessionInfo = z.strictObject({
+  jid: z.string().describe('full JID'),
+  account: z.string(),
+  resource: z.string(),
+  ip: z.string(),
+  since: timestamp,
+  tls: z.boolean(),
+  priority: z.number().int(),
+  available: z.boolean().describe('has sent available presence'),
+});
+export const sessionPage = z.strictObject({ sessions: z.array(sessionInfo), next: z.string().nullable() });
+export const accountSessions = z.strictObject({ sessions: z.array(sessionInfo) });
+export const kicked = z.strictObject({ kicked: count });
+
+export const rosterItem = z.strictObject({
+  jid: z.string(),
+  name: z.string().optional(),
+  groups: z.array(z.string()),
+  subscription: z.enum(['none', 'to', 'from', 'both']),
+  ask: z.literal('subscribe').optional().describe('the account asked for the contact\'s presence (RFC 6121 §2.1.2.2)'),
+  approved: z.literal(true).optional().describe('pre-approved subscription (RFC 6121 §3.4)'),
+});
+export const roster = z.strictObject({ version: count, items: z.array(rosterItem) });
+export const rosterItemSaved = z.strictObject({ created: z.boolean(), item: rosterItem });
+export const rosterItemRemoved = z.strictObject({ jid: z.string(), contact: z.string() });
+
+export const messageSent = z.strictObject({ id: z.string(), from: z.string(), to: z.string() });
+export const announced = z.strictObject({ delivered: count.describe('sessions the announcement was routed to') });
+
+export const offlineQueue = z.strictObject({
+  count: count.describe('every waiting message'),
+  messages: z.array(
+    z.strictObject({
+      id: z.number().int(),
+      storedAt: timestamp,
+      from: z.string().nullable(),
+      type: z.string(),
+      subject: z.string().optional(),
+      body: z.string().optional(),
+      stanza: z.string().describe('the stored message, XML'),
+    }),
+  ),
+});
+export const offlinePurged = z.strictObject({ purged: count });
+
+export const stats = z.strictObject({
+  version: z.string(),
+  uptimeSeconds: count,
+  accounts: z.strictObject({ registered: count, byDomain: counts }),
+  sessions: z.strictObject({ online: count, byDomain: counts }),
+  s2s: z.strictObject({ incoming: counts.describe('streams per peer domain'), outgoing: counts }),
+  stanzas: z.strictObject({
+    routed: z.strictObject({ message: count, presence: count, iq: count, total: count }),
+    errorsSent: count,
+  }),
+});

@@ -1,0 +1,76 @@
+// The service layer as a whole: what the admin HTTP API, the control socket and the command
+// line all call. The command line, with the server stopped, gets the part that needs only
+// the database.
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { Router } from '../core/router.js';
+import { LocalSessionRegistry, type SessionRegistry } from '../core/sessions.js';
+import type { Database, Stores } from '../storage/index.js';
+import { AccountService } from './accounts.js';
+import { HealthService } from './health.js';
+import { MessageService } from './messages.js';
+import { OfflineService } from './offline.js';
+import { RosterAdminService } from './roster-admin.js';
+import { RosterService } from './roster.js';
+import { SessionService } from './sessions.js';
+import { StatsService, type FederationCounts } from './stats.js';
+import { TokenService } from './tokens.js';
+
+/** What works on the database alone (the server stopped). */
+export interface DatabaseServices {
+  readonly accounts: AccountService;
+  readonly tokens: TokenService;
+  readonly rosters: RosterAdminService;
+}
+
+/** Everything, with the live server behind it. */
+export interface AdminServices extends DatabaseServices {
+  readonly sessions: SessionService;
+  readonly messages: MessageService;
+  readonly offline: OfflineService;
+  readonly stats: StatsService;
+  readonly health: HealthService;
+}
+
+export function createDatabaseServices(stores: Stores, config: Config): DatabaseServices {
+  const accounts = new AccountService(stores, config, null);
+  // Nobody is online to push to: an empty registry.
+  const rosters = new RosterService(stores.roster, new LocalSessionRegistry(), config.limits.rosterItems);
+  return { accounts, tokens: new TokenService(stores.tokens), rosters: new RosterAdminService(rosters, accounts) };
+}
+
+export interface LiveServer {
+  config: Config;
+  version: string;
+  startedAt: number;
+  database: Database;
+  stores: Stores;
+  accounts: AccountService;
+  rosters: RosterService;
+  sessions: SessionRegistry;
+  router: Router;
+  federation: () => FederationCounts;
+  log: Logger;
+}
+
+export function createAdminServices(server: LiveServer): AdminServices {
+  const { config, accounts } = server;
+  return {
+    accounts,
+    tokens: new TokenService(server.stores.tokens),
+    rosters: new RosterAdminService(server.rosters, accounts),
+    sessions: new SessionService(server.sessions, accounts),
+    messages: new MessageService(server.router, server.sessions, accounts, config.domains),
+    offline: new OfflineService(server.stores.offline, accounts),
+    stats: new StatsService({
+      version: server.version,
+      startedAt: server.startedAt,
+      domains: config.domains,
+      accounts: server.stores.accounts,
+      sessions: server.sessions,
+      router: server.router,
+      federation: server.federation,
+    }),
+    health: new HealthService(server.database, server.log),
+  };
+}
