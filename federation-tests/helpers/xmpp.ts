@@ -13,6 +13,10 @@ import { client, xml, type Client } from '@xmpp/client';
 import type { Element } from '@xmpp/xml';
 import { getPki } from './pki.js';
 
+// The same bounded waits as the unit and integration tests.
+export { delay, withTimeout } from '../../test/helpers/xmpp-client.js';
+import { withTimeout } from '../../test/helpers/xmpp-client.js';
+
 export { xml };
 export type { Client, Element };
 
@@ -45,20 +49,6 @@ export function trustCertificate(host: string, pem: string): void {
   const list = extraTrust.get(host.toLowerCase()) ?? [];
   list.push(pem);
   extraTrust.set(host.toLowerCase(), list);
-}
-
-export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    }),
-  ]);
-}
-
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**
