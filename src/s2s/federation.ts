@@ -50,6 +50,8 @@ export interface StreamCounts {
 export class Federation implements RemoteDelivery {
   private readonly servers: net.Server[] = [];
   private readonly incoming = new Set<IncomingServerStream>();
+  /** Inbound streams per peer address (limits.unauthenticatedPerIp). */
+  private readonly byAddress = new Map<string, Set<IncomingServerStream>>();
   /** Keyed "local remote". */
   private readonly outgoing = new Map<string, OutgoingServerStream>();
   private readonly resolver: PeerResolver;
@@ -105,8 +107,26 @@ export class Federation implements RemoteDelivery {
       transport.destroy();
       return;
     }
-    const stream = new IncomingServerStream(transport, this.ctx, { closed: (s) => this.incoming.delete(s) });
+    const address = transport.remoteAddress;
+    let unauthenticated = 0;
+    for (const peer of this.byAddress.get(address) ?? []) if (peer.authenticatedDomains.size === 0) unauthenticated++;
+    const stream = new IncomingServerStream(transport, this.ctx, { closed: (s) => this.forget(s) });
     this.incoming.add(stream);
+    const peers = this.byAddress.get(address) ?? new Set<IncomingServerStream>();
+    peers.add(stream);
+    this.byAddress.set(address, peers);
+    // limits.unauthenticatedPerIp, as for clients: a peer cannot hold open unlimited handshakes.
+    if (unauthenticated >= this.options.config.limits.unauthenticatedPerIp) {
+      stream.fail(new StreamError('policy-violation', 'too many unauthenticated connections from your address'));
+    }
+  }
+
+  private forget(stream: IncomingServerStream): void {
+    this.incoming.delete(stream);
+    const peers = this.byAddress.get(stream.remoteAddress);
+    if (!peers) return;
+    peers.delete(stream);
+    if (peers.size === 0) this.byAddress.delete(stream.remoteAddress);
   }
 
   // ---- outbound -------------------------------------------------------------------------
