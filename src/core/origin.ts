@@ -5,10 +5,10 @@ export type Origin =
   /** A bound client stream: `from` is stamped with the session's full JID (RFC 6120 §8.1.2.1). */
   | { readonly kind: 'c2s'; readonly session: ClientSession }
   /**
-   * A federated stream that authenticated `remoteDomain` (RFC 6120 §8.1.2.2): the stream
-   * already checked that `from` belongs to it and `to` is served here.
+   * A federated stream, with the remote domains it authenticated: the router checks that
+   * `from` belongs to one of them and `to` is served here (RFC 6120 §8.1.1.2, §4.9.3).
    */
-  | { readonly kind: 's2s'; readonly remoteDomain: string }
+  | { readonly kind: 's2s'; readonly domains: ReadonlyMap<string, unknown> }
   /** The server itself (modules, admin actions): `from` is trusted as given. */
   | { readonly kind: 'local' };
 

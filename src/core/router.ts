@@ -93,6 +93,8 @@ export class Router {
     let from: Jid;
     if (origin.kind === 'c2s') {
       from = this.stampFrom(stanza, origin.session);
+    } else if (origin.kind === 's2s') {
+      from = this.checkServerFrom(stanza, origin.domains);
     } else {
       const parsed = stanza.attrs.from ? tryParseJid(stanza.attrs.from) : null;
       if (!parsed) {
@@ -108,6 +110,11 @@ export class Router {
     if (rawTo !== undefined) {
       to = tryParseJid(rawTo);
       if (!to) return this.bounce(stanza, new StanzaError('jid-malformed', 'the to address is not a valid JID'));
+    }
+    if (origin.kind === 's2s') {
+      // RFC 6120 §8.1.1.1: stanzas between servers always carry `to`; §4.9.3.6 for a domain not served here.
+      if (rawTo === undefined) throw new StreamError('improper-addressing', 'a stanza between servers needs a to address');
+      if (to && !this.domains.has(to.domain)) throw new StreamError('host-unknown', `${to.domain} is not served here`);
     }
 
     if (kind === 'iq') {
@@ -162,6 +169,18 @@ export class Router {
     }
     stanza.attrs.from = session.jid.toString();
     return session.jid;
+  }
+
+  /**
+   * RFC 6120 §8.1.1.2, §4.9.3.9: on a server stream `from` is required and must belong to a
+   * domain the stream authenticated; anything else is a spoofing attempt.
+   */
+  private checkServerFrom(stanza: Element, domains: ReadonlyMap<string, unknown>): Jid {
+    const claimed = stanza.attrs.from;
+    if (claimed === undefined) throw new StreamError('improper-addressing', 'a stanza between servers needs a from address');
+    const from = tryParseJid(claimed);
+    if (!from || !domains.has(from.domain)) throw new StreamError('invalid-from', 'the from domain is not one this stream authenticated');
+    return from;
   }
 
   /** RFC 6120 §10.3: no `to` means the sender's own account (or, for presence, a broadcast). */

@@ -6,6 +6,7 @@
 import { Element } from 'ltx';
 import { NS_SASL, NS_STANZA_ERRORS, NS_STREAMS, StreamError } from '../core/errors.js';
 import { tryParseJid } from '../core/jid.js';
+import type { Origin } from '../core/origin.js';
 import type { StreamHeader } from '../xml/stream-parser.js';
 import type { TcpTransport } from '../c2s/transport.js';
 import { NS_TLS } from '../c2s/stream.js';
@@ -26,6 +27,8 @@ export class IncomingServerStream extends ServerStream {
   private localDomain: string | null = null;
   /** Remote domains this stream has proven, and how (SASL EXTERNAL or dialback), for `from` checks. */
   private readonly authenticated = new Map<string, AuthMethod>();
+  /** Where this stream's stanzas come from, for the router (one object per stream). */
+  private readonly origin: Origin = { kind: 's2s', domains: this.authenticated };
   /** Dialback requests waiting for the Authoritative Server. */
   private pendingDialback = 0;
   private saslDone = false;
@@ -263,22 +266,15 @@ export class IncomingServerStream extends ServerStream {
     this.ctx.log.info({ ...this.logFields, domain, method }, 'inbound s2s stream authenticated');
   }
 
-  // ---- stanzas (RFC 6120 §8.1.1.2, §8.1.2.2) --------------------------------------------
+  // ---- stanzas (RFC 6120 §8.1.1.2, §8.1.2.2) ---------------------------------------------
 
   private handleStanza(stanza: Element): void {
     if (this.authenticated.size === 0) throw new StreamError('not-authorized', 'authenticate first');
-    const rawFrom = stanza.attrs.from;
-    const rawTo = stanza.attrs.to;
-    if (rawFrom === undefined || rawTo === undefined) throw new StreamError('improper-addressing', 'a stanza between servers needs from and to');
-    const from = tryParseJid(rawFrom);
-    if (!from || !this.authenticated.has(from.domain)) throw new StreamError('invalid-from', 'the from domain is not one this stream authenticated');
     this.touch();
     this.ctx.traffic.received.add(stanza.name);
-    const to = tryParseJid(rawTo);
-    // A malformed `to` is the sender's stanza error (the router answers jid-malformed), not a stream fault.
-    if (to && !this.ctx.domains.has(to.domain)) throw new StreamError('host-unknown', `${to.domain} is not served here`);
     delete stanza.attrs.xmlns;
-    this.ctx.router.route(stanza, { kind: 's2s', remoteDomain: from.domain });
+    // The router checks `from` against this stream's domains and `to` against ours (stream errors).
+    this.ctx.router.route(stanza, this.origin);
   }
 
   protected override idleCloseAllowed(): boolean {

@@ -208,11 +208,44 @@ describe('router: RFC 6121 §8.5 delivery', function () {
     expect(juliet.received).to.have.length(0);
   });
 
-  it('bounces stanzas to other domains with remote-server-not-found (no federation yet)', async function () {
+  it('bounces stanzas to other domains with remote-server-not-found when no federation is connected', async function () {
     const { router, session } = setup();
     const romeo = session(`romeo@${DOMAIN}/r`);
     router.route(message('someone@elsewhere.example', 'chat'), { kind: 'c2s', session: romeo });
     await tick();
     expect(conditionOf(romeo.received[0])).to.equal('remote-server-not-found');
+  });
+
+  it('hands stanzas for other domains to federation, from the sender\'s domain', async function () {
+    const { router, session } = setup();
+    const romeo = session(`romeo@${DOMAIN}/r`);
+    const handed: string[] = [];
+    router.setRemoteDelivery({ send: (stanza, local, remote) => handed.push(`${local}>${remote} ${stanza.attrs.from}`) });
+    router.route(message('someone@elsewhere.example', 'chat'), { kind: 'c2s', session: romeo });
+    await tick();
+    expect(handed).to.deep.equal([`${DOMAIN}>elsewhere.example romeo@${DOMAIN}/r`]);
+    expect(romeo.received).to.have.length(0);
+  });
+
+  it('takes stanzas from a server stream only from the domains it authenticated, and only to domains served here', async function () {
+    const { router, session } = setup();
+    const juliet = session(`juliet@${DOMAIN}/a`);
+    const origin = { kind: 's2s' as const, domains: new Map([['peer.example', 'dialback']]) };
+    const from = (address: string | null, to: string | null = `juliet@${DOMAIN}/a`) => {
+      const el = new Element('message', { type: 'chat' });
+      if (address !== null) el.attrs.from = address;
+      if (to !== null) el.attrs.to = to;
+      return el;
+    };
+    expect(() => router.route(from('mallory@other.example/x'), origin)).to.throw(StreamError, 'invalid-from');
+    expect(() => router.route(from('not a jid@@'), origin)).to.throw(StreamError, 'invalid-from');
+    expect(() => router.route(from(null), origin)).to.throw(StreamError, 'improper-addressing');
+    expect(() => router.route(from('romeo@peer.example/r', null), origin)).to.throw(StreamError, 'improper-addressing');
+    expect(() => router.route(from('romeo@peer.example/r', 'someone@third.example'), origin)).to.throw(StreamError, 'host-unknown');
+    await tick();
+    expect(juliet.received).to.have.length(0);
+    router.route(from('romeo@peer.example/r'), origin);
+    await tick();
+    expect(juliet.received.map((el) => el.attrs.from)).to.deep.equal(['romeo@peer.example/r']);
   });
 });
