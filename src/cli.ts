@@ -13,6 +13,7 @@ import { ConfigError, loadConfig, resolveConfigPath, type Config } from './confi
 import { ControlClient } from './control/client.js';
 import { controlSocketPath, DataDirLock, ensureDataDir } from './core/data-dir.js';
 import { createLogger } from './core/log.js';
+import { loadTrustAnchors } from './s2s/peer-tls.js';
 import { startServer, VERSION } from './server.js';
 import { ServiceError } from './services/errors.js';
 import { migrateToLatest, openDatabase } from './storage/index.js';
@@ -108,6 +109,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'check':
         allowOptions(values, command, []);
         expectArgs(rest, 0);
+        // Files the configuration names must be usable, not just well-formed paths.
+        loadTrustAnchors(config.s2s.trustedCa);
         process.stdout.write(`configuration OK (domains: ${config.domains.join(', ')}; data: ${config.dataDir})\n`);
         return 0;
       case 'migrate':

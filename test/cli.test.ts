@@ -77,6 +77,11 @@ describe('hearth command line', function () {
     expect(bad.stderr).to.match(/^c2s\.listne: unknown key$/m);
     expect(bad.stderr).to.match(/^bogus: unknown key$/m);
     expect(bad.stderr).to.match(/^limits\.stanzaBytes: /m);
+    // A file the configuration names must be readable, not only well-formed.
+    writeFileSync(path.join(dir, 'missing-ca.yaml'), `domains: [${DOMAIN}]\ns2s:\n  trustedCa: ./no-such-ca.pem\n`);
+    const missing = hearth(['check', '--config', 'missing-ca.yaml'], { cwd: dir });
+    expect(missing.code).to.equal(1);
+    expect(missing.stderr).to.match(/^s2s\.trustedCa: cannot read .*no-such-ca\.pem/m);
   });
 
   it('exits 2 on a usage error', function () {
