@@ -91,11 +91,6 @@ export class OutgoingServerStream extends ServerStream {
     return this.tcp?.secure ?? false;
   }
 
-  /** Whether the peer's certificate was valid for its domain (else it is in s2s.insecureDomains). */
-  get certificateVerified(): boolean {
-    return this.peerVerified;
-  }
-
   /** Sends a stanza now if authenticated, else queues it. Returns false when it cannot be taken. */
   send(stanza: Element): boolean {
     if (this.isClosed || this.phase === 'done') return false;
