@@ -3,7 +3,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { StreamError } from '../core/errors.js';
-import { listenOn } from '../core/listen.js';
+import { ListenerGroup } from '../core/listen.js';
+import { StreamsByAddress } from '../core/streams-by-address.js';
 import type { TlsContexts } from '../tls/certificates.js';
 import { ClientStream, type C2sContext } from './stream.js';
 import { TcpTransport } from './transport.js';
@@ -20,14 +21,11 @@ export interface C2sListenerOptions {
 }
 
 export class C2sListeners {
-  private readonly servers: net.Server[] = [];
+  private readonly listeners: ListenerGroup<'c2s' | 'c2s direct TLS'>;
   private readonly streams = new Set<ClientStream>();
-  private readonly byAddress = new Map<string, Set<ClientStream>>();
+  private readonly byAddress = new StreamsByAddress<ClientStream>();
   /** Streams accepted on a direct TLS listener (the metrics tell the transports apart). */
   private readonly directTls = new WeakSet<ClientStream>();
-  readonly addresses: string[] = [];
-  /** Where each listener is bound, e.g. { kind: 'c2s', host: '127.0.0.1', port: 5222 }. */
-  readonly bound: Array<{ kind: 'c2s' | 'c2s direct TLS'; host: string; port: number }> = [];
 
   private readonly ctx: C2sContext;
 
@@ -37,6 +35,17 @@ export class C2sListeners {
   ) {
     // One context shared by every stream (a copy per connection would cost memory).
     this.ctx = { ...ctx, onStreamClosed: (stream) => this.forget(stream) };
+    this.listeners = new ListenerGroup(options.log);
+  }
+
+  /** Listener addresses as text, e.g. "c2s 127.0.0.1:5222". */
+  get addresses(): readonly string[] {
+    return this.listeners.addresses;
+  }
+
+  /** Where each listener is bound, e.g. { kind: 'c2s', host: '127.0.0.1', port: 5222 }. */
+  get bound(): ListenerGroup<'c2s' | 'c2s direct TLS'>['bound'] {
+    return this.listeners.bound;
   }
 
   get streamCount(): number {
@@ -65,7 +74,7 @@ export class C2sListeners {
   async listen(): Promise<void> {
     for (const spec of this.options.plain) {
       const server = net.createServer((socket) => this.accept(new TcpTransport(socket, this.options.contexts)));
-      await this.bind(server, spec, 'c2s');
+      await this.listeners.add(server, spec, 'c2s');
     }
     for (const spec of this.options.directTls) {
       const server = tls.createServer(
@@ -74,30 +83,15 @@ export class C2sListeners {
       );
       // Failed handshakes (a client refusing our certificate, port scanners) are routine.
       server.on('tlsClientError', (err) => this.options.log.debug({ err: err.message }, 'TLS handshake failed'));
-      await this.bind(server, spec, 'c2s direct TLS');
+      await this.listeners.add(server, spec, 'c2s direct TLS');
     }
-  }
-
-  private async bind(server: net.Server, spec: string, label: 'c2s' | 'c2s direct TLS'): Promise<void> {
-    server.on('error', (err) => this.options.log.error({ err }, `${label} listener error`));
-    const bound = await listenOn(server, spec);
-    this.addresses.push(`${label} ${bound.display}`);
-    this.bound.push({ kind: label, host: bound.host, port: bound.port });
-    this.servers.push(server);
   }
 
   private accept(transport: TcpTransport, directTls = false): void {
     const stream = new ClientStream(transport, this.ctx);
     this.streams.add(stream);
     if (directTls) this.directTls.add(stream);
-    let peers = this.byAddress.get(transport.remoteAddress);
-    if (!peers) {
-      peers = new Set();
-      this.byAddress.set(transport.remoteAddress, peers);
-    }
-    let unauthenticated = 0;
-    for (const peer of peers) if (!peer.isAuthenticated) unauthenticated++;
-    peers.add(stream);
+    const unauthenticated = this.byAddress.add(transport.remoteAddress, stream, (peer) => !peer.isAuthenticated);
     if (unauthenticated >= this.options.unauthenticatedPerIp) {
       stream.fail(new StreamError('policy-violation', 'too many unauthenticated connections from your address'));
     }
@@ -105,15 +99,11 @@ export class C2sListeners {
 
   private forget(stream: ClientStream): void {
     this.streams.delete(stream);
-    const peers = this.byAddress.get(stream.remoteAddress);
-    if (peers) {
-      peers.delete(stream);
-      if (peers.size === 0) this.byAddress.delete(stream.remoteAddress);
-    }
+    this.byAddress.delete(stream.remoteAddress, stream);
   }
 
   /** Stops accepting; existing streams stay until closed. */
   stopAccepting(): void {
-    for (const server of this.servers) server.close();
+    this.listeners.stopAccepting();
   }
 }

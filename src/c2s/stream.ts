@@ -2,7 +2,7 @@
 // SASL, resource binding, then stanzas into the router. Framing-independent: it sees bytes
 // through a StreamTransport and parses them with the restricted-XML tokenizer.
 import { randomBytes } from 'node:crypto';
-import { Element } from 'ltx';
+import { Element, escapeXML } from 'ltx';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { NS_SASL, NS_STREAMS, SaslFailure, StanzaError, StreamError } from '../core/errors.js';
@@ -232,9 +232,9 @@ export class ClientStream implements ClientSession, TransportListener {
     if (this.headerSent) return;
     this.headerSent = true;
     const from = this.domain || [...this.ctx.domains][0] || 'localhost';
-    const to = clientFrom && tryParseJid(clientFrom) ? ` to='${escapeAttr(clientFrom)}'` : '';
+    const to = clientFrom && tryParseJid(clientFrom) ? ` to='${escapeXML(clientFrom)}'` : '';
     this.transport.write(
-      `<?xml version='1.0'?><stream:stream xmlns='${NS_CLIENT}' xmlns:stream='${NS_STREAMS}' id='${this.id}' from='${escapeAttr(from)}'${to} version='1.0' xml:lang='en'>`,
+      `<?xml version='1.0'?><stream:stream xmlns='${NS_CLIENT}' xmlns:stream='${NS_STREAMS}' id='${this.id}' from='${escapeXML(from)}'${to} version='1.0' xml:lang='en'>`,
     );
   }
 
@@ -544,6 +544,3 @@ export class ClientStream implements ClientSession, TransportListener {
   }
 }
 
-function escapeAttr(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}

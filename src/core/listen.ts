@@ -1,5 +1,6 @@
 // Binding a listener from a "host:port" config string, shared by every transport.
 import type net from 'node:net';
+import type { Logger } from 'pino';
 
 export interface ListenAddress {
   host: string;
@@ -44,4 +45,30 @@ export async function listenOn(server: net.Server, spec: string): Promise<{ host
   const address = server.address() as net.AddressInfo;
   const display = `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   return { host: address.address, port: address.port, display };
+}
+
+/**
+ * The listeners of one transport: binds each, and keeps what the "ready" line, the tests and
+ * shutdown need (addresses as text, bound host and port per kind, the servers to close).
+ */
+export class ListenerGroup<Kind extends string, S extends net.Server = net.Server> {
+  readonly servers: S[] = [];
+  /** e.g. "c2s 127.0.0.1:5222". */
+  readonly addresses: string[] = [];
+  readonly bound: Array<{ kind: Kind; host: string; port: number }> = [];
+
+  constructor(private readonly log: Logger) {}
+
+  async add(server: S, spec: string, kind: Kind): Promise<void> {
+    server.on('error', (err) => this.log.error({ err }, `${kind} listener error`));
+    const bound = await listenOn(server, spec);
+    this.addresses.push(`${kind} ${bound.display}`);
+    this.bound.push({ kind, host: bound.host, port: bound.port });
+    this.servers.push(server);
+  }
+
+  /** Stops accepting; open connections stay until they close. */
+  stopAccepting(): void {
+    for (const server of this.servers) server.close();
+  }
 }

@@ -7,7 +7,8 @@ import type { Element } from 'ltx';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { StanzaError, StreamError } from '../core/errors.js';
-import { listenOn } from '../core/listen.js';
+import { ListenerGroup } from '../core/listen.js';
+import { StreamsByAddress } from '../core/streams-by-address.js';
 import type { RemoteDelivery, Router } from '../core/router.js';
 import { TcpTransport } from '../c2s/transport.js';
 import type { StanzaTraffic } from '../metrics/counters.js';
@@ -48,21 +49,20 @@ export interface StreamCounts {
 }
 
 export class Federation implements RemoteDelivery {
-  private readonly servers: net.Server[] = [];
   private readonly incoming = new Set<IncomingServerStream>();
   /** Inbound streams per peer address (limits.unauthenticatedPerIp). */
-  private readonly byAddress = new Map<string, Set<IncomingServerStream>>();
+  private readonly byAddress = new StreamsByAddress<IncomingServerStream>();
   /** Keyed "local remote". */
   private readonly outgoing = new Map<string, OutgoingServerStream>();
   private readonly resolver: PeerResolver;
   private readonly peerTls: PeerTls;
   private readonly ctx: S2sContext;
-  readonly addresses: string[] = [];
-  readonly bound: Array<{ kind: 's2s' | 's2s direct TLS'; host: string; port: number }> = [];
+  private readonly listeners: ListenerGroup<'s2s' | 's2s direct TLS'>;
   private stopping = false;
 
   constructor(private readonly options: FederationOptions) {
     const { config } = options;
+    this.listeners = new ListenerGroup(options.log);
     this.peerTls = new PeerTls(options.certificates, loadTrustAnchors(config.s2s.trustedCa), config.s2s.insecureDomains);
     this.resolver = new PeerResolver({ routes: config.s2s.routes, timeoutMs: config.s2s.dnsTimeoutMs, hostsFile: options.hostsFile, servers: options.dnsServers });
     this.ctx = {
@@ -81,7 +81,7 @@ export class Federation implements RemoteDelivery {
     const { config, log } = this.options;
     for (const spec of config.s2s.listen) {
       const server = net.createServer((socket) => this.accept(new TcpTransport(socket, this.peerTls.inbound)));
-      await this.bind(server, spec, 's2s');
+      await this.listeners.add(server, spec, 's2s');
     }
     for (const spec of config.s2s.directTls) {
       // XEP-0368: TLS from the first byte, ALPN "xmpp-server".
@@ -90,16 +90,18 @@ export class Federation implements RemoteDelivery {
         (socket) => this.accept(new TcpTransport(socket, null)),
       );
       server.on('tlsClientError', (err) => log.debug({ err: err.message }, 's2s TLS handshake failed'));
-      await this.bind(server, spec, 's2s direct TLS');
+      await this.listeners.add(server, spec, 's2s direct TLS');
     }
   }
 
-  private async bind(server: net.Server, spec: string, label: 's2s' | 's2s direct TLS'): Promise<void> {
-    server.on('error', (err) => this.options.log.error({ err }, `${label} listener error`));
-    const bound = await listenOn(server, spec);
-    this.addresses.push(`${label} ${bound.display}`);
-    this.bound.push({ kind: label, host: bound.host, port: bound.port });
-    this.servers.push(server);
+  /** Listener addresses as text, e.g. "s2s 127.0.0.1:5269". */
+  get addresses(): readonly string[] {
+    return this.listeners.addresses;
+  }
+
+  /** Where each listener is bound. */
+  get bound(): ListenerGroup<'s2s' | 's2s direct TLS'>['bound'] {
+    return this.listeners.bound;
   }
 
   private accept(transport: TcpTransport): void {
@@ -107,14 +109,9 @@ export class Federation implements RemoteDelivery {
       transport.destroy();
       return;
     }
-    const address = transport.remoteAddress;
-    let unauthenticated = 0;
-    for (const peer of this.byAddress.get(address) ?? []) if (peer.authenticatedDomains.size === 0) unauthenticated++;
     const stream = new IncomingServerStream(transport, this.ctx, { closed: (s) => this.forget(s) });
     this.incoming.add(stream);
-    const peers = this.byAddress.get(address) ?? new Set<IncomingServerStream>();
-    peers.add(stream);
-    this.byAddress.set(address, peers);
+    const unauthenticated = this.byAddress.add(transport.remoteAddress, stream, (peer) => peer.authenticatedDomains.size === 0);
     // limits.unauthenticatedPerIp, as for clients: a peer cannot hold open unlimited handshakes.
     if (unauthenticated >= this.options.config.limits.unauthenticatedPerIp) {
       stream.fail(new StreamError('policy-violation', 'too many unauthenticated connections from your address'));
@@ -123,10 +120,7 @@ export class Federation implements RemoteDelivery {
 
   private forget(stream: IncomingServerStream): void {
     this.incoming.delete(stream);
-    const peers = this.byAddress.get(stream.remoteAddress);
-    if (!peers) return;
-    peers.delete(stream);
-    if (peers.size === 0) this.byAddress.delete(stream.remoteAddress);
+    this.byAddress.delete(stream.remoteAddress, stream);
   }
 
   // ---- outbound -------------------------------------------------------------------------
@@ -213,7 +207,7 @@ export class Federation implements RemoteDelivery {
   }
 
   stopAccepting(): void {
-    for (const server of this.servers) server.close();
+    this.listeners.stopAccepting();
   }
 
   /** RFC 6120 §4.9.3.17: every stream learns why it ends; queued stanzas bounce. */

@@ -2,7 +2,7 @@
 // stream header, stream errors, closing and the idle timer. Each direction adds its own
 // negotiation (stream-in.ts, stream-out.ts).
 import { randomBytes } from 'node:crypto';
-import type { Element } from 'ltx';
+import { escapeXML, type Element } from 'ltx';
 import { NS_STREAMS, StreamError } from '../core/errors.js';
 import type { StreamTransport, TransportListener } from '../c2s/transport.js';
 import type { StreamHeader, XmlErrorCondition, XmlStreamEvents } from '../xml/stream-parser.js';
@@ -119,9 +119,9 @@ export abstract class ServerStream implements TransportListener {
     if (this.headerSent || !this.transport) return;
     this.headerSent = true;
     let text = `<?xml version='1.0'?><stream:stream xmlns='${NS_SERVER}' xmlns:stream='${NS_STREAMS}' xmlns:db='${NS_DIALBACK}'`;
-    if (attrs.from) text += ` from='${escapeAttr(attrs.from)}'`;
-    if (attrs.to) text += ` to='${escapeAttr(attrs.to)}'`;
-    if (attrs.id) text += ` id='${escapeAttr(attrs.id)}'`;
+    if (attrs.from) text += ` from='${escapeXML(attrs.from)}'`;
+    if (attrs.to) text += ` to='${escapeXML(attrs.to)}'`;
+    if (attrs.id) text += ` id='${escapeXML(attrs.id)}'`;
     this.transport.write(text + ` version='1.0' xml:lang='en'>`);
   }
 
@@ -216,6 +216,3 @@ export abstract class ServerStream implements TransportListener {
   }
 }
 
-export function escapeAttr(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}

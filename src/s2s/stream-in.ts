@@ -3,7 +3,7 @@
 // or with Server Dialback (XEP-0220) as Receiving Server. The same stream answers dialback
 // verification requests as Authoritative Server. Once a domain is authenticated its stanzas
 // go to the router, each checked against what the stream proved (RFC 6120 §8.1.2.2).
-import { Element } from 'ltx';
+import { Element, escapeXML } from 'ltx';
 import { NS_SASL, NS_STANZA_ERRORS, NS_STREAMS, StreamError } from '../core/errors.js';
 import { tryParseJid } from '../core/jid.js';
 import type { Origin } from '../core/origin.js';
@@ -13,7 +13,7 @@ import { NS_TLS } from '../c2s/stream.js';
 import type { AuthMethod, S2sContext } from './context.js';
 import { dialbackKeyMatches } from './dialback-key.js';
 import { PeerTls } from './peer-tls.js';
-import { NS_DIALBACK, NS_DIALBACK_FEATURE, NS_SERVER, ServerStream, escapeAttr } from './server-stream.js';
+import { NS_DIALBACK, NS_DIALBACK_FEATURE, NS_SERVER, ServerStream } from './server-stream.js';
 
 export interface InboundHooks {
   /** Called once when the stream is gone. */
@@ -206,7 +206,7 @@ export class IncomingServerStream extends ServerStream {
     const to = result.attrs.to ?? '';
     const reply = (type: 'valid' | 'invalid' | 'error', condition?: string) => {
       const payload = condition ? `<error type='cancel'><${condition} xmlns='${NS_STANZA_ERRORS}'/></error>` : '';
-      this.write(`<db:result from='${escapeAttr(to)}' to='${escapeAttr(from)}' type='${type}'${payload ? `>${payload}</db:result>` : '/>'}`);
+      this.write(`<db:result from='${escapeXML(to)}' to='${escapeXML(from)}' type='${type}'${payload ? `>${payload}</db:result>` : '/>'}`);
     };
     const target = tryParseJid(to);
     const sender = tryParseJid(from);
@@ -250,7 +250,7 @@ export class IncomingServerStream extends ServerStream {
     const to = verify.attrs.to ?? '';
     const id = verify.attrs.id ?? '';
     const answer = (type: string, payload = '') =>
-      this.write(`<db:verify from='${escapeAttr(to)}' to='${escapeAttr(from)}' id='${escapeAttr(id)}' type='${type}'${payload ? `>${payload}</db:verify>` : '/>'}`);
+      this.write(`<db:verify from='${escapeXML(to)}' to='${escapeXML(from)}' id='${escapeXML(id)}' type='${type}'${payload ? `>${payload}</db:verify>` : '/>'}`);
     if (!this.ctx.domains.has(to)) return answer('error', `<error type='cancel'><item-not-found xmlns='${NS_STANZA_ERRORS}'/></error>`);
     const valid = id !== '' && from !== '' && dialbackKeyMatches(this.ctx.secret, from, to, id, verify.getText());
     answer(valid ? 'valid' : 'invalid');

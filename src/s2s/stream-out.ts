@@ -6,7 +6,7 @@
 // dialback verification requests to the peer as Authoritative Server.
 import net from 'node:net';
 import tls from 'node:tls';
-import type { Element } from 'ltx';
+import { escapeXML, type Element } from 'ltx';
 import { NS_SASL, NS_STREAMS, StreamError, type StanzaErrorCondition } from '../core/errors.js';
 import type { StreamHeader } from '../xml/stream-parser.js';
 import { TcpTransport } from '../c2s/transport.js';
@@ -15,7 +15,7 @@ import type { AuthMethod, S2sContext } from './context.js';
 import { dialbackKey } from './dialback-key.js';
 import { PeerTls } from './peer-tls.js';
 import type { PeerAddress } from './resolver.js';
-import { NS_DIALBACK, NS_DIALBACK_FEATURE, ServerStream, escapeAttr } from './server-stream.js';
+import { NS_DIALBACK, NS_DIALBACK_FEATURE, ServerStream } from './server-stream.js';
 
 /** Why an outbound stream could not carry stanzas: the condition each queued stanza bounces with. */
 export interface OutboundFailure {
@@ -245,7 +245,7 @@ export class OutgoingServerStream extends ServerStream {
     }
     this.dialbackSent = true;
     const key = dialbackKey(this.ctx.secret, this.remote, this.local, this.remoteStreamId);
-    this.write(`<db:result from='${escapeAttr(this.local)}' to='${escapeAttr(this.remote)}'>${key}</db:result>`);
+    this.write(`<db:result from='${escapeXML(this.local)}' to='${escapeXML(this.remote)}'>${key}</db:result>`);
     this.flushVerifies();
   }
 
@@ -314,7 +314,7 @@ export class OutgoingServerStream extends ServerStream {
     for (const v of this.verifies) {
       if (v.sent) continue;
       v.sent = true;
-      this.write(`<db:verify from='${escapeAttr(v.receiving)}' to='${escapeAttr(this.remote)}' id='${escapeAttr(v.streamId)}'>${v.key}</db:verify>`);
+      this.write(`<db:verify from='${escapeXML(v.receiving)}' to='${escapeXML(this.remote)}' id='${escapeXML(v.streamId)}'>${v.key}</db:verify>`);
     }
   }
 

@@ -2,7 +2,7 @@
 import http from 'node:http';
 import type { RequestListener } from 'node:http';
 import type { Logger } from 'pino';
-import { listenOn } from '../../core/listen.js';
+import { ListenerGroup } from '../../core/listen.js';
 
 /** Slow or idle clients do not hold connections: the API answers in milliseconds. */
 const HEADERS_TIMEOUT_MS = 10_000;
@@ -11,16 +11,24 @@ const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 const MAX_HEADER_BYTES = 16 * 1024;
 
 export class AdminListener {
-  private readonly servers: http.Server[] = [];
-  /** e.g. "admin 127.0.0.1:5281", for the "ready" log line. */
-  readonly addresses: string[] = [];
-  readonly bound: Array<{ host: string; port: number }> = [];
+  private readonly listeners: ListenerGroup<'admin', http.Server>;
 
   constructor(
     private readonly handler: RequestListener,
     private readonly specs: readonly string[],
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.listeners = new ListenerGroup(log);
+  }
+
+  /** e.g. "admin 127.0.0.1:5281", for the "ready" log line. */
+  get addresses(): readonly string[] {
+    return this.listeners.addresses;
+  }
+
+  get bound(): ListenerGroup<'admin'>['bound'] {
+    return this.listeners.bound;
+  }
 
   async listen(): Promise<void> {
     for (const spec of this.specs) {
@@ -35,17 +43,13 @@ export class AdminListener {
         if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
         else socket.destroy();
       });
-      const bound = await listenOn(server, spec);
-      server.on('error', (err) => this.log.error({ err }, 'admin listener error'));
-      this.servers.push(server);
-      this.addresses.push(`admin ${bound.display}`);
-      this.bound.push({ host: bound.host, port: bound.port });
+      await this.listeners.add(server, spec, 'admin');
     }
   }
 
   /** Stops listening and drops every connection (keep-alive ones too). */
   async close(): Promise<void> {
-    const closing = this.servers.splice(0).map(
+    const closing = this.listeners.servers.splice(0).map(
       (server) =>
         new Promise<void>((resolve) => {
           server.close(() => resolve());
