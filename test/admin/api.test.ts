@@ -13,6 +13,7 @@ import {
   nextStreamError,
   roundTrip,
   stopQuietly,
+  waitForStanza,
   xml,
   type Client,
   type Element,
@@ -74,15 +75,6 @@ describe('admin HTTP API', function () {
     return { client, inbox };
   }
 
-  async function waitFor(inbox: Element[], match: (el: Element) => boolean, what: string, ms = 3_000): Promise<Element> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const found = inbox.find(match);
-      if (found) return found;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; got:\n${inbox.map(String).join('\n')}`);
-      await delay(10);
-    }
-  }
 
   function expectInvalid(response: { status: number; body: { error: string; field?: string } }, field: string): void {
     expect(response.status, JSON.stringify(response.body)).to.equal(400);
@@ -395,13 +387,13 @@ describe('admin HTTP API', function () {
 
       const sent = await api.post('/api/v1/messages', { to: jid, body: 'Maintenance at noon', subject: 'Notice' });
       expect(sent.body).to.include({ from: DOMAIN, to: jid });
-      const fromServer = await waitFor(inbox, (el) => el.is('message') && el.attrs.id === sent.body.id, 'the message');
+      const fromServer = await waitForStanza(inbox, (el) => el.is('message') && el.attrs.id === sent.body.id, 'the message');
       expect(fromServer.attrs).to.include({ from: DOMAIN, type: 'chat' });
       expect(fromServer.getChildText('body')).to.equal('Maintenance at noon');
       expect(fromServer.getChildText('subject')).to.equal('Notice');
 
       const asUser = await api.post('/api/v1/messages', { from: sender, to: `${jid}/desk`, type: 'normal', body: 'hello from a user' });
-      const fromUser = await waitFor(inbox, (el) => el.is('message') && el.attrs.id === asUser.body.id, 'the message from a user');
+      const fromUser = await waitForStanza(inbox, (el) => el.is('message') && el.attrs.id === asUser.body.id, 'the message from a user');
       expect(fromUser.attrs.from).to.equal(sender);
       expect(fromUser.getChildText('body')).to.equal('hello from a user');
     });
@@ -417,7 +409,7 @@ describe('admin HTTP API', function () {
       expect(queue.body.messages[0].stanza).to.contain(sent.body.id);
 
       const { inbox } = await online(local, 'phone');
-      const delivered = await waitFor(inbox, (el) => el.is('message') && el.attrs.id === sent.body.id, 'the offline message');
+      const delivered = await waitForStanza(inbox, (el) => el.is('message') && el.attrs.id === sent.body.id, 'the offline message');
       expect(delivered.getChildText('body')).to.equal('while you were away');
       expect(delivered.getChild('delay', NS_DELAY), 'delivered late, with a delay stamp').to.not.equal(undefined);
       await delay(100);
@@ -469,7 +461,7 @@ describe('admin HTTP API', function () {
       const announced = await api.post('/api/v1/announcements', { domain: DOMAIN, subject: 'Heads up', body: 'Restart in 5 minutes' });
       expect(announced.body.delivered).to.be.at.least(2);
       for (const inbox of [first.inbox, second]) {
-        const message = await waitFor(inbox, (el) => el.is('message') && el.attrs.type === 'headline', 'the announcement');
+        const message = await waitForStanza(inbox, (el) => el.is('message') && el.attrs.type === 'headline', 'the announcement');
         expect(message.attrs.from).to.equal(DOMAIN);
         expect(message.getChildText('body')).to.equal('Restart in 5 minutes');
         expect(message.getChildText('subject')).to.equal('Heads up');

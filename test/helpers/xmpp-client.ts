@@ -74,6 +74,17 @@ export function nextStanza(xmpp: Client, match: (el: Element) => boolean, ms = 3
   );
 }
 
+/** The first stanza in an inbox (collectStanzas) that matches, already there or still to come. */
+export async function waitForStanza(inbox: Element[], match: (el: Element) => boolean, what: string, ms = 3_000): Promise<Element> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const found = inbox.find(match);
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; got:\n${inbox.map(String).join('\n')}`);
+    await delay(10);
+  }
+}
+
 /** Collects every stanza the client receives, for asserting that nothing else arrived. */
 export function collectStanzas(xmpp: Client): Element[] {
   const received: Element[] = [];

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { openIsolatedDatabase, type IsolatedDatabase } from '../helpers/database.js';
 import { runHearth, startHearth, type StartedHearth } from '../helpers/hearth-process.js';
 import type { TestServer } from '../helpers/server.js';
-import { collectStanzas, connect, delay, stopQuietly, xml, type Client, type Element } from '../helpers/xmpp-client.js';
+import { collectStanzas, connect, delay, stopQuietly, waitForStanza, xml, type Client, type Element } from '../helpers/xmpp-client.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const fixtures = path.join(root, 'test', 'fixtures', 'tls');
@@ -21,15 +21,6 @@ function hearth(args: string[], cwd: string, env: NodeJS.ProcessEnv, input = '')
   return runHearth(args, { cwd, env, input });
 }
 
-async function waitFor(inbox: Element[], match: (el: Element) => boolean, what: string, ms = 5_000): Promise<Element> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const found = inbox.find(match);
-    if (found) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; got:\n${inbox.map(String).join('\n')}`);
-    await delay(10);
-  }
-}
 
 describe('offline messages survive a crash (hearth start, SIGKILL, start again)', function () {
   this.timeout(60_000);
@@ -116,7 +107,7 @@ describe('offline messages survive a crash (hearth start, SIGKILL, start again)'
     clients.push(bob);
     const bobInbox = collectStanzas(bob);
     await bob.send(xml('presence'));
-    const message = await waitFor(bobInbox, (el) => el.is('message'), 'the message from before the crash');
+    const message = await waitForStanza(bobInbox, (el) => el.is('message'), 'the message from before the crash', 5_000);
     await delay(300);
     expect(bobInbox.filter((el) => el.is('message')), 'delivered once').to.have.length(1);
 

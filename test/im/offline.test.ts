@@ -3,7 +3,7 @@
 // priority, then forgotten) with XEP-0203 delay stamps, and RFC 6121 §8.5.2.2.1.
 import { expect } from 'chai';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { collectStanzas, connect, delay, roundTrip as sync, stopQuietly, xml, type Client, type Element } from '../helpers/xmpp-client.js';
+import { collectStanzas, connect, delay, roundTrip as sync, stopQuietly, waitForStanza, xml, type Client, type Element } from '../helpers/xmpp-client.js';
 
 const NS_DELAY = 'urn:xmpp:delay';
 const NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
@@ -20,15 +20,6 @@ interface Peer {
   full: string;
 }
 
-async function waitFor(inbox: Element[], match: (el: Element) => boolean, what: string, ms = 2_000): Promise<Element> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const found = inbox.find(match);
-    if (found) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; got:\n${inbox.map(String).join('\n')}`);
-    await delay(10);
-  }
-}
 
 async function waitForCount(inbox: Element[], match: (el: Element) => boolean, count: number, what: string, ms = 3_000): Promise<Element[]> {
   const deadline = Date.now() + ms;
@@ -147,14 +138,14 @@ describe('XEP-0160 offline messages with @xmpp/client', function () {
     await alice.client.send(xml('message', { to: bobBare, type: 'chat', id: 'cs1' }, xml('composing', { xmlns: 'http://jabber.org/protocol/chatstates' })));
     await alice.client.send(xml('message', { to: bobBare, type: 'chat', id: 'marker' }, xml('active', { xmlns: 'http://jabber.org/protocol/chatstates' }), xml('body', {}, 'the one that counts')));
     // RFC 6121 §8.5.2.2.1: groupchat is refused, headline silently dropped.
-    const refused = await waitFor(alice.inbox, (el) => el.is('message') && el.attrs.id === 'g1', 'the groupchat error');
+    const refused = await waitForStanza(alice.inbox, (el) => el.is('message') && el.attrs.id === 'g1', 'the groupchat error');
     expect(refused.attrs).to.include({ type: 'error', from: bobBare, to: alice.full });
     expect(errorCondition(refused)).to.equal('service-unavailable');
     await delay(QUIET_MS);
     expect(alice.inbox.filter((el) => el.is('message') && el.attrs.id === 'h1'), 'no error for a headline').to.have.length(0);
 
     const bob = await online(bobLocal, 'b1');
-    await waitFor(bob.inbox, (el) => el.is('message') && el.attrs.id === 'marker', 'the stored chat message');
+    await waitForStanza(bob.inbox, (el) => el.is('message') && el.attrs.id === 'marker', 'the stored chat message');
     await delay(QUIET_MS);
     expect(bob.inbox.filter(isMessage).map((m) => m.attrs.id)).to.deep.equal(['marker']);
   });
@@ -167,7 +158,7 @@ describe('XEP-0160 offline messages with @xmpp/client', function () {
     await delay(100);
 
     const first = await online(bobLocal, 'b1');
-    await waitFor(first.inbox, (el) => el.is('message') && el.attrs.id === 'once', 'the message');
+    await waitForStanza(first.inbox, (el) => el.is('message') && el.attrs.id === 'once', 'the message');
     await stopQuietly(first.client);
     await delay(100);
 
@@ -218,7 +209,7 @@ describe('XEP-0160 offline messages with @xmpp/client', function () {
         await alice.client.send(xml('message', { to: bobBare, type: 'chat', id: `q${n}` }, xml('body', {}, `message ${n}`)));
         await sync(alice.client);
       }
-      const bounce = await waitFor(alice.inbox, (el) => el.is('message') && el.attrs.type === 'error', 'the bounce');
+      const bounce = await waitForStanza(alice.inbox, (el) => el.is('message') && el.attrs.type === 'error', 'the bounce');
       expect(bounce.attrs).to.include({ type: 'error', id: 'q3', from: bobBare, to: alice.full });
       expect(errorCondition(bounce)).to.equal('service-unavailable');
       expect(bounce.getChild('error')!.attrs.type).to.equal('cancel');
