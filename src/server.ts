@@ -18,6 +18,8 @@ import type { HearthModule, ModuleContext } from './core/module.js';
 import { Router } from './core/router.js';
 import { LocalSessionRegistry } from './core/sessions.js';
 import { StreamFeatures } from './core/stream-features.js';
+import { DeliveryFilters } from './core/delivery-filters.js';
+import { StreamElementHandlers } from './core/stream-elements.js';
 import { createAdminApp } from './http/admin/app.js';
 import { AdminListener } from './http/admin/listener.js';
 import { Metrics } from './metrics/metrics.js';
@@ -86,6 +88,8 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     const sessions = new LocalSessionRegistry();
     const disco = new DiscoRegistry();
     const streamFeatures = new StreamFeatures();
+    const delivery = new DeliveryFilters();
+    const streamElements = new StreamElementHandlers();
     // Embedded PGlite: this process is the only writer, so rosters of accounts that went
     // offline may stay cached (bounded) and a reconnect needs no roster query.
     const rosters = new RosterService(stores.roster, sessions, config.limits.rosterItems, database.kind === 'pglite' ? 200_000 : 0);
@@ -114,6 +118,8 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
         router,
         stores,
         streamFeatures,
+        delivery,
+        streamElements,
         rosters,
       };
       for (const feature of module.hostFeatures ?? []) disco.addHostFeature(feature);
@@ -140,7 +146,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     const c2sLog = componentLogger(log, 'c2s', levels);
     const listeners = new C2sListeners(
       {
-        config, log: c2sLog, domains, router, sessions, hooks, sasl, throttle, features: streamFeatures,
+        config, log: c2sLog, domains, router, sessions, hooks, sasl, throttle, features: streamFeatures, delivery, streamElements,
         traffic: metrics.stanzaTraffic('c2s'),
         auth: metrics.auth,
       },

@@ -11,6 +11,8 @@ import type { HookBus } from '../core/hooks.js';
 import { Jid, makeJid, prepareResource, tryParseJid } from '../core/jid.js';
 import type { Router } from '../core/router.js';
 import type { StreamFeatures } from '../core/stream-features.js';
+import type { DeliveryFilters } from '../core/delivery-filters.js';
+import type { StreamElementHandlers } from '../core/stream-elements.js';
 import type { ClientSession, SessionRegistry } from '../core/sessions.js';
 import { errorReply, iqResult, NS_CLIENT } from '../core/stanza.js';
 import type { AuthCounters, StanzaTraffic } from '../metrics/counters.js';
@@ -36,6 +38,8 @@ export interface C2sContext {
   readonly hooks: HookBus<ServerEvents>;
   readonly sasl: SaslProvider;
   readonly features: StreamFeatures;
+  readonly delivery: DeliveryFilters;
+  readonly streamElements: StreamElementHandlers;
   readonly throttle: AuthThrottle;
   /** Plain counters of stanzas read and written (metrics; shared by every c2s stream). */
   readonly traffic: StanzaTraffic;
@@ -286,6 +290,8 @@ export class ClientStream implements ClientSession, TransportListener {
         this.ctx.router.route(element, { kind: 'c2s', session: this });
         return;
       }
+      const handler = ns !== undefined ? this.ctx.streamElements.get(ns) : undefined;
+      if (handler) return handler(this, element);
       throw new StreamError('unsupported-stanza-type', `<${element.name} xmlns='${ns ?? ''}'/> is not supported here`);
     }
 
@@ -472,6 +478,12 @@ export class ClientStream implements ClientSession, TransportListener {
   // ---- output --------------------------------------------------------------------------
 
   deliver(stanza: Element): void {
+    if (this.state !== 'bound') return;
+    if (this.ctx.delivery.take(this, stanza)) return;
+    this.write(stanza);
+  }
+
+  write(stanza: Element): void {
     if (this.state !== 'bound') return;
     if (this.transport.pendingBytes > MAX_PENDING_OUTPUT) {
       this.fail(new StreamError('resource-constraint', 'the client does not read its stream'));

@@ -54,4 +54,45 @@ export class HookBus<Events extends object> {
     }
     return false;
   }
+
+  /**
+   * Like emit(), but stays synchronous while every hook does: for events on the message
+   * path (filters), where a promise per stanza would cost more than the hooks themselves.
+   * A hook that returns a promise switches the rest of the run to asynchronous.
+   */
+  filter<K extends keyof Events>(event: K, payload: Events[K]): boolean | Promise<boolean> {
+    const list = this.hooks.get(event) as Registered<Events[K]>[] | undefined;
+    if (!list || list.length === 0) return false;
+    const snapshot = list.length === 1 ? list : [...list];
+    for (let i = 0; i < snapshot.length; i++) {
+      let result: HookResult | Promise<HookResult>;
+      try {
+        result = snapshot[i]!.hook(payload);
+      } catch (err) {
+        this.log.error({ err, event: String(event) }, 'hook failed');
+        continue;
+      }
+      if (result === HOOK_STOP) return true;
+      if (result instanceof Promise) return this.finishAsync(event, payload, snapshot, i, result);
+    }
+    return false;
+  }
+
+  private async finishAsync<K extends keyof Events>(
+    event: K, payload: Events[K], list: Registered<Events[K]>[], index: number, pending: Promise<HookResult>,
+  ): Promise<boolean> {
+    try {
+      if ((await pending) === HOOK_STOP) return true;
+    } catch (err) {
+      this.log.error({ err, event: String(event) }, 'hook failed');
+    }
+    for (const { hook } of list.slice(index + 1)) {
+      try {
+        if ((await hook(payload)) === HOOK_STOP) return true;
+      } catch (err) {
+        this.log.error({ err, event: String(event) }, 'hook failed');
+      }
+    }
+    return false;
+  }
 }

@@ -10,6 +10,8 @@ import type { Router } from './router.js';
 import type { SessionRegistry } from './sessions.js';
 import type { DiscoRegistry } from './disco-registry.js';
 import type { StreamFeatures } from './stream-features.js';
+import type { DeliveryFilters } from './delivery-filters.js';
+import type { StreamElementHandlers } from './stream-elements.js';
 import type { RosterService } from '../services/roster.js';
 import type { ModuleMetrics } from '../metrics/metrics.js';
 
@@ -23,6 +25,10 @@ export interface ModuleContext {
   readonly router: Router;
   readonly stores: Stores;
   readonly streamFeatures: StreamFeatures;
+  /** Synchronous filters on the way into a client session (blocking, CSI). */
+  readonly delivery: DeliveryFilters;
+  /** Handlers of top-level elements of bound client streams, by namespace (CSI). */
+  readonly streamElements: StreamElementHandlers;
   /** Rosters, cached for online accounts, with pushes (RFC 6121 §2). */
   readonly rosters: RosterService;
   /** Counters for /metrics: plain integers, read only when scraped. */

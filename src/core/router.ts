@@ -77,9 +77,12 @@ export class Router {
    * Routes one stanza. Throws StreamError only for faults of the sending stream itself
    * (RFC 6120 §8.1.2.1 invalid-from); every other problem becomes a stanza error reply.
    * Never throws for a stanza error, never replies to an error with an error.
+   * Returns, when routing goes on asynchronously, a promise (never rejecting) that settles
+   * once the stanza is fully handled: delivered or stored, and what hooks store committed
+   * (XEP-0198 acknowledges a client's stanza only then).
    */
-  route(stanza: Element, origin: Origin): void {
-    void this.dispatch(stanza, origin);
+  route(stanza: Element, origin: Origin): Promise<void> | void {
+    return this.dispatch(stanza, origin);
   }
 
   /** route(), returning the pending asynchronous part (never rejects). */
@@ -142,8 +145,69 @@ export class Router {
     return this.deliver(stanza, from, to, origin);
   }
 
-  /** Routing by the `to` address, once the sender's own server has done its part. */
+  /**
+   * Routing by the `to` address, once the sender's own server has done its part: the
+   * outbound filters of a local sender, then the inbound filters of a local recipient
+   * (XEP-0191 blocking attaches to both), then the message hooks, then delivery.
+   */
   private deliver(stanza: Element, from: Jid, to: Jid, origin: Origin): Work {
+    const fromAccount = from.local !== '' && origin.kind !== 's2s' && this.domains.has(from.domain);
+    const toAccount = to.local !== '' && this.domains.has(to.domain);
+    const sameAccount = fromAccount && toAccount && from.local === to.local && from.domain === to.domain;
+    if (fromAccount && !sameAccount) {
+      const refused = this.hooks.filter('stanza-outbound', { stanza, from, to, origin });
+      if (refused === true) return;
+      if (refused !== false) return this.run(refused.then((stop) => (stop ? undefined : this.deliverInbound(stanza, from, to, origin, toAccount && !sameAccount))), stanza);
+    }
+    return this.deliverInbound(stanza, from, to, origin, toAccount && !sameAccount);
+  }
+
+  private deliverInbound(stanza: Element, from: Jid, to: Jid, origin: Origin, filterInbound: boolean): Work {
+    if (filterInbound) {
+      const refused = this.hooks.filter('stanza-inbound', { stanza, from, to, origin });
+      if (refused === true) return;
+      if (refused !== false) return this.run(refused.then((stop) => (stop ? undefined : this.deliverMessage(stanza, from, to, origin))), stanza);
+    }
+    return this.deliverMessage(stanza, from, to, origin);
+  }
+
+  /** Messages pass the message hooks (carbons, archive); what they store is awaited after delivery. */
+  private deliverMessage(stanza: Element, from: Jid, to: Jid, origin: Origin): Work {
+    if (stanza.name !== 'message') return this.deliverChecked(stanza, from, to, origin);
+    const durable: Promise<unknown>[] = [];
+    if (origin.kind === 'c2s') {
+      const dropped = this.hooks.filter('message-outbound', { stanza, session: origin.session, to, durable });
+      if (dropped !== false) {
+        return this.run(Promise.resolve(dropped).then((stop) => (stop ? this.settle(durable) : this.deliverToLocal(stanza, from, to, origin, durable))), stanza);
+      }
+    }
+    return this.deliverToLocal(stanza, from, to, origin, durable);
+  }
+
+  private deliverToLocal(stanza: Element, from: Jid, to: Jid, origin: Origin, durable: Promise<unknown>[]): Work {
+    if (to.local !== '' && this.domains.has(to.domain)) {
+      const dropped = this.hooks.filter('message-inbound', { stanza, from, to, durable });
+      if (dropped !== false) {
+        return this.run(Promise.resolve(dropped).then((stop) => (stop ? this.settle(durable) : this.afterDelivery(this.deliverChecked(stanza, from, to, origin), durable))), stanza);
+      }
+    }
+    return this.afterDelivery(this.deliverChecked(stanza, from, to, origin), durable);
+  }
+
+  /** The routing work, then whatever the hooks store (stream management acks after both). */
+  private afterDelivery(work: Work, durable: Promise<unknown>[]): Work {
+    if (durable.length === 0) return work;
+    return this.run(Promise.all([work, this.settle(durable)]), new Element('message'));
+  }
+
+  private async settle(durable: Promise<unknown>[]): Promise<void> {
+    const results = await Promise.allSettled(durable);
+    for (const result of results) {
+      if (result.status === 'rejected') this.log.error({ err: result.reason }, 'storing a routed message failed');
+    }
+  }
+
+  private deliverChecked(stanza: Element, from: Jid, to: Jid, origin: Origin): Work {
     if (!this.domains.has(to.domain)) {
       // RFC 6120 §10.4: to another domain, over a server-to-server stream from the sender's
       // domain. A stanza from elsewhere is never relayed to a third domain.
@@ -193,7 +257,7 @@ export class Router {
       return this.run(this.dispatchIq(stanza, from, self, 'bare', origin, true), stanza);
     }
     // RFC 6120 §10.3.1: a message without `to` is treated as addressed to the sender's bare JID.
-    return this.run(this.toBare(stanza, from, self, origin), stanza);
+    return this.deliverMessage(stanza, from, self, origin);
   }
 
   private toHost(stanza: Element, from: Jid, to: Jid, origin: Origin): Work {
@@ -287,7 +351,7 @@ export class Router {
   private messageToBare(stanza: Element, from: Jid, to: Jid, resources: ClientSession[]): boolean {
     const type = stanza.attrs.type ?? 'normal';
     if (type === 'error') {
-      this.deliverToAvailable(stanza, resources, true);
+      this.delivered(stanza, from, to, this.deliverToAvailable(stanza, resources, true));
       return false;
     }
     if (type === 'groupchat') {
@@ -297,21 +361,40 @@ export class Router {
     }
     if (type === 'headline') {
       // §8.5.2.1.1: headline goes to all non-negative resources, or is dropped.
-      this.deliverToAvailable(stanza, resources, false);
+      this.delivered(stanza, from, to, this.deliverToAvailable(stanza, resources, false));
       return false;
     }
     // chat / normal: the highest-priority non-negative available resources, all of them where equal.
     let best = -1;
     for (const s of resources) if (s.available && s.priority >= 0 && s.priority > best) best = s.priority;
     if (best < 0) return true;
-    for (const s of resources) if (s.available && s.priority === best) s.deliver(stanza);
+    const recipients: ClientSession[] = [];
+    for (const s of resources) {
+      if (s.available && s.priority === best) {
+        s.deliver(stanza);
+        recipients.push(s);
+      }
+    }
+    this.delivered(stanza, from, to, recipients);
     return false;
   }
 
-  private deliverToAvailable(stanza: Element, resources: ClientSession[], includeNegative: boolean): void {
+  /** Returns the sessions that were given the stanza. */
+  private deliverToAvailable(stanza: Element, resources: ClientSession[], includeNegative: boolean): ClientSession[] {
+    const recipients: ClientSession[] = [];
     for (const s of resources) {
-      if (s.available && (includeNegative || s.priority >= 0)) s.deliver(stanza);
+      if (s.available && (includeNegative || s.priority >= 0)) {
+        s.deliver(stanza);
+        recipients.push(s);
+      }
     }
+    return recipients;
+  }
+
+  /** Tells the message hooks (carbons) which sessions got a message. */
+  private delivered(stanza: Element, from: Jid, to: Jid, recipients: readonly ClientSession[]): void {
+    if (recipients.length === 0) return;
+    void this.hooks.filter('message-delivered', { stanza, from, to, recipients });
   }
 
   /** RFC 6121 §8.5.2.2: offline storage takes it (hook), or the sender is told. */
@@ -335,6 +418,7 @@ export class Router {
     const session = this.sessions.get(to);
     if (session) {
       session.deliver(stanza);
+      if (stanza.name === 'message') this.delivered(stanza, from, to, [session]);
       return;
     }
     const type = stanza.attrs.type;

@@ -31,8 +31,16 @@ export interface ClientSession {
    * presence subscriptions; they get its unavailable presence when it goes offline.
    */
   directedPresence: Set<string> | null;
-  /** Writes a stanza to the client; never throws. */
+  /**
+   * Hands a stanza to the client through the delivery filters (blocking, CSI), then stream
+   * management; never throws.
+   */
   deliver(stanza: Element): void;
+  /**
+   * Sends a stanza past the delivery filters (a filter passing on what it held): counted by
+   * stream management, written to the stream, or queued while the session is hibernated.
+   */
+  write(stanza: Element): void;
   /** Ends the stream, with a stream error when given. */
   close(error?: StreamError): void;
 }

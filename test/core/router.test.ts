@@ -31,6 +31,9 @@ class RecordingSession implements ClientSession {
   deliver(stanza: Element): void {
     this.received.push(stanza);
   }
+  write(stanza: Element): void {
+    this.received.push(stanza);
+  }
   close(error?: StreamError): void {
     this.closedWith = error;
   }
