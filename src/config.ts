@@ -92,6 +92,8 @@ const configSchema = z.strictObject({
       authFailuresPerMinute: int(1, 1_000_000, 5),
       offlinePerAccount: int(0, 1_000_000, 1_000),
       rosterItems: int(1, 1_000_000, 1_000),
+      // XEP-0352: stanzas held for one inactive client session; above it they are all written out.
+      csiHeldStanzas: int(0, 100_000, 100),
     })
     .prefault({}),
   auth: z
