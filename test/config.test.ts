@@ -32,6 +32,7 @@ describe('config', function () {
       authFailuresPerMinute: 5,
       offlinePerAccount: 1000,
       rosterItems: 1000,
+      csiHeldStanzas: 100,
     });
     expect(config.auth.scramIterations).to.equal(4096);
   });
