@@ -31,8 +31,52 @@ const domainName = z.string().refine((s) => {
 
 const int = (min: number, max: number, fallback: number) => z.number().int().min(min).max(max).default(fallback);
 
+/**
+ * XEP-0157 contact addresses are URIs: mailto: and xmpp: (RFC 5122) name someone, http(s):
+ * a page, tel: a phone. Each must carry something after its scheme.
+ */
+const CONTACT_SCHEMES = new Set(['mailto:', 'xmpp:', 'http:', 'https:', 'tel:']);
+const contactUri = z
+  .string()
+  .refine((s) => {
+    if (/[\s\u0000-\u001f\u007f]/.test(s)) return false;
+    let url: URL;
+    try {
+      url = new URL(s);
+    } catch {
+      return false;
+    }
+    if (!CONTACT_SCHEMES.has(url.protocol) || s.length <= url.protocol.length) return false;
+    if (url.protocol === 'http:' || url.protocol === 'https:') return url.hostname !== '';
+    if (url.protocol === 'mailto:') return /^[^@?]+@[^@?]+/.test(url.pathname);
+    if (url.protocol === 'xmpp:') {
+      // xmpp:user@domain, optionally ?query; an authority form (xmpp://…) is not an address.
+      if (s.startsWith('xmpp://')) return false;
+      try {
+        return tryParseJid(decodeURIComponent(url.pathname)) !== null;
+      } catch {
+        return false;
+      }
+    }
+    return url.pathname !== '';
+  }, 'expected a mailto:, xmpp:, https:, http: or tel: URI');
+const contactList = z.array(contactUri).default([]);
+
+
 const configSchema = z.strictObject({
   domains: z.array(domainName).min(1).default(['localhost']),
+  // XEP-0157: addresses advertised in the server's disco#info (XEP-0128 serverinfo form).
+  contactAddresses: z
+    .strictObject({
+      abuse: contactList,
+      admin: contactList,
+      feedback: contactList,
+      sales: contactList,
+      security: contactList,
+      status: contactList,
+      support: contactList,
+    })
+    .prefault({}),
   dataDir: z.string().min(1).default('./data'),
   database: z
     .strictObject({
@@ -100,6 +144,12 @@ const configSchema = z.strictObject({
     .strictObject({
       // RFC 7677 §4: at least 4096 iterations.
       scramIterations: int(4_096, 10_000_000, 4_096),
+    })
+    .prefault({}),
+  version: z
+    .strictObject({
+      // XEP-0092 §3: the operating system is optional, and telling it helps attackers.
+      showOs: z.boolean().default(false),
     })
     .prefault({}),
 });

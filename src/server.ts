@@ -30,8 +30,9 @@ import { createAdminServices, type AdminServices } from './services/index.js';
 import { RosterService } from './services/roster.js';
 import { createStores, migrateToLatest, openDatabase, type Database, type Stores } from './storage/index.js';
 import { loadCertificates, TlsContexts } from './tls/certificates.js';
+import { VERSION } from './version.js';
 
-export const VERSION = '0.1.0';
+export { VERSION };
 
 export interface RunningServer {
   readonly config: Config;

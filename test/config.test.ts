@@ -73,6 +73,28 @@ describe('config', function () {
     expect(problems({ log: { components: ['c2s'] } })[0]).to.match(/^log\.components: /);
   });
 
+  it('takes XEP-0157 contact addresses as URIs and the XEP-0092 showOs switch', function () {
+    const defaults = validateConfig({}, '/x', {});
+    expect(defaults.version).to.deep.equal({ showOs: false });
+    expect(defaults.contactAddresses).to.deep.equal({ abuse: [], admin: [], feedback: [], sales: [], security: [], status: [], support: [] });
+    const config = validateConfig({
+      version: { showOs: true },
+      contactAddresses: { abuse: ['mailto:abuse@example.org', 'xmpp:abuse@example.org'], status: ['https://status.example.org/'], sales: ['tel:+1-555-0100'] },
+    }, '/x', {});
+    expect(config.version.showOs).to.equal(true);
+    expect(config.contactAddresses.abuse).to.deep.equal(['mailto:abuse@example.org', 'xmpp:abuse@example.org']);
+    expect(config.contactAddresses.status).to.deep.equal(['https://status.example.org/']);
+    expect(problems({ contactAddresses: { complaints: [] } })).to.deep.equal(['contactAddresses.complaints: unknown key']);
+    expect(problems({ version: { os: true } })).to.deep.equal(['version.os: unknown key']);
+    expect(problems({ version: { showOs: 'yes' } })[0]).to.match(/^version\.showOs: /);
+    expect(problems({ contactAddresses: { abuse: 'mailto:abuse@example.org' } })[0]).to.match(/^contactAddresses\.abuse: /);
+    for (const bad of ['abuse@example.org', 'mailto:', 'mailto:nobody', 'xmpp:', 'xmpp://example.org', 'xmpp:not a jid', 'https://', 'ftp://example.org/', 'javascript:alert(1)', 'mailto:a@b.org\n']) {
+      expect(problems({ contactAddresses: { admin: ['xmpp:admin@example.org', bad] } }), bad).to.deep.equal([
+        'contactAddresses.admin[1]: expected a mailto:, xmpp:, https:, http: or tel: URI',
+      ]);
+    }
+  });
+
   it('resolves relative paths against the config file', function () {
     const dir = mkdtempSync(path.join(tmpdir(), 'hearth-config-'));
     const file = path.join(dir, 'hearth.yaml');

@@ -1,5 +1,6 @@
 // What the server says about itself and its accounts in service discovery (XEP-0030),
 // filled by the modules as they load.
+import type { Element } from 'ltx';
 
 export interface DiscoIdentity {
   readonly category: string;
@@ -19,6 +20,7 @@ export class DiscoRegistry {
   private readonly hostFeatureSet = new Set<string>();
   private readonly accountFeatureSet = new Set<string>();
   private readonly hostItemList: DiscoItem[] = [];
+  private readonly hostExtensionList: Element[] = [];
 
   addHostFeature(feature: string): void {
     this.hostFeatureSet.add(feature);
@@ -32,6 +34,14 @@ export class DiscoRegistry {
     this.hostItemList.push(item);
   }
 
+  /**
+   * XEP-0128: a data form (`<x xmlns='jabber:x:data' type='result'>` with a hidden FORM_TYPE)
+   * added to the server's disco#info, such as XEP-0157 contact addresses.
+   */
+  addHostExtension(form: Element): void {
+    this.hostExtensionList.push(form);
+  }
+
   get hostFeatures(): string[] {
     return [...this.hostFeatureSet].sort();
   }
@@ -42,5 +52,9 @@ export class DiscoRegistry {
 
   get hostItems(): readonly DiscoItem[] {
     return this.hostItemList;
+  }
+
+  get hostExtensions(): readonly Element[] {
+    return this.hostExtensionList;
   }
 }

@@ -1,10 +1,15 @@
 // The modules a server loads, in order.
 import type { HearthModule } from '../core/module.js';
 import { csiModule } from './csi.js';
+import { contactAddressesModule } from './contact-addresses.js';
 import { discoModule } from './disco.js';
+import { lastActivityModule } from './last-activity.js';
 import { offlineModule } from './offline.js';
 import { pingModule } from './ping.js';
 import { presenceModule } from './presence.js';
 import { rosterModule } from './roster.js';
+import { timeModule } from './time.js';
+import { versionModule } from './version.js';
 
-export const builtinModules: readonly HearthModule[] = [discoModule, pingModule, rosterModule, presenceModule, offlineModule, csiModule];
+export const builtinModules: readonly HearthModule[] = [discoModule, pingModule, rosterModule, presenceModule, offlineModule, csiModule,
+  versionModule, timeModule, lastActivityModule, contactAddressesModule];

@@ -4,6 +4,7 @@ import { createAccountStore, type AccountStore } from './accounts.js';
 import { withCredentialCache } from './credential-cache.js';
 import { withPendingIndex } from './pending-index.js';
 import type { Database } from './database.js';
+import { createLastActivityStore, type LastActivityStore } from './last-activity.js';
 import { createOfflineStore, type OfflineStore } from './offline.js';
 import { createRosterStore, type RosterStore } from './roster.js';
 import { createTokenStore, type TokenStore } from './tokens.js';
@@ -13,6 +14,7 @@ export interface Stores {
   roster: RosterStore;
   offline: OfflineStore;
   tokens: TokenStore;
+  lastActivity: LastActivityStore;
 }
 
 export function createStores(database: Database): Stores {
@@ -20,10 +22,11 @@ export function createStores(database: Database): Stores {
   const roster = createRosterStore(database.db);
   const offline = createOfflineStore(database.db);
   const tokens = createTokenStore(database.db);
+  const lastActivity = createLastActivityStore(database.db);
   // Embedded PGlite has one writer, this process, so what it remembers of the database is
   // exact. A PostgreSQL server may have other writers (the command line, later other nodes).
-  if (database.kind !== 'pglite') return { accounts, roster, offline, tokens };
-  return { accounts: withCredentialCache(accounts), ...withPendingIndex(database.db, roster, offline), tokens };
+  if (database.kind !== 'pglite') return { accounts, roster, offline, tokens, lastActivity };
+  return { accounts: withCredentialCache(accounts), ...withPendingIndex(database.db, roster, offline), tokens, lastActivity };
 }
 
 export { openDatabase, migrateToLatest, type Database, type DatabaseOptions, type StorageLogger } from './database.js';
@@ -31,4 +34,5 @@ export type { AccountStore, AccountRecord, NewAccount, AccountListOptions } from
 export type { RosterStore, Roster, RosterItem, RosterChange } from './roster.js';
 export type { OfflineStore, OfflineMessage } from './offline.js';
 export type { TokenStore, TokenRecord, TokenScope } from './tokens.js';
+export type { LastActivityStore, LastLogout } from './last-activity.js';
 export type { Tables } from './tables.js';

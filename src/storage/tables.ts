@@ -97,6 +97,13 @@ export interface AdminTokensTable {
 }
 export type AdminTokenRow = Selectable<AdminTokensTable>;
 
+export interface LastActivityTable {
+  domain: string;
+  username: string;
+  logout_at: Date;
+  status: string | null;
+}
+
 export interface Tables {
   accounts: AccountsTable;
   scram_credentials: ScramCredentialsTable;
@@ -105,4 +112,5 @@ export interface Tables {
   subscription_requests: SubscriptionRequestsTable;
   offline_messages: OfflineMessagesTable;
   admin_tokens: AdminTokensTable;
+  last_activity: LastActivityTable;
 }
