@@ -1,5 +1,6 @@
 // The modules a server loads, in order.
 import type { HearthModule } from '../core/module.js';
+import { carbonsModule } from './carbons.js';
 import { csiModule } from './csi.js';
 import { contactAddressesModule } from './contact-addresses.js';
 import { discoModule } from './disco.js';
@@ -12,4 +13,4 @@ import { timeModule } from './time.js';
 import { versionModule } from './version.js';
 
 export const builtinModules: readonly HearthModule[] = [discoModule, pingModule, rosterModule, presenceModule, offlineModule, csiModule,
-  versionModule, timeModule, lastActivityModule, contactAddressesModule];
+  versionModule, timeModule, lastActivityModule, contactAddressesModule, carbonsModule];
