@@ -67,7 +67,9 @@ export type XmlErrorCondition =
   | 'restricted-xml'
   | 'policy-violation'
   | 'bad-namespace-prefix'
-  | 'unsupported-encoding';
+  | 'unsupported-encoding'
+  /** A second stream header (`<stream:stream>`) inside an open stream, where no restart is due. */
+  | 'unsupported-stanza-type';
 
 export interface XmlLimits {
   /** Raw bytes of one top-level (depth-1) element, counted while reading; also caps the stream header and any buffered unfinished token. */
@@ -103,6 +105,8 @@ export interface XmlStreamEvents {
 
 export const NS_XML = 'http://www.w3.org/XML/1998/namespace';
 export const NS_XMLNS = 'http://www.w3.org/2000/xmlns/';
+/** RFC 6120 §4.2: the namespace of `<stream:stream>`. */
+const NS_STREAMS = 'http://etherx.jabber.org/streams';
 
 interface Binding {
   uri: string;
@@ -131,7 +135,7 @@ const S_ROOT_TEXT = 14; // between stanzas, directly inside the stream root
 const S_REF = 15; // after '&'
 const S_BANG = 16; // after '<!'
 const S_CDATA = 17; // inside <![CDATA[ … ]]>
-const S_XMLDECL = 18; // after '<?' at the very start of a stream
+const S_XMLDECL = 18; // after '<?' opening a stream's prolog (the start, or a restart)
 const S_DONE = 19; // after </stream:stream>: input is ignored
 const S_DEAD = 20; // after an error or end(): input is ignored until reset()
 
@@ -198,7 +202,9 @@ export class XmlStreamParser {
 
   // --- prolog ---
   private bomChecked = false;
-  private declAllowed = false;
+  private declAllowed = false; // the '<' just read may open an XML declaration
+  private declPending = true; // no XML declaration and no other markup yet in this stream's prolog
+  private restarted = false; // this stream began with reset() (a restart after STARTTLS or SASL)
 
   // --- open elements (index = depth; 0 = stream root) ---
   private depth = -1;
@@ -307,7 +313,8 @@ export class XmlStreamParser {
 
   /**
    * Stream restart (RFC 6120 §4.3.3): forgets everything and expects an
-   * optional XML declaration and a new stream header. When called from an
+   * optional XML declaration and a new stream header (white space left over
+   * from the old stream may precede both). When called from an
    * event handler during write(), the remaining bytes of the chunk are parsed
    * as the new stream (unless it is called from the `error` handler: the rest
    * of a chunk that contained an error is always discarded).
@@ -317,6 +324,8 @@ export class XmlStreamParser {
     this.state = S_PROLOG;
     this.bomChecked = false;
     this.declAllowed = false;
+    this.declPending = true;
+    this.restarted = true;
     this.clearTree();
     this.mark = -1;
     this.budgetStart = -1;
@@ -558,7 +567,8 @@ export class XmlStreamParser {
     const b = d[i];
     if (b === LT) {
       this.budgetStart = this.base + i;
-      this.declAllowed = true;
+      this.declAllowed = this.declPending;
+      this.declPending = false;
       this.pos = i + 1;
       this.state = S_LT;
       return true;
@@ -579,13 +589,19 @@ export class XmlStreamParser {
     if (i >= stop) return false;
     if (d[i] !== LT) return this.fail('not-well-formed', 'expected the stream header');
     if (this.budgetStart < 0) this.budgetStart = this.base + i;
-    this.declAllowed = false;
+    // RFC 6120 §11.5: an XML declaration may open every stream header, restarts included.
+    // White space before it is allowed only on a restart: there it is the old stream's
+    // white space between elements (e.g. the newline go-sendxmpp writes after </auth>),
+    // which the restart hands over to the new stream. At the very start of a connection
+    // a declaration must come first (XML 1.0 §2.8).
+    this.declAllowed = this.declPending && this.restarted;
+    this.declPending = false;
     this.pos = i + 1;
     this.state = S_LT;
     return true;
   }
 
-  /** After '<?' at the very start of a stream: only `<?xml …?>` is accepted. */
+  /** After '<?' opening a stream's prolog (see sProlog, sPrologWs): only `<?xml …?>` is accepted. */
   private sXmlDecl(): boolean {
     const d = this.data;
     const stop = this.stop;
@@ -1267,6 +1283,13 @@ export class XmlStreamParser {
         this.inCallback = false;
       }
       return true;
+    }
+
+    if (newDepth === 1 && local === 'stream' && ns === NS_STREAMS) {
+      // A new stream header where no restart is due (a restart calls reset() first, so its
+      // header is a root again). Waiting for it to end would hang the session: end the
+      // stream at once (the condition the streams layer turns into the stream error).
+      return this.fail('unsupported-stanza-type', 'a stream header inside an open stream, where no restart is due');
     }
 
     const attrs: Record<string, string> = Object.create(null);

@@ -756,4 +756,195 @@ describe('XmlStreamParser', () => {
       expect(events).to.have.length(1);
     });
   });
+
+  describe('stream restarts and stream headers (issue 9)', () => {
+    const SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
+    // What go-sendxmpp writes: the <auth/> element followed by a newline in the same write,
+    // then, after <success/>, a new XML declaration and header.
+    const auth = `<auth xmlns='${SASL}' mechanism='PLAIN'>AGp1bGlldAByMG0zMG15cjBtMzA=</auth>`;
+    const header2 = HEADER.replace("to='example.com'", "to='example.org'");
+    const bind = "<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>r</resource></bind></iq>";
+
+    type Mode = 'reset in the element callback' | 'pause, then reset and resume outside callbacks';
+    const modes: Mode[] = ['reset in the element callback', 'pause, then reset and resume outside callbacks'];
+
+    /**
+     * Feeds `input` in two writes split at byte `cut`, restarting the stream after <auth/>
+     * either synchronously (reset() in the callback) or as c2s does for asynchronous SASL
+     * (pause() in the callback; reset() and resume() once the write returned).
+     */
+    function restartAt(input: string | Buffer, cut: number, mode: Mode): string[] {
+      const buf = toBuf(input);
+      const h = harness();
+      let pending = false;
+      h.on.element = (el) => {
+        if (el.name !== 'auth') return;
+        if (mode === 'reset in the element callback') h.parser.reset();
+        else {
+          h.parser.pause();
+          pending = true;
+        }
+      };
+      const settle = () => {
+        if (!pending) return;
+        pending = false;
+        h.parser.reset();
+        h.parser.resume();
+      };
+      for (const part of [buf.subarray(0, cut), buf.subarray(cut)]) {
+        if (part.length > 0) h.parser.write(part);
+        settle();
+      }
+      return summarize(h.events);
+    }
+
+    /** The events for `input` with the restart, identical at every split point and in both modes. */
+    function restartEverywhere(input: string | Buffer): string[] {
+      const buf = toBuf(input);
+      const whole = restartAt(buf, buf.length, modes[0]!);
+      for (const mode of modes) {
+        for (let cut = 0; cut <= buf.length; cut++) {
+          expect(restartAt(buf, cut, mode), `${mode}, split at byte ${cut}`).to.deep.equal(whole);
+        }
+      }
+      return whole;
+    }
+
+    /** 'start <to>' for stream starts, 'element <name' for elements, errors as they are. */
+    const kinds = (events: string[]) =>
+      events.map((e) => (e.startsWith('start ') ? `start ${/"to":"([^"]*)"/.exec(e)?.[1]}` : e.split(' ').slice(0, 2).join(' ')));
+
+    for (const decl of [
+      "<?xml version='1.0'?>",
+      "<?xml version='1.0' encoding='UTF-8'?>",
+      '<?xml version="1.0" encoding="utf-8" standalone="yes"?>',
+      "<?xml version='1.0' standalone='no'?>",
+    ]) {
+      for (const before of ['', '\n', ' \r\n\t ']) {
+        it(`accepts ${decl} opening a restarted stream after ${JSON.stringify(before)} (every split point)`, () => {
+          const events = restartEverywhere("<?xml version='1.0'?>" + HEADER + auth + before + decl + '\n' + header2 + bind);
+          expect(kinds(events)).to.deep.equal(['start example.com', 'element <auth', 'start example.org', 'element <iq']);
+          expect(events[3]).to.include('<resource>r</resource>');
+        });
+      }
+    }
+
+    it('accepts a declaration on every restart (STARTTLS-like, then SASL) and on a stream after reset() outside callbacks', () => {
+      const h = harness();
+      h.on.element = (el) => {
+        if (el.name === 'auth' || el.name === 'starttls') h.parser.reset();
+      };
+      feed(h, `<?xml version='1.0'?>${HEADER}<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>\n<?xml version='1.0'?>${HEADER}${auth}\n<?xml version='1.0'?>${header2}`);
+      expect(h.events.map((e) => e.type)).to.deep.equal(['start', 'element', 'start', 'element', 'start']);
+      h.parser.reset();
+      for (const byte of Buffer.from(`\n<?xml version='1.0' encoding='UTF-8'?>${HEADER}<m/>`)) h.parser.write(Buffer.from([byte]));
+      expect(h.events.map((e) => e.type)).to.deep.equal(['start', 'element', 'start', 'element', 'start', 'start', 'element']);
+      expect(h.events.filter((e) => e.type === 'error')).to.deep.equal([]);
+    });
+
+    it('accepts a declaration at the start of the first stream at every split point', () => {
+      const input = toBuf("<?xml version='1.0' encoding='UTF-8' standalone='yes'?>\n" + HEADER + '<m/>');
+      for (let cut = 0; cut <= input.length; cut++) {
+        const h = harness();
+        h.parser.write(input.subarray(0, cut));
+        h.parser.write(input.subarray(cut));
+        expect(h.events.map((e) => e.type), `split at byte ${cut}`).to.deep.equal(['start', 'element']);
+      }
+    });
+
+    it('rejects a non-UTF-8 encoding declared on a restart with unsupported-encoding (every split point)', () => {
+      for (const decl of ["<?xml version='1.0' encoding='ISO-8859-1'?>", '<?xml version="1.0" encoding="UTF-16"?>']) {
+        const events = restartEverywhere(HEADER + auth + '\n' + decl + header2 + bind);
+        expect(events).to.deep.equal([...events.slice(0, 2), 'error unsupported-encoding']);
+        expect(kinds(events.slice(0, 2))).to.deep.equal(['start example.com', 'element <auth']);
+      }
+    });
+
+    it('rejects a malformed declaration on a restart with not-well-formed', () => {
+      const events = restartEverywhere(HEADER + auth + "<?xml version='2.0'?>" + header2);
+      expect(events.pop()).to.equal('error not-well-formed');
+    });
+
+    const forbiddenAfterRestart: [string, string][] = [
+      ['another processing instruction', "<?xml-stylesheet href='a'?>" + header2],
+      ['a processing instruction after white space', " <?foo bar?>" + header2],
+      ['a second XML declaration', "<?xml version='1.0'?><?xml version='1.0'?>" + header2],
+      ['a second XML declaration after white space', "\n<?xml version='1.0'?>\n<?xml version='1.0'?>" + header2],
+      ['a declaration after the new header', "<?xml version='1.0'?>" + header2 + "<?xml version='1.0'?>"],
+      ['a declaration inside a stanza of the new stream', header2 + "<m><?xml version='1.0'?></m>"],
+      ['a processing instruction between stanzas of the new stream', header2 + bind + '<?php echo 1; ?>'],
+    ];
+    for (const [what, after] of forbiddenAfterRestart) {
+      it(`rejects ${what} on a restarted stream with restricted-xml (every split point)`, () => {
+        const events = restartEverywhere(HEADER + auth + after);
+        expect(events.pop()).to.equal('error restricted-xml');
+        expect(events.filter((e) => e.startsWith('error'))).to.deep.equal([]);
+      });
+    }
+
+    it('still rejects a declaration in the middle of a stream, after the header or before it after white space', () => {
+      expectBodyError("<m/>\n<?xml version='1.0'?>", 'restricted-xml');
+      expectBodyError("<m><?xml version='1.0'?></m>", 'restricted-xml');
+      expectError(HEADER + "<?xml version='1.0'?>", 'restricted-xml');
+      expectError("\n<?xml version='1.0'?>" + HEADER, 'restricted-xml');
+      expectError("<?xml version='1.0'?>\n<?xml-stylesheet href='a'?>" + HEADER, 'restricted-xml');
+    });
+
+    const secondHeaders: [string, string][] = [
+      ['the same header again', HEADER],
+      ['a self-closed header', "<stream:stream xmlns:stream='http://etherx.jabber.org/streams'/>"],
+      ['a header with another prefix', "<s:stream xmlns:s='http://etherx.jabber.org/streams' xmlns='jabber:client' version='1.0'>"],
+      ['an unprefixed header in the streams namespace', "<stream xmlns='http://etherx.jabber.org/streams'>"],
+      ['a server-to-server header', "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' version='1.0'>"],
+    ];
+    for (const [what, second] of secondHeaders) {
+      it(`reports ${what} inside an open stream at once with unsupported-stanza-type`, () => {
+        expectBodyError('<m/>' + second, 'unsupported-stanza-type');
+        // Nothing after the start tag is needed: the error comes with its '>'.
+        const h = harness();
+        feed(h, HEADER + '<m/>\n' + second);
+        expect(summarize(h.events)).to.deep.equal([summarize(h.events)[0], 'element <m xmlns="jabber:client"/>', 'error unsupported-stanza-type']);
+        const error = h.events[2];
+        expect(error.type === 'error' && error.text).to.match(/stream header/);
+        // And the parser is done with this stream.
+        feed(h, '<m/></stream:stream>');
+        expect(h.events).to.have.length(3);
+      });
+    }
+
+    it('refuses a second header that comes with an XML declaration for the declaration (restricted-xml)', () => {
+      expectBodyError("<m/><?xml version='1.0'?>" + HEADER, 'restricted-xml');
+    });
+
+    it('reports a second header split at every point, with white space and stanzas around it, once', () => {
+      const input = toBuf(HEADER + '<m/> \n' + HEADER + '<m/>');
+      const errorAfter = toBuf(HEADER + '<m/> \n' + HEADER).length;
+      for (let cut = 0; cut <= input.length; cut++) {
+        const h = harness();
+        h.parser.write(input.subarray(0, cut));
+        const early = summarize(h.events);
+        h.parser.write(input.subarray(cut));
+        expect(summarize(h.events), `split at byte ${cut}`).to.deep.equal([summarize(h.events)[0], 'element <m xmlns="jabber:client"/>', 'error unsupported-stanza-type']);
+        // The error is reported as soon as the start tag is complete.
+        if (cut >= errorAfter) expect(early.pop(), `split at byte ${cut}`).to.equal('error unsupported-stanza-type');
+      }
+    });
+
+    it('reports a second header in a restarted stream, but not the header that opens it', () => {
+      const events = restartEverywhere(HEADER + auth + header2 + bind + header2);
+      expect(kinds(events)).to.deep.equal(['start example.com', 'element <auth', 'start example.org', 'element <iq', 'error unsupported-stanza-type']);
+    });
+
+    it('leaves stream elements and elements named stream in other namespaces alone', () => {
+      const els = stanzas(
+        "<stream:features><stream:stream/></stream:features><stream xmlns='urn:other'/><m><stream:stream/></m><stream:error/>",
+      );
+      expect(els.map((el) => `${el.name} ${el.attrs.xmlns}`)).to.deep.equal([
+        `features ${NS_STREAMS}`,
+        'stream urn:other',
+        'm jabber:client',
+        `error ${NS_STREAMS}`,
+      ]);
+    });
+  });
 });
