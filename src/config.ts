@@ -62,7 +62,6 @@ const contactUri = z
   }, 'expected a mailto:, xmpp:, https:, http: or tel: URI');
 const contactList = z.array(contactUri).default([]);
 
-
 const configSchema = z.strictObject({
   domains: z.array(domainName).min(1).default(['localhost']),
   // XEP-0157: addresses advertised in the server's disco#info (XEP-0128 serverinfo form).
@@ -103,6 +102,14 @@ const configSchema = z.strictObject({
       directTls: z.array(listenAddress).default(['*:5223']),
       requireTls: z.boolean().default(true),
       allowPlaintextAuth: z.boolean().default(false),
+      // XEP-0198: how long a session whose connection died waits for a resumption (0: no
+      // resumption), and how many stanzas it keeps unacknowledged before the stream ends.
+      smResumeTimeoutS: int(0, 86_400, 300),
+      smMaxUnacked: int(10, 1_000_000, 10_000),
+      // A connection silent this long is asked for a sign of life (<r/> or an XEP-0199
+      // ping); without an answer within pingTimeoutS it is treated as dead.
+      pingIntervalS: int(1, 86_400, 120),
+      pingTimeoutS: int(1, 3_600, 30),
     })
     .prefault({}),
   s2s: z
@@ -136,8 +143,22 @@ const configSchema = z.strictObject({
       authFailuresPerMinute: int(1, 1_000_000, 5),
       offlinePerAccount: int(0, 1_000_000, 1_000),
       rosterItems: int(1, 1_000_000, 1_000),
+      // XEP-0198: hibernated sessions an account may have at once; the oldest beyond ends.
+      hibernatedPerAccount: int(1, 1_000, 10),
       // XEP-0352: stanzas held for one inactive client session; above it they are all written out.
       csiHeldStanzas: int(0, 100_000, 100),
+    })
+    .prefault({}),
+  mam: z
+    .strictObject({
+      // XEP-0313: archived messages older than this many days are removed (0: kept forever).
+      retentionDays: int(0, 36_500, 0),
+      // How often the background task looks for expired messages (with retentionDays > 0).
+      retentionIntervalS: int(1, 86_400, 3_600),
+      // Results per query page: a larger RSM <max/> is capped to this, not refused.
+      maxPageSize: int(1, 1_000, 250),
+      // Page size when a query asks for none.
+      defaultPageSize: int(1, 1_000, 50),
     })
     .prefault({}),
   auth: z

@@ -5,6 +5,8 @@ import type { Config } from './config.js';
 import { AuthThrottle } from './c2s/auth-throttle.js';
 import { C2sListeners } from './c2s/listener.js';
 import { createSaslProvider } from './c2s/sasl-negotiation.js';
+import type { C2sSession } from './c2s/session.js';
+import { ResumableSessions } from './c2s/stream-management.js';
 import { controlMethods } from './control/methods.js';
 import { ControlServer } from './control/server.js';
 import { controlSocketPath, DataDirLock, ensureDataDir, loadServerSecret } from './core/data-dir.js';
@@ -145,9 +147,12 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       iterations: config.auth.scramIterations,
     });
     const c2sLog = componentLogger(log, 'c2s', levels);
+    /** Sessions ending (unacknowledged stanzas rerouted, presence sent): awaited at shutdown. */
+    const sessionEndings = new Set<Promise<void>>();
     const listeners = new C2sListeners(
       {
         config, log: c2sLog, domains, router, sessions, hooks, sasl, throttle, features: streamFeatures, delivery, streamElements,
+        resumable: new ResumableSessions<C2sSession>(), endings: sessionEndings,
         traffic: metrics.stanzaTraffic('c2s'),
         auth: metrics.auth,
       },
@@ -206,11 +211,17 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
           // RFC 6120 §4.9.3.20: every stream learns why it ends.
           const shutdown = new StreamError('system-shutdown', 'the server is shutting down');
           for (const stream of [...listeners.allStreams()]) stream.close(shutdown);
+          // Hibernated sessions (XEP-0198) have no stream: they end too, their queues going
+          // to offline storage while the database is still open.
+          for (const session of [...sessions.all()]) session.close(shutdown);
+          await Promise.all([...sessionEndings]);
           s2s.closeAll(shutdown);
           await control.close();
           await admin.close();
           db.observeQueries(null);
           await waitFor(() => listeners.streamCount === 0 && s2s.streamCount === 0, 3_000);
+          // Modules stop their timers and flush what they write, while the database is open.
+          await hooks.emit('server-stopping', {});
           if (!options.database) await db.close();
           lock?.release();
         })();

@@ -21,7 +21,10 @@ describe('config', function () {
     expect(config.domains).to.deep.equal(['localhost']);
     expect(config.dataDir).to.equal('/srv/hearth/data');
     expect(config.database.url).to.equal(null);
-    expect(config.c2s).to.deep.equal({ listen: ['*:5222'], directTls: ['*:5223'], requireTls: true, allowPlaintextAuth: false });
+    expect(config.c2s).to.deep.equal({
+      listen: ['*:5222'], directTls: ['*:5223'], requireTls: true, allowPlaintextAuth: false,
+      smResumeTimeoutS: 300, smMaxUnacked: 10_000, pingIntervalS: 120, pingTimeoutS: 30,
+    });
     expect(config.limits).to.deep.equal({
       stanzaBytes: 262144,
       preAuthStanzaBytes: 8192,
@@ -32,6 +35,7 @@ describe('config', function () {
       authFailuresPerMinute: 5,
       offlinePerAccount: 1000,
       rosterItems: 1000,
+      hibernatedPerAccount: 10,
       csiHeldStanzas: 100,
     });
     expect(config.auth.scramIterations).to.equal(4096);

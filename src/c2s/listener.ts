@@ -28,6 +28,7 @@ export class C2sListeners {
   private readonly directTls = new WeakSet<ClientStream>();
 
   private readonly ctx: C2sContext;
+  private livenessTimer: NodeJS.Timeout | null = null;
 
   constructor(
     ctx: Omit<C2sContext, 'onStreamClosed'>,
@@ -72,6 +73,14 @@ export class C2sListeners {
   }
 
   async listen(): Promise<void> {
+    const idleMs = this.ctx.config.c2s.pingIntervalS * 1000;
+    const timeoutMs = this.ctx.config.c2s.pingTimeoutS * 1000;
+    // One timer for every stream (a timer per connection costs memory and wakeups).
+    this.livenessTimer = setInterval(() => {
+      const now = Date.now();
+      for (const stream of this.streams) stream.checkLiveness(now, idleMs, timeoutMs);
+    }, 1_000);
+    this.livenessTimer.unref();
     for (const spec of this.options.plain) {
       const server = net.createServer((socket) => this.accept(new TcpTransport(socket, this.options.contexts)));
       await this.listeners.add(server, spec, 'c2s');
@@ -105,5 +114,7 @@ export class C2sListeners {
   /** Stops accepting; existing streams stay until closed. */
   stopAccepting(): void {
     this.listeners.stopAccepting();
+    if (this.livenessTimer) clearInterval(this.livenessTimer);
+    this.livenessTimer = null;
   }
 }

@@ -13,13 +13,15 @@ import type { Router } from '../core/router.js';
 import type { StreamFeatures } from '../core/stream-features.js';
 import type { DeliveryFilters } from '../core/delivery-filters.js';
 import type { StreamElementHandlers } from '../core/stream-elements.js';
-import type { ClientSession, SessionRegistry } from '../core/sessions.js';
+import type { SessionRegistry } from '../core/sessions.js';
 import { errorReply, iqResult, NS_CLIENT } from '../core/stanza.js';
 import type { AuthCounters, StanzaTraffic } from '../metrics/counters.js';
 import type { XmlErrorCondition, XmlStreamEvents, StreamHeader } from '../xml/stream-parser.js';
 import { XmlStreamParser } from '../xml/stream-parser.js';
 import type { AuthThrottle } from './auth-throttle.js';
 import { SaslNegotiation, type SaslOutcome, type SaslProvider } from './sasl-negotiation.js';
+import { C2sSession, type SessionContext, type SessionStream } from './session.js';
+import { NS_SM, parseH, REQUEST_AFTER_MS, SmState } from './stream-management.js';
 import type { StreamTransport, TransportListener } from './transport.js';
 
 export const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
@@ -29,7 +31,7 @@ export const NS_SESSION = 'urn:ietf:params:xml:ns:xmpp-session';
 /** Bytes a client may leave unread before its stream is closed (slow reader protection). */
 const MAX_PENDING_OUTPUT = 8 * 1024 * 1024;
 
-export interface C2sContext {
+export interface C2sContext extends SessionContext {
   readonly config: Config;
   readonly log: Logger;
   readonly domains: ReadonlySet<string>;
@@ -46,6 +48,12 @@ export interface C2sContext {
   readonly auth: AuthCounters;
   /** Called once when the stream is gone, whatever the reason. */
   readonly onStreamClosed: (stream: ClientStream) => void;
+}
+
+/** XEP-0198 <failed/> with a stanza error condition (and h when known, §5). */
+function smFailed(condition: 'unexpected-request' | 'item-not-found' | 'bad-request', h?: number): string {
+  const hAttr = h === undefined ? '' : ` h='${h}'`;
+  return `<failed xmlns='${NS_SM}'${hAttr}><${condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>`;
 }
 
 type State = 'header' | 'negotiating' | 'bound' | 'closing' | 'closed';
@@ -72,15 +80,14 @@ class ParserEvents implements XmlStreamEvents {
   }
 }
 
-export class ClientStream implements ClientSession, TransportListener {
+export class ClientStream implements SessionStream, TransportListener {
   readonly id: string;
   private readonly sinceMs = Date.now();
-  priority = 0;
-  available = false;
-  presence: Element | null = null;
-  rosterRequested = false;
-  directedPresence: Set<string> | null = null;
-  availableSeq = 0;
+  /** The session once bound (or resumed); null again once the stream is done with it. */
+  private session: C2sSession | null = null;
+  /** When bytes last arrived, and when the liveness probe went out (0: none outstanding). */
+  lastReadAt = Date.now();
+  probeSentAt = 0;
 
   private state: State = 'header';
   private parser: XmlStreamParser;
@@ -88,7 +95,6 @@ export class ClientStream implements ClientSession, TransportListener {
   private lang = 'en';
   private headerSent = false;
   private authenticatedAs: Jid | null = null;
-  private boundJid: Jid | null = null;
   private sasl: SaslNegotiation | null = null;
   private saslFailures = 0;
   private unauthenticatedTimer: NodeJS.Timeout | null;
@@ -118,6 +124,8 @@ export class ClientStream implements ClientSession, TransportListener {
   }
 
   onTransportData(chunk: Buffer): void {
+    this.lastReadAt = Date.now();
+    this.probeSentAt = 0;
     this.parser.write(chunk);
   }
 
@@ -125,9 +133,9 @@ export class ClientStream implements ClientSession, TransportListener {
     this.handleTransportClosed();
   }
 
-  get jid(): Jid {
-    if (!this.boundJid) throw new Error('session is not bound');
-    return this.boundJid;
+  /** The bound session, if any. */
+  get boundSession(): C2sSession | null {
+    return this.session;
   }
 
   get remoteAddress(): string {
@@ -259,6 +267,7 @@ export class ClientStream implements ClientSession, TransportListener {
       features.c('bind', { xmlns: NS_BIND });
       // RFC 6121 §… / RFC 3921 §3: legacy session establishment, optional (draft-cridland-xmpp-session).
       features.c('session', { xmlns: NS_SESSION }).c('optional');
+      features.c('sm', { xmlns: NS_SM });
       for (const feature of this.ctx.features.afterAuthentication) features.cnode(feature);
     }
     this.transport.write(features.toString());
@@ -280,24 +289,36 @@ export class ClientStream implements ClientSession, TransportListener {
     if (this.state === 'closing' || this.state === 'closed') return;
     const ns = element.attrs.xmlns;
     if (this.state === 'bound') {
+      const session = this.session!;
       if (ns === NS_CLIENT && (element.name === 'message' || element.name === 'presence' || element.name === 'iq')) {
         this.ctx.traffic.received.add(element.name);
         delete element.attrs.xmlns;
         if (element.name === 'iq' && this.isLegacySessionRequest(element)) {
+          session.sm?.countInbound(undefined);
           this.transport.write(iqResult(element).toString());
           return;
         }
-        this.ctx.router.route(element, { kind: 'c2s', session: this });
+        const work = this.ctx.router.route(element, session.origin);
+        session.sm?.countInbound(work);
         return;
       }
+      if (ns === NS_SM) return this.handleSm(element, session);
       const handler = ns !== undefined ? this.ctx.streamElements.get(ns) : undefined;
-      if (handler) return handler(this, element);
+      if (handler) return handler(session, element);
       throw new StreamError('unsupported-stanza-type', `<${element.name} xmlns='${ns ?? ''}'/> is not supported here`);
     }
 
     if (element.name === 'starttls' && ns === NS_TLS) return this.handleStartTls();
     if (ns === NS_SASL) return this.handleSasl(element);
     if (this.authenticatedAs && ns === NS_CLIENT && element.name === 'iq') return this.handleNegotiationIq(element);
+    if (ns === NS_SM) {
+      // XEP-0198 §5: resumption instead of binding, once authenticated; §3: enable only after binding.
+      if (this.authenticatedAs && element.name === 'resume') return this.resume(element);
+      if (element.name === 'enable' || element.name === 'resume') {
+        this.transport.write(smFailed('unexpected-request'));
+        return;
+      }
+    }
     if (this.authenticatedAs && ns === NS_CLIENT && (element.name === 'message' || element.name === 'presence')) {
       // RFC 6120 §7.1: no stanzas before a resource is bound.
       throw new StreamError('not-authorized', 'bind a resource first');
@@ -432,7 +453,7 @@ export class ClientStream implements ClientSession, TransportListener {
     }
     if (type === 'error' || type === 'result') return;
     // §7.1: only binding is allowed before a resource is bound.
-    this.writeStanza(errorReply(iq, new StanzaError('not-authorized', 'bind a resource first')));
+    this.writeElement(errorReply(iq, new StanzaError('not-authorized', 'bind a resource first')));
   }
 
   /**
@@ -455,35 +476,175 @@ export class ClientStream implements ClientSession, TransportListener {
         resource = prepareResource(requested);
       } catch {
         // §7.7.2.1: a resourcepart that is not valid is bad-request.
-        this.writeStanza(errorReply(iq, new StanzaError('bad-request', 'the resource is not valid')));
+        this.writeElement(errorReply(iq, new StanzaError('bad-request', 'the resource is not valid')));
         return;
       }
     } else {
       resource = `hearth-${randomBytes(6).toString('base64url')}`;
     }
-    this.boundJid = makeJid(account.local, account.domain, resource);
+    const jid = makeJid(account.local, account.domain, resource);
+    const session = new C2sSession(jid, this, this.ctx);
+    this.session = session;
     this.state = 'bound';
-    const displaced = this.ctx.sessions.bind(this);
+    const displaced = this.ctx.sessions.bind(session);
     if (displaced) {
-      // §7.7.2.2: the new session wins; the old one is told why it ends.
+      // §7.7.2.2: the new session wins; the old one is told why it ends (a hibernated one
+      // just ends, its unacknowledged stanzas going to the new session).
       displaced.close(new StreamError('conflict', 'replaced by a new session with the same resource'));
     }
-    const result = iqResult(iq, new Element('bind', { xmlns: NS_BIND }).c('jid').t(this.boundJid.toString()).up());
+    const result = iqResult(iq, new Element('bind', { xmlns: NS_BIND }).c('jid').t(jid.toString()).up());
     delete result.attrs.from;
     this.transport.write(result.toString());
-    this.ctx.log.debug({ ...this.logFields, jid: this.boundJid.toString() }, 'bound');
-    void this.ctx.hooks.emit('session-bound', { session: this });
+    this.ctx.log.debug({ ...this.logFields, jid: jid.toString() }, 'bound');
+    void this.ctx.hooks.emit('session-bound', { session });
+  }
+
+  // ---- stream management (XEP-0198) ----------------------------------------------------
+
+  private handleSm(element: Element, session: C2sSession): void {
+    const sm = session.sm;
+    switch (element.name) {
+      case 'enable': {
+        // §3: once per session.
+        if (sm) {
+          this.transport.write(smFailed('unexpected-request'));
+          return;
+        }
+        const timeoutS = this.ctx.config.c2s.smResumeTimeoutS;
+        const wantsResume = element.attrs.resume === 'true' || element.attrs.resume === '1';
+        const resumable = wantsResume && timeoutS > 0;
+        const id = resumable ? SmState.newId() : null;
+        session.sm = new SmState(id);
+        const enabled = new Element('enabled', { xmlns: NS_SM });
+        if (id) {
+          this.ctx.resumable.add(id, session);
+          // §3: the server's maximum, never above what it is configured for.
+          const asked = parseH(element.attrs.max);
+          enabled.attrs.id = id;
+          enabled.attrs.resume = 'true';
+          enabled.attrs.max = String(asked !== null && asked > 0 ? Math.min(asked, timeoutS) : timeoutS);
+        }
+        this.transport.write(enabled.toString());
+        // Alone in its own write: a client that starts counting when it has handled
+        // <enabled/> must not find stanzas counted before it in the same read.
+        this.transport.flush();
+        return;
+      }
+      case 'r': {
+        if (!sm) throw new StreamError('unsupported-stanza-type', 'stream management is not enabled');
+        // Acked means durable: h counts a stanza once what it stored is committed.
+        const h = sm.handled();
+        if (typeof h === 'number') this.transport.write(`<a xmlns='${NS_SM}' h='${h}'/>`);
+        else void h.then((value) => this.transport.write(`<a xmlns='${NS_SM}' h='${value}'/>`));
+        return;
+      }
+      case 'a': {
+        if (!sm) throw new StreamError('unsupported-stanza-type', 'stream management is not enabled');
+        const h = parseH(element.attrs.h);
+        if (h === null) throw new StreamError('bad-format', 'h must be an unsigned 32-bit integer');
+        if (!sm.acknowledge(h)) {
+          // §4: the client acknowledged more than the server sent.
+          throw new StreamError('undefined-condition', 'you acknowledged more stanzas than were sent',
+            new Element('handled-count-too-high', { xmlns: NS_SM, h: String(h), 'send-count': String(sm.sent) }));
+        }
+        sm.answered();
+        return;
+      }
+      default:
+        throw new StreamError('unsupported-stanza-type', `<${element.name}/> is not a stream management element here`);
+    }
+  }
+
+  /**
+   * Called about once a second by the listeners: asks for an acknowledgement of stanzas
+   * that went out a while ago (batched, §4), and probes a silent connection so that a
+   * client that vanished without closing TCP is noticed (then hibernated or ended).
+   */
+  checkLiveness(now: number, idleMs: number, timeoutMs: number): void {
+    if (this.state !== 'bound') return;
+    if (this.probeSentAt !== 0) {
+      if (now - this.probeSentAt > timeoutMs) {
+        this.ctx.log.debug(this.logFields, 'no answer to the liveness probe; dropping the connection');
+        this.transport.destroy();
+      }
+      return;
+    }
+    const sm = this.session?.sm;
+    if (sm && sm.unrequested > 0 && !sm.requestOutstanding && now - sm.firstUnrequestedAt >= REQUEST_AFTER_MS) this.requestAck();
+    if (now - this.lastReadAt < idleMs) return;
+    this.probeSentAt = now;
+    if (sm) {
+      sm.requested();
+      this.transport.write(`<r xmlns='${NS_SM}'/>`);
+    } else {
+      // XEP-0199 §4.3 server-to-client ping; any answer (even an error) is a sign of life.
+      const to = escapeXML(this.session!.jid.toString());
+      this.transport.write(`<iq type='get' id='ping-${now.toString(36)}' from='${escapeXML(this.domain)}' to='${to}'><ping xmlns='urn:xmpp:ping'/></iq>`);
+    }
+  }
+
+  /** Asks the client how much it has handled (§4); one request outstanding at a time. */
+  requestAck(): void {
+    const sm = this.session?.sm;
+    if (!sm || this.state !== 'bound') return;
+    sm.requested();
+    this.transport.write(`<r xmlns='${NS_SM}'/>`);
+  }
+
+  /**
+   * XEP-0198 §5: re-attaches a session to this stream. Only a session of the account that
+   * authenticated here; an unknown id learns nothing about other accounts.
+   */
+  private resume(element: Element): void {
+    const account = this.authenticatedAs!.bareString();
+    const previd = element.attrs.previd ?? '';
+    const h = parseH(element.attrs.h);
+    if (h === null) {
+      this.transport.write(smFailed('bad-request'));
+      return;
+    }
+    const session = this.ctx.resumable.get(previd);
+    if (!session || session.hasEnded || session.jid.bareString() !== account || !session.sm) {
+      const knownH = this.ctx.resumable.endedH(previd, account);
+      this.transport.write(smFailed('item-not-found', knownH));
+      return;
+    }
+    const sm = session.sm;
+    if (!sm.acknowledge(h)) {
+      this.transport.write(smFailed('unexpected-request'));
+      return;
+    }
+    sm.answered();
+    // §5: a stream still attached to the session loses it, with a conflict error.
+    const old = session.detachForResumption();
+    if (old) old.close(new StreamError('conflict', 'the session was resumed on another stream'));
+    this.state = 'bound';
+    this.session = session;
+    if (this.unauthenticatedTimer) clearTimeout(this.unauthenticatedTimer);
+    // Nothing further is read until <resumed/> is out: the client's stanzas come after it.
+    this.parser.pause();
+    this.transport.pause();
+    const finish = (handled: number) => {
+      if (this.state !== 'bound' || this.session !== session || session.hasEnded) return;
+      this.transport.write(`<resumed xmlns='${NS_SM}' previd='${escapeXML(previd)}' h='${handled}'/>`);
+      session.attach(this);
+      // Everything the client had not acknowledged, again, in order.
+      for (const stanza of sm.pending()) this.writeStanza(stanza);
+      if (sm.unacknowledged > 0) this.requestAck();
+      this.ctx.log.debug({ ...this.logFields, jid: session.jid.toString() }, 'session resumed');
+      void this.ctx.hooks.emit('session-resumed', { session });
+      this.transport.resume();
+      this.parser.resume();
+    };
+    const handled = sm.handled();
+    if (typeof handled === 'number') finish(handled);
+    else void handled.then(finish);
   }
 
   // ---- output --------------------------------------------------------------------------
 
-  deliver(stanza: Element): void {
-    if (this.state !== 'bound') return;
-    if (this.ctx.delivery.take(this, stanza)) return;
-    this.write(stanza);
-  }
-
-  write(stanza: Element): void {
+  /** Writes a stanza of the bound session (C2sSession.write decides what reaches here). */
+  writeStanza(stanza: Element): void {
     if (this.state !== 'bound') return;
     if (this.transport.pendingBytes > MAX_PENDING_OUTPUT) {
       this.fail(new StreamError('resource-constraint', 'the client does not read its stream'));
@@ -493,8 +654,8 @@ export class ClientStream implements ClientSession, TransportListener {
     this.transport.write(stanza.toString());
   }
 
-  private writeStanza(stanza: Element): void {
-    this.transport.write(stanza.toString());
+  private writeElement(element: Element): void {
+    this.transport.write(element.toString());
   }
 
   // ---- closing (RFC 6120 §4.4) ---------------------------------------------------------
@@ -535,21 +696,25 @@ export class ClientStream implements ClientSession, TransportListener {
     this.transport.end(1_000);
   }
 
-  private teardown(): void {
+  /**
+   * The stream is done with its session: a closed or failed stream ends it; a lost
+   * connection only hibernates a resumable one (XEP-0198 §5).
+   */
+  private teardown(connectionLost = false): void {
     if (this.unauthenticatedTimer) {
       clearTimeout(this.unauthenticatedTimer);
       this.unauthenticatedTimer = null;
     }
-    if (this.boundJid && this.ctx.sessions.unbind(this)) {
-      const wasAvailable = this.available;
-      this.available = false;
-      void this.ctx.hooks.emit('session-closed', { session: this, wasAvailable });
-    }
+    const session = this.session;
+    this.session = null;
+    if (!session || session.stream !== this) return;
+    if (connectionLost) session.hibernate();
+    else void session.end();
   }
 
   private handleTransportClosed(): void {
     if (this.state === 'closed') return;
-    this.teardown();
+    this.teardown(true);
     this.state = 'closed';
     this.parser.end();
     this.ctx.onStreamClosed(this);

@@ -127,12 +127,15 @@ export class StanzaError extends Error {
 export class StreamError extends Error {
   readonly condition: StreamErrorCondition;
   readonly text?: string;
+  /** RFC 6120 §4.9.4: an application-specific condition, e.g. XEP-0198 handled-count-too-high. */
+  readonly applicationCondition?: Element;
 
-  constructor(condition: StreamErrorCondition, text?: string) {
+  constructor(condition: StreamErrorCondition, text?: string, applicationCondition?: Element) {
     super(text ? `${condition}: ${text}` : condition);
     this.name = 'StreamError';
     this.condition = condition;
     this.text = text;
+    this.applicationCondition = applicationCondition;
   }
 
   toElement(): Element {
@@ -141,6 +144,7 @@ export class StreamError extends Error {
     if (this.text) {
       error.c('text', { xmlns: NS_STREAM_ERRORS, 'xml:lang': 'en' }).t(this.text);
     }
+    if (this.applicationCondition) error.cnode(this.applicationCondition);
     return error;
   }
 }

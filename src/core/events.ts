@@ -81,4 +81,12 @@ export interface ServerEvents {
   'session-hibernated': { session: ClientSession };
   /** A hibernated (or still attached) session was resumed on a new stream. */
   'session-resumed': { session: ClientSession };
+
+  // ---- the server's lifecycle ----
+
+  /**
+   * The server is stopping: its streams have ended, the database is still open. Modules
+   * stop their timers and wait for what they still write (contract: pending writes flushed).
+   */
+  'server-stopping': Record<string, never>;
 }

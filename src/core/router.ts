@@ -498,6 +498,31 @@ export class Router {
   }
 
   /**
+   * A stanza that a session which ended for good had not acknowledged (XEP-0198), handled
+   * as RFC 6121 §8.5.3.2 says for a resource that is no longer available: chat and normal
+   * messages go to another resource or offline storage (else the sender gets an error),
+   * groupchat gets an error, headlines and errors are dropped; an iq get/set is answered
+   * with service-unavailable. The filters and message hooks already ran for it.
+   */
+  redeliver(stanza: Element): Promise<void> | void {
+    const from = stanza.attrs.from ? tryParseJid(stanza.attrs.from) : null;
+    const to = stanza.attrs.to ? tryParseJid(stanza.attrs.to) : null;
+    if (!from || !to || !this.domains.has(to.domain) || to.local === '') return;
+    const type = stanza.attrs.type;
+    if (stanza.name === 'iq') {
+      if (type === 'get' || type === 'set') this.bounce(stanza, new StanzaError('service-unavailable'));
+      return;
+    }
+    if (stanza.name !== 'message') return;
+    if (type === 'groupchat') {
+      this.bounce(stanza, new StanzaError('service-unavailable'));
+      return;
+    }
+    if (type !== undefined && type !== 'chat' && type !== 'normal') return;
+    return this.run(to.resource === '' ? this.toBare(stanza, from, to, LOCAL_ORIGIN) : this.toFull(stanza, from, to, LOCAL_ORIGIN), stanza);
+  }
+
+  /**
    * Sends an error reply for a stanza (RFC 6120 §8.3). Never answers an error with an
    * error, and never answers iq results.
    */

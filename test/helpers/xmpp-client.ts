@@ -39,12 +39,26 @@ export async function connect(server: TestServer, username: string, password: st
   xmpp.on('error', () => undefined);
   try {
     await withTimeout(xmpp.start(), 5_000, `login of ${username}`);
+    await smSettled(xmpp);
   } catch (err) {
     // A refused login leaves the socket open otherwise (until the server's timeout).
     await stopQuietly(xmpp);
     throw err;
   }
   return xmpp;
+}
+
+/**
+ * @xmpp/client resolves start() before <enabled/> (XEP-0198) arrives, and resets its inbound
+ * counter when it handles <enabled/>, after any stanza parsed from the same read: it then
+ * acknowledges fewer stanzas than it got, and the server rightly resends those. A test waits
+ * until stream management is settled before it sends anything.
+ */
+async function smSettled(xmpp: Client): Promise<void> {
+  const sm = (xmpp as unknown as { streamManagement?: { enabled: boolean } }).streamManagement;
+  // Hearth always offers XEP-0198; the client sends <enable/> right after binding.
+  const deadline = Date.now() + 3_000;
+  while (sm && !sm.enabled && Date.now() < deadline) await delay(2);
 }
 
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

@@ -54,7 +54,9 @@ describe('RFC 6121 §4 presence with @xmpp/client', function () {
   let users = 0;
 
   before(async function () {
-    ts = await startTestServer({ host: '127.0.0.124', domain: 'presence.hearth.example' });
+    // Without stream management resumption: a dropped connection ends the session at once
+    // (test/c2s/stream-management.test.ts covers hibernation).
+    ts = await startTestServer({ host: '127.0.0.124', domain: 'presence.hearth.example', config: { c2s: { smResumeTimeoutS: 0 } } });
   });
 
   afterEach(async function () {

@@ -1,0 +1,342 @@
+// XEP-0198 Stream Management as a phone sees it: enable, acknowledgements, a killed
+// connection that hibernates the session, resumption with the unacknowledged stanzas resent
+// exactly once, failed resumptions, and expiry handing the queue to offline storage.
+// Raw sockets for the protocol itself; @xmpp/client for the other users.
+import { expect } from 'chai';
+import { plainAuth, RawConnection, streamHeader } from '../helpers/raw.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { collectStanzas, connect, delay, roundTrip, stopQuietly, waitForStanza, xml, type Client, type Element } from '../helpers/xmpp-client.js';
+
+const NS_SM = 'urn:xmpp:sm:3';
+const PASSWORD = 'sm-secret';
+
+/** A client stream over a raw socket, logged in and bound. */
+class RawClient {
+  /** Where the server's counting starts: what it sent after <enable/>. */
+  enabledAt = 0;
+
+  constructor(
+    readonly raw: RawConnection,
+    readonly jid: string,
+  ) {}
+
+  /** Connects, authenticates (PLAIN over plaintext: a loopback test server) and binds, or resumes. */
+  static async login(server: TestServer, user: string, options: { resource?: string; resume?: { previd: string; h: number } } = {}): Promise<{ client: RawClient | null; reply: string; raw: RawConnection }> {
+    const raw = await RawConnection.open(server.host, server.port);
+    raw.send(streamHeader(server.domain));
+    await raw.waitFor(/<\/stream:features>/);
+    raw.send(plainAuth(user, PASSWORD));
+    await raw.waitFor(/<success[^>]*\/>|<success[^>]*>[^<]*<\/success>/);
+    const mark = raw.text.length;
+    raw.send(streamHeader(server.domain).replace("<?xml version='1.0'?>", ''));
+    await raw.waitFor(/<\/stream:features>[\s\S]*<\/stream:features>/);
+    expect(raw.text.slice(mark)).to.match(/<sm xmlns=['"]urn:xmpp:sm:3['"]\/>/);
+    if (options.resume) {
+      const before = raw.text.length;
+      raw.send(`<resume xmlns='${NS_SM}' previd='${options.resume.previd}' h='${options.resume.h}'/>`);
+      const reply = await waitAfter(raw, before, /<resumed [^>]*\/>|<failed [\s\S]*?<\/failed>|<failed [^>]*\/>/);
+      const client = reply.startsWith('<resumed') ? new RawClient(raw, '') : null;
+      return { client, reply, raw };
+    }
+    const before = raw.text.length;
+    raw.send(`<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${options.resource ?? 'phone'}</resource></bind></iq>`);
+    const bound = await waitAfter(raw, before, /<jid>([^<]+)<\/jid>/);
+    return { client: new RawClient(raw, /<jid>([^<]+)<\/jid>/.exec(bound)![1]!), reply: bound, raw };
+  }
+
+  /** Sends and returns the next match after this point. */
+  async request(data: string, pattern: RegExp, ms = 3_000): Promise<string> {
+    const before = this.raw.text.length;
+    this.raw.send(data);
+    return waitAfter(this.raw, before, pattern, ms);
+  }
+
+  async enable(resume = true): Promise<{ id: string | null; element: string }> {
+    this.enabledAt = this.raw.text.length;
+    const element = await this.request(`<enable xmlns='${NS_SM}'${resume ? " resume='true'" : ''}/>`, /<enabled [^>]*\/>|<failed [\s\S]*?<\/failed>/);
+    const id = /id=['"]([^'"]+)['"]/.exec(element)?.[1] ?? null;
+    return { id, element };
+  }
+
+  /** The h the server reports. */
+  async serverH(): Promise<number> {
+    const a = await this.request(`<r xmlns='${NS_SM}'/>`, /<a xmlns='urn:xmpp:sm:3' h='(\d+)'\/>/);
+    return Number(/h='(\d+)'/.exec(a)![1]);
+  }
+
+  /** Messages with a body received so far, by id, in order. */
+  messageIds(): string[] {
+    return [...this.raw.text.matchAll(/<message [^>]*id="([^"]+)"/g)].map((m) => m[1]!);
+  }
+
+  /** Stanzas the server sent since stream management was enabled (h, counted by hand). */
+  stanzaCount(since = this.enabledAt): number {
+    return (this.raw.text.slice(since).match(/<(message|presence|iq)[ >]/g) ?? []).length;
+  }
+}
+
+async function waitAfter(raw: RawConnection, from: number, pattern: RegExp, ms = 3_000): Promise<string> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const match = pattern.exec(raw.text.slice(from));
+    if (match) return match[0];
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}; got: ${raw.text.slice(from).slice(-600)}`);
+    if (raw.ended) throw new Error(`connection closed without ${pattern}; got: ${raw.text.slice(from).slice(-600)}`);
+    await delay(5);
+  }
+}
+
+describe('XEP-0198 stream management', function () {
+  let ts: TestServer;
+  let users = 0;
+  const clients: Client[] = [];
+  const raws: RawConnection[] = [];
+
+  before(async function () {
+    ts = await startTestServer({
+      host: '127.0.0.156',
+      domain: 'sm.hearth.example',
+      config: { c2s: { requireTls: false, allowPlaintextAuth: true, smMaxUnacked: 20 }, limits: { hibernatedPerAccount: 2 } },
+    });
+  });
+
+  afterEach(async function () {
+    for (const raw of raws.splice(0)) raw.destroy();
+    await Promise.all(clients.splice(0).map(stopQuietly));
+  });
+
+  after(async function () {
+    await ts?.stop();
+  });
+
+  async function account(name: string): Promise<string> {
+    const local = `${name}${++users}`;
+    await ts.addUser(local, PASSWORD);
+    return local;
+  }
+
+  async function raw(user: string, resource = 'phone'): Promise<RawClient> {
+    const { client, raw: connection } = await RawClient.login(ts, user, { resource });
+    raws.push(connection);
+    return client!;
+  }
+
+  async function peer(user: string): Promise<{ client: Client; inbox: Element[] }> {
+    const client = await connect(ts, user, PASSWORD, { resource: 'desk', mechanism: 'PLAIN' });
+    clients.push(client);
+    const inbox = collectStanzas(client);
+    await client.send(xml('presence'));
+    await roundTrip(client);
+    return { client, inbox };
+  }
+
+  /** alice and bob with a mutual subscription, set up through the server's own service. */
+  async function friends(): Promise<[string, string]> {
+    const a = await account('alice');
+    const b = await account('bob');
+    await ts.server.services.rosters.add(`${a}@${ts.domain}`, { jid: `${b}@${ts.domain}`, subscription: 'both' });
+    await ts.server.services.rosters.add(`${b}@${ts.domain}`, { jid: `${a}@${ts.domain}`, subscription: 'both' });
+    return [a, b];
+  }
+
+  async function send(from: Client, to: string, id: string, ...extra: Element[]): Promise<void> {
+    await from.send(xml('message', { to, type: 'chat', id }, xml('body', {}, `text of ${id}`), ...extra));
+  }
+
+  /** XEP-0441: the account archives nothing, so what it misses must go to offline storage. */
+  async function archiveNothing(client: RawClient): Promise<void> {
+    const reply = await client.request(`<iq type='set' id='prefs'><prefs xmlns='urn:xmpp:mam:2' default='never'/></iq>`, /<iq [^>]*id=["']prefs["'][^>]*>/);
+    expect(reply).to.match(/type=["']result["']/);
+  }
+
+  describe('enabling and acknowledging', function () {
+    it('enables with resumption: an unguessable id, resume=true and the configured max', async function () {
+      const alice = await raw(await account('alice'));
+      const { id, element } = await alice.enable(true);
+      expect(element).to.match(/resume=['"]true['"]/);
+      expect(element).to.match(/max=['"]300['"]/);
+      // 128 random bits, base64url.
+      expect(id).to.match(/^[A-Za-z0-9_-]{22}$/);
+      const again = await alice.enable(true);
+      expect(again.element).to.match(/<failed xmlns='urn:xmpp:sm:3'><unexpected-request /);
+    });
+
+    it('enables without resumption when not asked for, and gives no id', async function () {
+      const alice = await raw(await account('alice'));
+      const { id, element } = await alice.enable(false);
+      expect(element).to.match(/^<enabled xmlns=['"]urn:xmpp:sm:3['"]\/>$/);
+      expect(id).to.equal(null);
+    });
+
+    it('refuses <enable/> before a resource is bound', async function () {
+      const user = await account('alice');
+      const connection = await RawConnection.open(ts.host, ts.port);
+      raws.push(connection);
+      connection.send(streamHeader(ts.domain));
+      await connection.waitFor(/<\/stream:features>/);
+      connection.send(plainAuth(user, PASSWORD));
+      await connection.waitFor(/<success/);
+      connection.send(streamHeader(ts.domain).replace("<?xml version='1.0'?>", ''));
+      await connection.waitFor(/<\/stream:features>[\s\S]*<\/stream:features>/);
+      const before = connection.text.length;
+      connection.send(`<enable xmlns='${NS_SM}' resume='true'/>`);
+      expect(await waitAfter(connection, before, /<failed [\s\S]*?<\/failed>/)).to.contain('<unexpected-request ');
+    });
+
+    it('counts the client\'s stanzas in h and answers <r/> with it', async function () {
+      const alice = await raw(await account('alice'));
+      await alice.enable();
+      expect(await alice.serverH()).to.equal(0);
+      for (let i = 0; i < 3; i++) alice.raw.send(`<iq type='get' id='p${i}' to='${ts.domain}'><ping xmlns='urn:xmpp:ping'/></iq>`);
+      expect(await alice.serverH()).to.equal(3);
+    });
+
+    it('asks for acknowledgements in batches, not one per stanza, and forgets what is acknowledged', async function () {
+      const [a, b] = await friends();
+      const alice = await raw(a);
+      await alice.enable();
+      const bob = await peer(b);
+      const start = alice.raw.text.length;
+      for (let i = 0; i < 12; i++) await send(bob.client, alice.jid, `m${i}`);
+      await waitAfter(alice.raw, start, /id="m11"/);
+      await delay(100);
+      const requests = (alice.raw.text.slice(start).match(/<r xmlns='urn:xmpp:sm:3'\/>/g) ?? []).length;
+      // One request outstanding at a time: the client has not answered, so exactly one.
+      expect(requests).to.equal(1);
+      // Acknowledging everything empties the queue: more than smMaxUnacked (20) can follow.
+      alice.raw.send(`<a xmlns='${NS_SM}' h='${alice.stanzaCount(start)}'/>`);
+      const next = alice.raw.text.length;
+      for (let i = 12; i < 24; i++) await send(bob.client, alice.jid, `m${i}`);
+      await waitAfter(alice.raw, next, /id="m23"/);
+      expect(alice.raw.ended).to.equal(false);
+    });
+
+    it('ends the stream with undefined-condition when h acknowledges more than was sent', async function () {
+      const alice = await raw(await account('alice'));
+      await alice.enable();
+      alice.raw.send(`<a xmlns='${NS_SM}' h='5'/>`);
+      expect(await alice.raw.streamErrorAndClose()).to.equal('undefined-condition');
+      expect(alice.raw.text).to.match(/<handled-count-too-high xmlns=['"]urn:xmpp:sm:3['"] h=['"]5['"] send-count=['"]0['"]\/>/);
+    });
+
+    it('ends the stream with policy-violation when the client leaves more than smMaxUnacked unacknowledged, and the queue goes to offline storage', async function () {
+      const [a, b] = await friends();
+      const alice = await raw(a);
+      await archiveNothing(alice);
+      await alice.enable();
+      const bob = await peer(b);
+      for (let i = 0; i < 25; i++) await send(bob.client, alice.jid, `q${i}`);
+      expect(await alice.raw.streamErrorAndClose()).to.equal('policy-violation');
+      await roundTrip(bob.client);
+      // Unacknowledged and not in the archive: rerouted to the account, which is offline now.
+      await waitUntil(async () => (await ts.server.stores.offline.count(a, ts.domain)) === 25, 'all 25 in offline storage');
+    });
+  });
+
+  describe('resumption', function () {
+    it('resumes after a killed connection: the same session, unacknowledged messages resent exactly once, no presence flap', async function () {
+      const [a, b] = await friends();
+      const alice = await raw(a);
+      const { id } = await alice.enable();
+      alice.raw.send('<presence/>');
+      const bob = await peer(b);
+      await waitForStanza(bob.inbox, (el) => el.is('presence') && el.attrs.from === alice.jid && el.attrs.type === undefined, 'alice online at bob');
+      const start = alice.raw.text.length;
+      await send(bob.client, alice.jid, 'r1');
+      await send(bob.client, alice.jid, 'r2');
+      await waitAfter(alice.raw, start, /id="r2"/);
+      // The phone acknowledges what it had before r1 (everything up to bob's presence).
+      const handledBefore = alice.stanzaCount() - 2;
+      alice.raw.destroy();
+      await delay(200);
+      // Hibernated: bob's messages keep coming in, and bob sees alice as online throughout.
+      await send(bob.client, alice.jid, 'r3');
+      await roundTrip(bob.client);
+
+      const resumed = await RawClient.login(ts, a, { resume: { previd: id!, h: handledBefore } });
+      raws.push(resumed.raw);
+      expect(resumed.reply).to.match(new RegExp(`^<resumed xmlns='${NS_SM}' previd='${id}' h='1'/>$`));
+      await waitAfter(resumed.raw, 0, /id="r3"/);
+      await delay(100);
+      const ids = [...resumed.raw.text.matchAll(/<message [^>]*id="([^"]+)"/g)].map((m) => m[1]);
+      expect(ids).to.deep.equal(['r1', 'r2', 'r3']);
+      // The same session: still bound under the same full JID, still available.
+      const after = resumed.raw.text.length;
+      await send(bob.client, alice.jid, 'r4');
+      await waitAfter(resumed.raw, after, /id="r4"/);
+      expect(bob.inbox.filter((el) => el.is('presence') && el.attrs.from === alice.jid && el.attrs.type === 'unavailable')).to.deep.equal([]);
+    });
+
+    it('closes a connection that is still open with conflict when its session is resumed elsewhere', async function () {
+      const a = await account('alice');
+      const first = await raw(a);
+      const { id } = await first.enable();
+      const h = await first.serverH();
+      const second = await RawClient.login(ts, a, { resume: { previd: id!, h } });
+      raws.push(second.raw);
+      expect(second.reply).to.match(/^<resumed /);
+      expect(await first.raw.streamErrorAndClose()).to.equal('conflict');
+      // The resumed stream carries on: the same counters (the client sent no stanza yet).
+      expect(await new RawClient(second.raw, first.jid).serverH()).to.equal(0);
+    });
+
+    it('answers an unknown id with <failed> item-not-found', async function () {
+      const a = await account('alice');
+      const result = await RawClient.login(ts, a, { resume: { previd: 'AAAAAAAAAAAAAAAAAAAAAA', h: 0 } });
+      raws.push(result.raw);
+      expect(result.reply).to.match(/^<failed xmlns='urn:xmpp:sm:3'><item-not-found /);
+      // The stream stays usable: the client binds a new session instead.
+      result.raw.send(`<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`);
+      await result.raw.waitFor(/<jid>/);
+    });
+
+    it('refuses another account\'s session id, and the session stays untouched', async function () {
+      const [a, b] = await friends();
+      const alice = await raw(a);
+      const { id } = await alice.enable();
+      const bob = await peer(b);
+      const stolen = await RawClient.login(ts, b, { resume: { previd: id!, h: 0 } });
+      raws.push(stolen.raw);
+      expect(stolen.reply).to.match(/^<failed xmlns='urn:xmpp:sm:3'><item-not-found /);
+      expect(stolen.reply).not.to.match(/ h=/);
+      // alice's connection is still open and still gets her messages.
+      const before = alice.raw.text.length;
+      await send(bob.client, alice.jid, 'still-mine');
+      await waitAfter(alice.raw, before, /id="still-mine"/);
+      expect(alice.raw.ended).to.equal(false);
+    });
+
+    it('replaces a hibernated session cleanly when the same resource binds again', async function () {
+      const [a, b] = await friends();
+      const alice = await raw(a, 'phone');
+      const { id } = await alice.enable();
+      const bob = await peer(b);
+      const start = alice.raw.text.length;
+      await send(bob.client, alice.jid, 'x1');
+      await send(bob.client, alice.jid, 'x2', xml('no-store', { xmlns: 'urn:xmpp:hints' }));
+      await waitAfter(alice.raw, start, /id="x2"/);
+      alice.raw.destroy();
+      await delay(200);
+      // A new login binds the same resource instead of resuming: the old session ends, and of
+      // its unacknowledged messages the one not in the archive goes to the new session, once;
+      // the archived one waits in the archive (no second delivery).
+      const fresh = await raw(a, 'phone');
+      fresh.raw.send('<presence/>');
+      await waitAfter(fresh.raw, 0, /id="x2"/);
+      await roundTrip(bob.client);
+      await delay(100);
+      expect(fresh.messageIds()).to.deep.equal(['x2']);
+      const stale = await RawClient.login(ts, a, { resume: { previd: id!, h: 0 } });
+      raws.push(stale.raw);
+      expect(stale.reply).to.match(/^<failed /);
+    });
+  });
+});
+
+async function waitUntil(check: () => Promise<boolean>, what: string, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(20);
+  }
+}
