@@ -549,10 +549,19 @@ export class Router {
       return;
     }
     if (to.resource !== '') {
-      this.sessions.get(to)?.deliver(reply);
+      const session = this.sessions.get(to);
+      if (!session) return;
+      session.deliver(reply);
+      if (reply.name === 'message') this.deliveredReply(reply, to, [session]);
     } else if (reply.name === 'message') {
-      for (const s of this.sessions.ofAccount(to.bareString())) if (s.available) s.deliver(reply);
+      this.deliveredReply(reply, to, this.deliverToAvailable(reply, this.sessions.ofAccount(to.bareString()), true));
     }
+  }
+
+  /** A message error the server generated reached these sessions (carbons copy it, XEP-0280). */
+  private deliveredReply(reply: Element, to: Jid, recipients: readonly ClientSession[]): void {
+    const from = reply.attrs.from ? tryParseJid(reply.attrs.from) : null;
+    if (from) this.delivered(reply, from, to, recipients);
   }
 
   /** Runs an async routing step; a failure becomes internal-server-error, never a crash. */

@@ -306,6 +306,23 @@ describe('XEP-0198 stream management', function () {
       expect(alice.raw.ended).to.equal(false);
     });
 
+    it('keeps at most limits.hibernatedPerAccount hibernated sessions per account: the oldest ends', async function () {
+      const a = await account('alice');
+      const ids: string[] = [];
+      for (const resource of ['one', 'two', 'three']) {
+        const client = await raw(a, resource);
+        ids.push((await client.enable()).id!);
+        client.raw.destroy();
+        await delay(100);
+      }
+      const oldest = await RawClient.login(ts, a, { resume: { previd: ids[0]!, h: 0 } });
+      raws.push(oldest.raw);
+      expect(oldest.reply).to.match(/^<failed /);
+      const newest = await RawClient.login(ts, a, { resume: { previd: ids[2]!, h: 0 } });
+      raws.push(newest.raw);
+      expect(newest.reply).to.match(/^<resumed /);
+    });
+
     it('replaces a hibernated session cleanly when the same resource binds again', async function () {
       const [a, b] = await friends();
       const alice = await raw(a, 'phone');
@@ -332,6 +349,126 @@ describe('XEP-0198 stream management', function () {
     });
   });
 });
+
+describe('XEP-0198 expiry and dead connections', function () {
+  let ts: TestServer;
+  let users = 0;
+  const clients: Client[] = [];
+  const raws: RawConnection[] = [];
+
+  before(async function () {
+    ts = await startTestServer({
+      host: '127.0.0.157',
+      domain: 'sm-expiry.hearth.example',
+      config: { c2s: { requireTls: false, allowPlaintextAuth: true, smResumeTimeoutS: 1, pingIntervalS: 1, pingTimeoutS: 1 } },
+    });
+  });
+
+  afterEach(async function () {
+    for (const raw of raws.splice(0)) raw.destroy();
+    await Promise.all(clients.splice(0).map(stopQuietly));
+  });
+
+  after(async function () {
+    await ts?.stop();
+  });
+
+  async function friends(): Promise<[string, string]> {
+    const a = `alice${++users}`;
+    const b = `bob${++users}`;
+    await ts.addUser(a, PASSWORD);
+    await ts.addUser(b, PASSWORD);
+    await ts.server.services.rosters.add(`${a}@${ts.domain}`, { jid: `${b}@${ts.domain}`, subscription: 'both' });
+    await ts.server.services.rosters.add(`${b}@${ts.domain}`, { jid: `${a}@${ts.domain}`, subscription: 'both' });
+    return [a, b];
+  }
+
+  async function raw(user: string): Promise<RawClient> {
+    const { client, raw: connection } = await RawClient.login(ts, user);
+    raws.push(connection);
+    return client!;
+  }
+
+  async function bobOnline(b: string): Promise<{ client: Client; inbox: Element[] }> {
+    const client = await connect(ts, b, PASSWORD, { resource: 'desk', mechanism: 'PLAIN' });
+    clients.push(client);
+    const inbox = collectStanzas(client);
+    await client.send(xml('presence'));
+    await roundTrip(client);
+    return { client, inbox };
+  }
+
+  it('on expiry moves unacknowledged messages to offline storage, drops headlines, and only then sends unavailable', async function () {
+    const [a, b] = await friends();
+    const alice = await raw(a);
+    const prefs = await alice.request(`<iq type='set' id='prefs'><prefs xmlns='urn:xmpp:mam:2' default='never'/></iq>`, /<iq [^>]*id=["']prefs["'][^>]*>/);
+    expect(prefs).to.match(/type=["']result["']/);
+    const { id } = await alice.enable();
+    alice.raw.send('<presence/>');
+    const bob = await bobOnline(b);
+    await waitForStanza(bob.inbox, (el) => el.is('presence') && el.attrs.from === alice.jid && el.attrs.type === undefined, 'alice online');
+    const start = alice.raw.text.length;
+    for (const [type, mid] of [['chat', 'e1'], ['normal', 'e2'], ['headline', 'e3']] as const) {
+      await bob.client.send(xml('message', { to: alice.jid, type, id: mid }, xml('body', {}, mid)));
+    }
+    await waitAfter(alice.raw, start, /id="e3"/);
+    alice.raw.destroy();
+    // Hibernated: no unavailable yet.
+    await delay(300);
+    expect(bob.inbox.some((el) => el.is('presence') && el.attrs.type === 'unavailable')).to.equal(false);
+    const gone = await waitForStanza(bob.inbox, (el) => el.is('presence') && el.attrs.from === alice.jid && el.attrs.type === 'unavailable', 'unavailable after expiry', 5_000);
+    expect(gone).to.not.equal(undefined);
+    // By the time contacts see the resource go, its messages are stored.
+    const stored = await ts.server.stores.offline.list(a, ts.domain);
+    expect(stored.map((m) => /id="([^"]+)"/.exec(m.stanza)?.[1])).to.deep.equal(['e1', 'e2']);
+    // A late resumption learns how much the server had received (h) and fails.
+    const late = await RawClient.login(ts, a, { resume: { previd: id!, h: 0 } });
+    raws.push(late.raw);
+    expect(late.reply).to.match(/^<failed xmlns='urn:xmpp:sm:3' h='1'><item-not-found /);
+  });
+
+  it('probes a silent connection with <r/> and drops it when no answer comes; the session hibernates, then expires', async function () {
+    const [a, b] = await friends();
+    const alice = await raw(a);
+    await alice.enable();
+    alice.raw.send('<presence/>');
+    const bob = await bobOnline(b);
+    await waitForStanza(bob.inbox, (el) => el.is('presence') && el.attrs.from === alice.jid && el.attrs.type === undefined, 'alice online');
+    // The phone vanished without closing TCP: it reads nothing and says nothing.
+    await alice.raw.waitFor(/<r xmlns='urn:xmpp:sm:3'\/>/, 4_000);
+    await withTimeoutOf(alice.raw.closed, 5_000, 'the server dropping the silent connection');
+    await waitForStanza(bob.inbox, (el) => el.is('presence') && el.attrs.from === alice.jid && el.attrs.type === 'unavailable', 'unavailable after expiry', 5_000);
+  });
+
+  it('keeps a connection that answers the probe', async function () {
+    const [a] = await friends();
+    const alice = await raw(a);
+    await alice.enable();
+    for (let i = 0; i < 2; i++) {
+      const before = alice.raw.text.length;
+      await waitAfter(alice.raw, before, /<r xmlns='urn:xmpp:sm:3'\/>/, 4_000);
+      alice.raw.send(`<a xmlns='urn:xmpp:sm:3' h='0'/>`);
+    }
+    expect(alice.raw.ended).to.equal(false);
+  });
+
+  it('probes a silent connection without stream management with a ping', async function () {
+    const [a] = await friends();
+    const alice = await raw(a);
+    await alice.raw.waitFor(/<iq type='get' id='ping-[^']+' from='sm-expiry.hearth.example' to='[^']+'><ping xmlns='urn:xmpp:ping'\/><\/iq>/, 4_000);
+    await withTimeoutOf(alice.raw.closed, 5_000, 'the server dropping the silent connection');
+  });
+});
+
+async function withTimeoutOf(promise: Promise<void>, ms: number, what: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
 
 async function waitUntil(check: () => Promise<boolean>, what: string, ms = 5_000): Promise<void> {
   const deadline = Date.now() + ms;
