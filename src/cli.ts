@@ -1,8 +1,9 @@
 // The `hearth` command line (contract.md): start, check, migrate, and the administration
-// commands (user, token, session, roster, send, stats), which call the service layer through
+// commands (user, token, session, roster, archive, send, stats), which call the service layer through
 // the running server's control socket, or on the database when no server runs.
 // Exit codes: 0 success, 1 failure (one line per problem on stderr), 2 usage error.
 import { parseArgs } from 'node:util';
+import { archiveCommand } from './cli/archive.js';
 import { allowOptions, CommandFailure, expectArgs, UsageError, type CliOptions } from './cli/context.js';
 import { sendCommand, statsCommand } from './cli/live.js';
 import { rosterCommand } from './cli/roster.js';
@@ -42,6 +43,8 @@ Commands:
   roster del JID CONTACT         remove a roster item
   send --to JID --body TEXT [--from JID] [--type chat|normal|headline] [--subject S]
                                  send a message through the server *
+  archive count JID              how many messages an account's archive (XEP-0313) holds
+  archive purge JID              empty an account's message archive
   stats [--json]                 accounts, sessions, federation, stanzas, uptime *
   version                        print the version
 
@@ -127,6 +130,8 @@ export async function main(argv: string[]): Promise<number> {
         return await rosterCommand(config, rest, values);
       case 'send':
         return await sendCommand(config, rest, values);
+      case 'archive':
+        return await archiveCommand(config, rest, values);
       case 'stats':
         return await statsCommand(config, rest, values);
       default:

@@ -3,7 +3,7 @@ import type { AdminServices } from '../services/index.js';
 import type { ControlMethod } from './server.js';
 
 export function controlMethods(services: AdminServices, version: string): Record<string, ControlMethod> {
-  const { accounts, tokens, sessions, rosters, messages, stats } = services;
+  const { accounts, tokens, sessions, rosters, messages, stats, archive } = services;
   return {
     ping: async () => ({ version }),
     'user.add': (p) => accounts.add(p.jid, p.password),
@@ -26,6 +26,8 @@ export function controlMethods(services: AdminServices, version: string): Record
     'roster.add': (p) => rosters.add(p.jid, p.item),
     'roster.del': (p) => rosters.remove(p),
     'message.send': (p) => messages.send(p),
+    'archive.count': (p) => archive.count(p.jid),
+    'archive.purge': (p) => archive.purge(p.jid),
     stats: () => stats.stats(),
   };
 }

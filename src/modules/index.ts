@@ -5,6 +5,7 @@ import { csiModule } from './csi.js';
 import { contactAddressesModule } from './contact-addresses.js';
 import { discoModule } from './disco.js';
 import { lastActivityModule } from './last-activity.js';
+import { mamModule } from './mam.js';
 import { offlineModule } from './offline.js';
 import { pingModule } from './ping.js';
 import { presenceModule } from './presence.js';
@@ -13,4 +14,4 @@ import { timeModule } from './time.js';
 import { versionModule } from './version.js';
 
 export const builtinModules: readonly HearthModule[] = [discoModule, pingModule, rosterModule, presenceModule, offlineModule, csiModule,
-  versionModule, timeModule, lastActivityModule, contactAddressesModule, carbonsModule];
+  versionModule, timeModule, lastActivityModule, contactAddressesModule, carbonsModule, mamModule];

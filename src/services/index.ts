@@ -7,6 +7,7 @@ import type { Router } from '../core/router.js';
 import { LocalSessionRegistry, type SessionRegistry } from '../core/sessions.js';
 import type { Database, Stores } from '../storage/index.js';
 import { AccountService } from './accounts.js';
+import { ArchiveService } from './archive.js';
 import { HealthService } from './health.js';
 import { MessageService } from './messages.js';
 import { OfflineService } from './offline.js';
@@ -21,6 +22,7 @@ export interface DatabaseServices {
   readonly accounts: AccountService;
   readonly tokens: TokenService;
   readonly rosters: RosterAdminService;
+  readonly archive: ArchiveService;
 }
 
 /** Everything, with the live server behind it. */
@@ -36,7 +38,12 @@ export function createDatabaseServices(stores: Stores, config: Config): Database
   const accounts = new AccountService(stores, config, null);
   // Nobody is online to push to: an empty registry.
   const rosters = new RosterService(stores.roster, new LocalSessionRegistry(), config.limits.rosterItems);
-  return { accounts, tokens: new TokenService(stores.tokens), rosters: new RosterAdminService(rosters, accounts) };
+  return {
+    accounts,
+    tokens: new TokenService(stores.tokens),
+    rosters: new RosterAdminService(rosters, accounts),
+    archive: new ArchiveService(stores.archive, accounts),
+  };
 }
 
 export interface LiveServer {
@@ -62,6 +69,7 @@ export function createAdminServices(server: LiveServer): AdminServices {
     sessions: new SessionService(server.sessions, accounts),
     messages: new MessageService(server.router, server.sessions, accounts, config.domains),
     offline: new OfflineService(server.stores.offline, accounts),
+    archive: new ArchiveService(server.stores.archive, accounts),
     stats: new StatsService({
       version: server.version,
       startedAt: server.startedAt,

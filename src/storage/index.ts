@@ -1,6 +1,7 @@
 // The storage layer's public surface: open/migrate the database, and the
 // repositories (the only code that writes SQL).
 import { createAccountStore, type AccountStore } from './accounts.js';
+import { createArchiveStore, type ArchiveStore } from './archive.js';
 import { withCredentialCache } from './credential-cache.js';
 import { withPendingIndex } from './pending-index.js';
 import type { Database } from './database.js';
@@ -14,6 +15,7 @@ export interface Stores {
   roster: RosterStore;
   offline: OfflineStore;
   tokens: TokenStore;
+  archive: ArchiveStore;
   lastActivity: LastActivityStore;
 }
 
@@ -22,11 +24,13 @@ export function createStores(database: Database): Stores {
   const roster = createRosterStore(database.db);
   const offline = createOfflineStore(database.db);
   const tokens = createTokenStore(database.db);
+  // PGlite runs one query at a time; a PostgreSQL pool takes two archive INSERTs at once.
+  const archive = createArchiveStore(database.db, { maxInFlight: database.kind === 'pglite' ? 1 : 2 });
   const lastActivity = createLastActivityStore(database.db);
   // Embedded PGlite has one writer, this process, so what it remembers of the database is
   // exact. A PostgreSQL server may have other writers (the command line, later other nodes).
-  if (database.kind !== 'pglite') return { accounts, roster, offline, tokens, lastActivity };
-  return { accounts: withCredentialCache(accounts), ...withPendingIndex(database.db, roster, offline), tokens, lastActivity };
+  if (database.kind !== 'pglite') return { accounts, roster, offline, tokens, archive, lastActivity };
+  return { accounts: withCredentialCache(accounts), ...withPendingIndex(database.db, roster, offline), tokens, archive, lastActivity };
 }
 
 export { openDatabase, migrateToLatest, type Database, type DatabaseOptions, type StorageLogger } from './database.js';
@@ -34,5 +38,6 @@ export type { AccountStore, AccountRecord, NewAccount, AccountListOptions } from
 export type { RosterStore, Roster, RosterItem, RosterChange } from './roster.js';
 export type { OfflineStore, OfflineMessage } from './offline.js';
 export type { TokenStore, TokenRecord, TokenScope } from './tokens.js';
+export type { ArchiveStore, ArchiveEntry, ArchivedMessage, ArchiveFilter, ArchivePage, ArchivePageRequest, ArchivePrefs, ArchiveDefault, ArchiveType } from './archive.js';
 export type { LastActivityStore, LastLogout } from './last-activity.js';
 export type { Tables } from './tables.js';

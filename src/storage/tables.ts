@@ -104,6 +104,28 @@ export interface LastActivityTable {
   status: string | null;
 }
 
+export interface ArchiveMessagesTable {
+  domain: string;
+  username: string;
+  /** The archive id (hybrid clock: ms × 4096 + counter). */
+  id: Int8;
+  with_jid: string;
+  with_resource: ColumnType<string, string | undefined, string>;
+  outgoing: boolean;
+  type: 'chat' | 'normal' | 'groupchat';
+  stanza: string;
+  body: string | null;
+}
+export type ArchiveMessageRow = Selectable<ArchiveMessagesTable>;
+
+export interface ArchivePrefsTable {
+  domain: string;
+  username: string;
+  default_mode: 'always' | 'never' | 'roster';
+  always_jids: ColumnType<string[], string[] | undefined, string[]>;
+  never_jids: ColumnType<string[], string[] | undefined, string[]>;
+}
+
 export interface Tables {
   accounts: AccountsTable;
   scram_credentials: ScramCredentialsTable;
@@ -112,5 +134,7 @@ export interface Tables {
   subscription_requests: SubscriptionRequestsTable;
   offline_messages: OfflineMessagesTable;
   admin_tokens: AdminTokensTable;
+  archive_messages: ArchiveMessagesTable;
+  archive_prefs: ArchivePrefsTable;
   last_activity: LastActivityTable;
 }

@@ -416,6 +416,14 @@ describe('admin HTTP API', function () {
       expect((await api.get(`/api/v1/accounts/${seg(jid)}/offline`)).body).to.deep.equal({ count: 0, messages: [] });
     });
 
+    it('counts and purges the message archive (XEP-0313)', async function () {
+      const { jid } = await account('archived');
+      for (const body of ['one', 'two']) expect((await api.post('/api/v1/messages', { to: jid, body })).status).to.equal(200);
+      expect((await api.get(`/api/v1/accounts/${seg(jid)}/archive`)).body).to.deep.equal({ count: 2 });
+      expect((await api.delete(`/api/v1/accounts/${seg(jid)}/archive`)).body).to.deep.equal({ purged: 2 });
+      expect((await api.get(`/api/v1/accounts/${seg(jid)}/archive`)).body).to.deep.equal({ count: 0 });
+    });
+
     it('pages and purges the offline queue', async function () {
       const { jid } = await account('queue');
       for (const body of ['one', 'two', 'three']) expect((await api.post('/api/v1/messages', { to: jid, body })).status).to.equal(200);

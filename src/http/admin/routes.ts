@@ -35,7 +35,7 @@ const accountsQuery = z.strictObject({
 const password = z.string().min(1, 'a non-empty password is required').max(1024);
 
 export function adminRoutes({ services, metrics, openApi }: RouteDependencies): AdminRoute[] {
-  const { accounts, sessions, rosters, messages, offline, stats, health } = services;
+  const { accounts, sessions, rosters, messages, offline, archive, stats, health } = services;
   return [
     defineRoute({
       method: 'get',
@@ -259,6 +259,28 @@ export function adminRoutes({ services, metrics, openApi }: RouteDependencies): 
       responses: { 200: { description: 'purged', schema: schema.offlinePurged } },
       errors: [400, 404],
       handle: async ({ params }) => ok(await offline.purge(params.jid)),
+    }),
+
+    // ---- message archives (XEP-0313) -------------------------------------------------------
+    defineRoute({
+      method: 'get',
+      path: '/api/v1/accounts/{jid}/archive',
+      operationId: 'countArchive',
+      summary: "How many messages the account's archive holds",
+      params: accountParam,
+      responses: { 200: { description: 'the count', schema: schema.archiveCount } },
+      errors: [400, 404],
+      handle: async ({ params }) => ok(await archive.count(params.jid)),
+    }),
+    defineRoute({
+      method: 'delete',
+      path: '/api/v1/accounts/{jid}/archive',
+      operationId: 'purgeArchive',
+      summary: "Empty the account's message archive",
+      params: accountParam,
+      responses: { 200: { description: 'purged', schema: schema.archivePurged } },
+      errors: [400, 404],
+      handle: async ({ params }) => ok(await archive.purge(params.jid)),
     }),
 
     // ---- figures -------------------------------------------------------------------------

@@ -80,6 +80,9 @@ export const offlineQueue = z.strictObject({
 });
 export const offlinePurged = z.strictObject({ purged: count });
 
+export const archiveCount = z.strictObject({ count: count.describe('messages in the archive') });
+export const archivePurged = z.strictObject({ purged: count.describe('messages removed') });
+
 export const stats = z.strictObject({
   version: z.string(),
   uptimeSeconds: count,
