@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openIsolatedDatabase, type IsolatedDatabase } from '../helpers/database.js';
+import { PASSWORD as RAW_PASSWORD, RawClient } from '../helpers/raw-client.js';
 import { runHearth, startHearth, type StartedHearth } from '../helpers/hearth-process.js';
 import type { TestServer } from '../helpers/server.js';
 import { collectStanzas, connect, delay, stopQuietly, waitForStanza, xml, type Client, type Element } from '../helpers/xmpp-client.js';
@@ -54,14 +55,14 @@ describe('offline messages survive a crash (hearth start, SIGKILL, start again)'
     return { DATABASE_URL: isolated.url! };
   }
 
-  function writeConfig(): void {
+  function writeConfig(c2sExtra = ''): void {
     const certs = path.join(dir, 'certs');
     mkdirSync(certs, { recursive: true });
     copyFileSync(path.join(fixtures, 'hearth.example.crt'), path.join(certs, `${DOMAIN}.crt`));
     copyFileSync(path.join(fixtures, 'hearth.example.key'), path.join(certs, `${DOMAIN}.key`));
     writeFileSync(
       path.join(dir, 'hearth.yaml'),
-      `domains: [${DOMAIN}]\ndataDir: ./data\ntls:\n  certificates: ./certs\nc2s:\n  listen: ["${HOST}:0"]\n  directTls: []\ns2s:\n  listen: ["${HOST}:0"]\nadmin:\n  listen: ["${HOST}:0"]\nlog:\n  level: info\n`,
+      `domains: [${DOMAIN}]\ndataDir: ./data\ntls:\n  certificates: ./certs\nc2s:\n  listen: ["${HOST}:0"]\n  directTls: []\n${c2sExtra}s2s:\n  listen: ["${HOST}:0"]\nadmin:\n  listen: ["${HOST}:0"]\nlog:\n  level: info\n`,
     );
   }
 
@@ -120,5 +121,50 @@ describe('offline messages survive a crash (hearth start, SIGKILL, start again)'
     expect(stamp!.attrs.from).to.equal(DOMAIN);
     const when = Date.parse(stamp!.attrs.stamp as string);
     expect(when).to.be.within(Math.floor(sentAfter / 1000) * 1000 - 1000, sentBefore + 1000);
+  });
+
+  it('loses nothing a stream management <a h/> acknowledged, even after SIGKILL right after it (XEP-0198)', async function () {
+    // A raw client over plaintext on loopback: it controls exactly when it asks for the ack.
+    writeConfig('  requireTls: false\n  allowPlaintextAuth: true\n');
+    const env = await databaseEnv();
+    const added = hearth(['user', 'import'], dir, env, `alice@${DOMAIN} ${RAW_PASSWORD}\nbob@${DOMAIN} bob-password\n`);
+    expect(added.code, added.stderr).to.equal(0);
+
+    const first = await start(env);
+    const { client } = await RawClient.login(first, 'alice', { resource: 'phone' });
+    const alice = client!;
+    await alice.enable();
+    // Three stanzas that make Hearth store something: an offline message for bob (and its
+    // entry in alice's archive), a roster item, and a second message.
+    alice.raw.send(`<message to='bob@${DOMAIN}' type='chat' id='acked-1'><body>first</body></message>`);
+    alice.raw.send(`<iq type='set' id='roster-1'><query xmlns='jabber:iq:roster'><item jid='carol@elsewhere.example' name='Carol'/></query></iq>`);
+    alice.raw.send(`<message to='bob@${DOMAIN}' type='chat' id='acked-2'><body>second</body></message>`);
+    const ack = await alice.request(`<r xmlns='urn:xmpp:sm:3'/>`, /<a xmlns='urn:xmpp:sm:3' h='(\d+)'\/>/);
+    // Killed the moment the acknowledgement is read: nothing gets flushed after it.
+    running[0]!.process.kill('SIGKILL');
+    await running[0]!.exited;
+    alice.raw.destroy();
+    expect(ack).to.contain("h='3'");
+
+    const second = await start(env);
+    const bob = await connect(second, 'bob', 'bob-password', { resource: 'phone', mechanism: 'PLAIN' });
+    clients.push(bob);
+    const bobInbox = collectStanzas(bob);
+    await bob.send(xml('presence'));
+    await waitForStanza(bobInbox, (el) => el.is('message') && el.attrs.id === 'acked-2', 'both acknowledged messages', 5_000);
+    expect(bobInbox.filter((el) => el.is('message')).map((el) => el.attrs.id)).to.deep.equal(['acked-1', 'acked-2']);
+
+    const again = await connect(second, 'alice', RAW_PASSWORD, { resource: 'laptop', mechanism: 'PLAIN' });
+    clients.push(again);
+    const roster = await again.iqCaller.request(xml('iq', { type: 'get' }, xml('query', { xmlns: 'jabber:iq:roster' })), 3_000);
+    expect(roster.getChild('query')!.getChildren('item').map((item: Element) => item.attrs.jid)).to.include('carol@elsewhere.example');
+    const inbox = collectStanzas(again);
+    const fin = await again.iqCaller.request(xml('iq', { type: 'set' }, xml('query', { xmlns: 'urn:xmpp:mam:2', queryid: 'q1' })), 5_000);
+    expect(fin.getChild('fin', 'urn:xmpp:mam:2')).to.not.equal(undefined);
+    const archived = inbox
+      .map((el) => el.getChild('result', 'urn:xmpp:mam:2')?.getChild('forwarded', 'urn:xmpp:forward:0')?.getChild('message'))
+      .filter((m): m is Element => m !== undefined)
+      .map((m) => m.attrs.id);
+    expect(archived).to.deep.equal(['acked-1', 'acked-2']);
   });
 });
