@@ -51,6 +51,11 @@ const HELP = `Usage: node --import tsx bench/c2s-load.ts [options]
   --contacts C           presence: contacts per account in the seeded graph (50)
   --presence-quiet S     presence: the broadcast is over after S s without a presence (1)
   --presence-timeout S   presence: give up waiting S s after the first connect (60)
+  --sm                   every connection enables stream management (XEP-0198, with
+                         resumption) after binding, counts what it receives and answers
+                         the server's <r/>; with routing it asks the server for an ack
+                         after every --sm-request-every messages it sends
+  --sm-request-every N   messages per client <r/> (1: after each message, as mobile clients do)
   --json                 print one JSON object instead of text
   --help                 this text
 
@@ -81,6 +86,8 @@ interface Options {
   contacts: number;
   presenceQuiet: number;
   presenceTimeout: number;
+  sm: boolean;
+  smRequestEvery: number;
   json: boolean;
 }
 
@@ -111,6 +118,8 @@ function parseOptions(argv: string[]): Options {
       contacts: { type: 'string', default: '50' },
       'presence-quiet': { type: 'string', default: '1' },
       'presence-timeout': { type: 'string', default: '60' },
+      sm: { type: 'boolean', default: false },
+      'sm-request-every': { type: 'string', default: '1' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -155,6 +164,8 @@ function parseOptions(argv: string[]): Options {
     contacts: num('contacts', values.contacts, 0, 100_000),
     presenceQuiet: num('presence-quiet', values['presence-quiet'], 0.05, 60, false),
     presenceTimeout: num('presence-timeout', values['presence-timeout'], 1, 3_600, false),
+    sm: values.sm,
+    smRequestEvery: num('sm-request-every', values['sm-request-every'], 1, 1_000_000),
     json: values.json,
   };
   if (opts.scenario === 'presence') {
@@ -396,6 +407,9 @@ let presenceSentAtByIndex: Float64Array | null = null;
 let stepSamples: Map<string, Samples> | null = null;
 let stanzasIn = 0;
 let stanzasOut = 0;
+/** XEP-0198 traffic: the server's <r/> answered, our <r/> sent, its <a/> received. */
+const smCounts = { serverRequests: 0, clientRequests: 0, serverAcks: 0, enabled: 0 };
+const NS_SM = 'urn:xmpp:sm:3';
 
 class Conn {
   readonly username: string;
@@ -428,6 +442,9 @@ class Conn {
   droppedWhileRouting = false;
   /** When this connection sent its initial presence (0: not yet). */
   presenceSentAt = 0;
+  /** XEP-0198: enabled, and the stanzas received since (h). */
+  private smEnabled = false;
+  private smInbound = 0;
 
   constructor(
     readonly index: number,
@@ -645,6 +662,8 @@ class Conn {
   private element(el: string): void {
     stanzasIn++;
     if (this.state === 'bound') {
+      if (this.opts.sm && this.smElement(el)) return;
+      if (this.smEnabled) this.smInbound = (this.smInbound + 1) % 2 ** 32;
       if (el.startsWith('<message')) return this.message(el);
       if (el.startsWith('<presence')) {
         presenceSink?.onPresence(this, el);
@@ -678,6 +697,8 @@ class Conn {
         if (/ type=['"]result['"]/.test(el)) {
           this.mark('bind');
           this.state = 'bound';
+          // XEP-0198 §3: enabled right after binding, before anything else is sent.
+          if (this.opts.sm) this.write(`<enable xmlns='${NS_SM}' resume='true'/>`);
           this.write('<presence/>');
           this.presenceSentAt = nowNs();
           if (presenceSentAtByIndex !== null && this.index < presenceSentAtByIndex.length) presenceSentAtByIndex[this.index] = this.presenceSentAt;
@@ -689,6 +710,24 @@ class Conn {
       default:
         return;
     }
+  }
+
+  /** XEP-0198 nonzas; true when `el` was one. */
+  private smElement(el: string): boolean {
+    if (!el.includes(NS_SM)) return false;
+    if (el.startsWith('<r ') || el.startsWith('<r/')) {
+      smCounts.serverRequests++;
+      this.write(`<a xmlns='${NS_SM}' h='${this.smInbound}'/>`);
+    } else if (el.startsWith('<a ')) {
+      smCounts.serverAcks++;
+    } else if (el.startsWith('<enabled')) {
+      this.smEnabled = true;
+      this.smInbound = 0;
+      smCounts.enabled++;
+    } else if (el.startsWith('<failed')) {
+      problems.add('sm-failed');
+    }
+    return true;
   }
 
   private streamError(el: string): void {
@@ -819,6 +858,10 @@ class Conn {
     this.sent++;
     stanzasOut++;
     this.write(`<message to='${this.partnerAddress}' type='chat' id='m${++this.msgSeq}'><body>${nowNs()}</body></message>`);
+    if (this.smEnabled && this.msgSeq % this.opts.smRequestEvery === 0) {
+      smCounts.clientRequests++;
+      this.write(`<r xmlns='${NS_SM}'/>`);
+    }
   }
 }
 
@@ -1256,6 +1299,7 @@ interface Report {
   idle?: IdleReport;
   problems: Record<string, number>;
   stanzas: { in: number; out: number };
+  sm?: typeof smCounts;
   generator: { cpuPct: number; maxRssMb: number; seconds: number };
   ok: boolean;
 }
@@ -1406,6 +1450,7 @@ async function main(): Promise<number> {
   };
   report.problems = problems.toJSON();
   report.stanzas = { in: stanzasIn, out: stanzasOut };
+  if (opts.sm) report.sm = smCounts;
   report.ok = loginsFailed === 0 && presenceWrong === 0;
   if (opts.json) process.stdout.write(JSON.stringify(report) + '\n');
   else printText(report);

@@ -18,6 +18,10 @@
 #      client caching its SaltedPassword; a first unmeasured pass fills the cache)
 #   e  server memory per idle authenticated connection: IDLE (2000) connections on top
 #      of IDLE_BASE (200) logged in first
+#   s  (not in the default set; Hearth only) sessions: scenario b without stream management
+#      and with archiving off (mam.defaultPolicy: never), then with every client on XEP-0198
+#      and every message archived (sender's and recipient's archive); their ratio; and KB
+#      per idle stream-management session (IDLE on top of IDLE_BASE, like e)
 #   p  (not in the default set; Hearth only) presence: USERS_P (200) accounts
 #      PREFIX_P<i> (pres), each with a roster of CONTACTS_P (50) mutual contacts (i ↔
 #      i±1..±25 mod 200, seeded once by bench/seed-rosters.ts while the server is stopped),
@@ -84,6 +88,8 @@ ACCOUNTS=0
 has_scenario b && [ "$USERS_B" -gt "$ACCOUNTS" ] && ACCOUNTS=$USERS_B
 has_scenario d && [ "$LOGIN_USERS" -gt "$ACCOUNTS" ] && ACCOUNTS=$LOGIN_USERS
 has_scenario e && [ $((IDLE_BASE + IDLE)) -gt "$ACCOUNTS" ] && ACCOUNTS=$((IDLE_BASE + IDLE))
+has_scenario s && [ "$USERS_B" -gt "$ACCOUNTS" ] && ACCOUNTS=$USERS_B
+has_scenario s && [ $((IDLE_BASE + IDLE)) -gt "$ACCOUNTS" ] && ACCOUNTS=$((IDLE_BASE + IDLE))
 
 STAMP=$(date +%Y%m%d-%H%M%S)
 RESULTS=$BENCH/results/$STAMP
@@ -158,6 +164,7 @@ log: {level: warn}
 c2s: {listen: ["$HEARTH_ADDR:5222"], directTls: [], requireTls: false, allowPlaintextAuth: true}
 s2s: {listen: ["$HEARTH_ADDR:5269"]}
 admin: {listen: ["$HEARTH_ADDR:5281"]}
+${HEARTH_EXTRA_YAML:-}
 EOF
   echo "$file"
 }
@@ -342,6 +349,23 @@ run_server() {
         measure "$server" d-scram "$r" --users "$LOGIN_USERS" --duration 0 --mechanism SCRAM-SHA-1
         ;;
       e) measure "$server" e "$r" --users "$IDLE_BASE" --duration 0 --idle "$IDLE" --idle-settle "$IDLE_SETTLE" ;;
+      s)
+        case $server in
+        hearth-*)
+          # The sessions issue's target: scenario b with every client on stream management
+          # (acking, and asking for an ack after each message, as mobile clients do) and every
+          # message archived twice, against the same run with neither. Then the memory of
+          # idle stream-management sessions.
+          HEARTH_EXTRA_YAML='mam: {defaultPolicy: never}' measure "$server" s-off "$r" --users "$USERS_B" --in-flight "$INFLIGHT_B" --duration "$DURATION" --warmup "$WARMUP"
+          measure "$server" s-on "$r" --users "$USERS_B" --in-flight "$INFLIGHT_B" --duration "$DURATION" --warmup "$WARMUP" --sm
+          measure "$server" s-idle "$r" --users "$IDLE_BASE" --duration 0 --idle "$IDLE" --idle-settle "$IDLE_SETTLE" --sm
+          ;;
+        *)
+          [ "$r" = 1 ] && log "$server: scenario s is Hearth only (its archive is switched off by configuration), skipped"
+          continue
+          ;;
+        esac
+        ;;
       p)
         case $server in
         hearth-*)
@@ -433,10 +457,25 @@ if (servers.some((s) => runs(s, 'p').length > 0)) {
     }) },
   );
 }
+// Scenario s (sessions), when it ran.
+if (servers.some((s) => runs(s, 's-on').length > 0)) {
+  const ratio = (s) => {
+    const on = median(runs(s, 's-on').map((r) => r.routing?.perSecond));
+    const off = median(runs(s, 's-off').map((r) => r.routing?.perSecond));
+    return on === null || off === null || off === 0 ? '–' : `${fmt((100 * on) / off)}%`;
+  };
+  rows.push(
+    metric('routed msg/s as in b, no SM, no archive', 's-off', (r) => r.routing?.perSecond),
+    metric('routed msg/s, same, every client on SM, every message archived twice', 's-on', (r) => r.routing?.perSecond),
+    { label: 'SM + archive as a share of the plain run (target ≥ 60%)', cells: servers.map(ratio) },
+    metric('p99 latency with SM + archive (ms)', 's-on', (r) => r.routing?.latency?.p99Ms, 2),
+    metric('KB per idle stream-management session (target ≤ 20)', 's-idle', (r) => r.idle?.kbPerConnection, 1),
+  );
+}
 b.cells = servers.map((s) => `${fmt(median(runs(s, 'a').map((r) => r.routing?.serverCpuPct)))} / ${fmt(median(runs(s, 'b').map((r) => r.routing?.serverCpuPct)))}`);
 const problems = servers.map((s) => {
   let n = 0, failed = 0, count = 0;
-  for (const sc of ['a', 'b', 'c', 'd-plain', 'd-scram', 'e', 'p']) for (const r of runs(s, sc)) {
+  for (const sc of ['a', 'b', 'c', 'd-plain', 'd-scram', 'e', 'p', 's-off', 's-on', 's-idle']) for (const r of runs(s, sc)) {
     count++;
     n += sum(r.problems);
     failed += (r.logins?.failed ?? 0) + (r.idle?.failed ?? 0) + (r.routing?.disconnected ?? 0) + (r.routing?.errorsBounced ?? 0);

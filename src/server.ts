@@ -5,7 +5,7 @@ import type { Config } from './config.js';
 import { AuthThrottle } from './c2s/auth-throttle.js';
 import { C2sListeners } from './c2s/listener.js';
 import { createSaslProvider } from './c2s/sasl-negotiation.js';
-import type { C2sSession } from './c2s/session.js';
+import { C2sSession } from './c2s/session.js';
 import { ResumableSessions } from './c2s/stream-management.js';
 import { controlMethods } from './control/methods.js';
 import { ControlServer } from './control/server.js';
@@ -149,10 +149,11 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     const c2sLog = componentLogger(log, 'c2s', levels);
     /** Sessions ending (unacknowledged stanzas rerouted, presence sent): awaited at shutdown. */
     const sessionEndings = new Set<Promise<void>>();
+    const resumable = new ResumableSessions<C2sSession>();
     const listeners = new C2sListeners(
       {
         config, log: c2sLog, domains, router, sessions, hooks, sasl, throttle, features: streamFeatures, delivery, streamElements,
-        resumable: new ResumableSessions<C2sSession>(), endings: sessionEndings,
+        resumable, endings: sessionEndings,
         traffic: metrics.stanzaTraffic('c2s'),
         auth: metrics.auth,
       },
@@ -166,6 +167,12 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       },
     );
     metrics.addConnectionSource(() => listeners.connectionCounts());
+    metrics.gauge('hearth_sm_resumable_sessions', 'Sessions with stream management resumption enabled (XEP-0198), attached or hibernated.', () => resumable.size);
+    metrics.gauge('hearth_sm_hibernated_sessions', 'Sessions whose connection died, waiting for a resumption (XEP-0198).', () => {
+      let count = 0;
+      for (const session of sessions.all()) if (session instanceof C2sSession && session.isHibernated) count++;
+      return count;
+    });
     const s2s = new Federation({ config, log: componentLogger(log, 's2s', levels), domains, router, secret: serverSecret, certificates, dnsServers: options.dnsServers, traffic: metrics.stanzaTraffic('s2s') });
     router.setRemoteDelivery(s2s);
     metrics.setFederationSource(() => s2s.streamCounts());

@@ -22,6 +22,8 @@ export interface FederationStreams {
 export interface ModuleMetrics {
   /** A counter named `name` (hearth_…_total); the same name gives the same counter. */
   counter(name: string, help: string): PlainCounter;
+  /** A gauge named `name` whose value `read` gives when scraped (no work between scrapes). */
+  gauge(name: string, help: string, read: () => number): void;
 }
 
 export interface MetricsOptions {
@@ -232,6 +234,17 @@ export class Metrics implements ModuleMetrics {
     });
     this.moduleCounters.set(name, plain);
     return plain;
+  }
+
+  gauge(name: string, help: string, read: () => number): void {
+    new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
   }
 
   /** The Prometheus text exposition of every metric (contentType names its format). */

@@ -337,14 +337,16 @@ describe('XEP-0198 expiry and dead connections', function () {
     }
     await waitAfter(alice.raw, start, /id="e3"/);
     alice.raw.destroy();
-    // Hibernated: no unavailable yet.
+    // Hibernated: no unavailable yet, and /metrics counts it.
     await delay(300);
     expect(bob.inbox.some((el) => el.is('presence') && el.attrs.type === 'unavailable')).to.equal(false);
+    expect(await ts.server.metrics.render()).to.match(/^hearth_sm_hibernated_sessions 1$/m);
     const gone = await waitForStanza(bob.inbox, (el) => el.is('presence') && el.attrs.from === alice.jid && el.attrs.type === 'unavailable', 'unavailable after expiry', 5_000);
     expect(gone).to.not.equal(undefined);
     // By the time contacts see the resource go, its messages are stored.
     const stored = await ts.server.stores.offline.list(a, ts.domain);
     expect(stored.map((m) => /id="([^"]+)"/.exec(m.stanza)?.[1])).to.deep.equal(['e1', 'e2']);
+    expect(await ts.server.metrics.render()).to.match(/^hearth_sm_hibernated_sessions 0$/m);
     // A late resumption learns how much the server had received (h) and fails.
     const late = await RawClient.login(ts, a, { resume: { previd: id!, h: 0 } });
     raws.push(late.raw);
