@@ -1,5 +1,6 @@
 // The modules a server loads, in order.
 import type { HearthModule } from '../core/module.js';
+import { blockingModule } from './blocking.js';
 import { carbonsModule } from './carbons.js';
 import { csiModule } from './csi.js';
 import { contactAddressesModule } from './contact-addresses.js';
@@ -14,4 +15,5 @@ import { timeModule } from './time.js';
 import { versionModule } from './version.js';
 
 export const builtinModules: readonly HearthModule[] = [discoModule, pingModule, rosterModule, presenceModule, offlineModule, csiModule,
-  versionModule, timeModule, lastActivityModule, contactAddressesModule, carbonsModule, mamModule];
+  versionModule, timeModule, lastActivityModule, contactAddressesModule, carbonsModule,
+  blockingModule, mamModule];

@@ -2,6 +2,7 @@
 // repositories (the only code that writes SQL).
 import { createAccountStore, type AccountStore } from './accounts.js';
 import { createArchiveStore, type ArchiveStore } from './archive.js';
+import { createBlocklistStore, withBlocklistIndex, type BlocklistStore } from './blocklist.js';
 import { withCredentialCache } from './credential-cache.js';
 import { withPendingIndex } from './pending-index.js';
 import type { Database } from './database.js';
@@ -17,6 +18,7 @@ export interface Stores {
   tokens: TokenStore;
   archive: ArchiveStore;
   lastActivity: LastActivityStore;
+  blocklist: BlocklistStore;
 }
 
 export function createStores(database: Database): Stores {
@@ -27,10 +29,12 @@ export function createStores(database: Database): Stores {
   // PGlite runs one query at a time; a PostgreSQL pool takes two archive INSERTs at once.
   const archive = createArchiveStore(database.db, { maxInFlight: database.kind === 'pglite' ? 1 : 2 });
   const lastActivity = createLastActivityStore(database.db);
+  const blocklist = createBlocklistStore(database.db);
   // Embedded PGlite has one writer, this process, so what it remembers of the database is
   // exact. A PostgreSQL server may have other writers (the command line, later other nodes).
-  if (database.kind !== 'pglite') return { accounts, roster, offline, tokens, archive, lastActivity };
-  return { accounts: withCredentialCache(accounts), ...withPendingIndex(database.db, roster, offline), tokens, archive, lastActivity };
+  if (database.kind !== 'pglite') return { accounts, roster, offline, tokens, archive, lastActivity, blocklist };
+  return { accounts: withCredentialCache(accounts), ...withPendingIndex(database.db, roster, offline), tokens, archive, lastActivity,
+    blocklist: withBlocklistIndex(database.db, blocklist) };
 }
 
 export { openDatabase, migrateToLatest, type Database, type DatabaseOptions, type StorageLogger } from './database.js';
@@ -40,4 +44,5 @@ export type { OfflineStore, OfflineMessage } from './offline.js';
 export type { TokenStore, TokenRecord, TokenScope } from './tokens.js';
 export type { ArchiveStore, ArchiveEntry, ArchivedMessage, ArchiveFilter, ArchivePage, ArchivePageRequest, ArchivePrefs, ArchiveDefault, ArchiveType } from './archive.js';
 export type { LastActivityStore, LastLogout } from './last-activity.js';
+export type { BlocklistStore } from './blocklist.js';
 export type { Tables } from './tables.js';

@@ -126,6 +126,15 @@ export interface ArchivePrefsTable {
   never_jids: ColumnType<string[], string[] | undefined, string[]>;
 }
 
+export interface BlocklistItemsTable {
+  domain: string;
+  username: string;
+  /** A normalised JID: full, bare, domain/resource or domain (XEP-0191 §6). */
+  jid: string;
+  created_at: CreatedAt;
+}
+export type BlocklistItemRow = Selectable<BlocklistItemsTable>;
+
 export interface Tables {
   accounts: AccountsTable;
   scram_credentials: ScramCredentialsTable;
@@ -137,4 +146,5 @@ export interface Tables {
   archive_messages: ArchiveMessagesTable;
   archive_prefs: ArchivePrefsTable;
   last_activity: LastActivityTable;
+  blocklist_items: BlocklistItemsTable;
 }
