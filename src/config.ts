@@ -159,6 +159,8 @@ const configSchema = z.strictObject({
       maxPageSize: int(1, 1_000, 250),
       // Page size when a query asks for none.
       defaultPageSize: int(1, 1_000, 50),
+      // XEP-0441: what an account archives until it sets its own preferences.
+      defaultPolicy: z.enum(['always', 'roster', 'never']).default('always'),
     })
     .prefault({}),
   auth: z

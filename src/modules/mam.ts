@@ -106,7 +106,7 @@ export const mamModule = defineModule({
   setup(ctx) {
     const store = ctx.stores.archive;
     const clock = new ArchiveClock();
-    const prefs = new PrefsCache(store);
+    const prefs = new PrefsCache(store, ctx.config.mam.defaultPolicy);
     const archivedCount = ctx.metrics.counter('hearth_archive_messages_total', 'Messages written to message archives (XEP-0313).');
     const queryCount = ctx.metrics.counter('hearth_archive_queries_total', 'Message archive queries answered (XEP-0313).');
     const { maxPageSize } = ctx.config.mam;

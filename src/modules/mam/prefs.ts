@@ -9,7 +9,6 @@ import { NS_MAM } from './form.js';
 
 /** JIDs per list we keep. */
 export const MAX_PREFS_JIDS = 1000;
-const DEFAULTS: ArchivePrefs = Object.freeze({ default: 'always', always: [], never: [] }) as unknown as ArchivePrefs;
 const MODES = new Set<ArchiveDefault>(['always', 'never', 'roster']);
 
 export function prefsElement(prefs: ArchivePrefs): Element {
@@ -64,10 +63,16 @@ export class PrefsCache {
   private readonly cache = new Map<string, ArchivePrefs>();
   private readonly loading = new Map<string, Promise<ArchivePrefs>>();
 
+  /** What an account that never set preferences gets (config mam.defaultPolicy). */
+  private readonly defaults: ArchivePrefs;
+
   constructor(
     private readonly store: ArchiveStore,
+    defaultPolicy: ArchiveDefault,
     private readonly capacity = 100_000,
-  ) {}
+  ) {
+    this.defaults = Object.freeze({ default: defaultPolicy, always: Object.freeze([]), never: Object.freeze([]) }) as unknown as ArchivePrefs;
+  }
 
   /** The account's preferences when known now, else undefined (then `load`). */
   peek(account: Jid): ArchivePrefs | undefined {
@@ -83,7 +88,7 @@ export class PrefsCache {
       pending = this.store.prefs(account.local, account.domain).then(
         (stored) => {
           this.loading.delete(key);
-          const prefs = stored ?? DEFAULTS;
+          const prefs = stored ?? this.defaults;
           this.remember(key, prefs);
           return prefs;
         },
