@@ -14,7 +14,6 @@ import { defineModule, type ModuleContext } from '../core/module.js';
 import type { IqRequest } from '../core/iq.js';
 import { markArchived } from '../core/stanza-marks.js';
 import type { ArchiveEntry, ArchiveFilter, ArchiveType } from '../storage/index.js';
-import { parseStanza } from '../xml/parse-stanza.js';
 import { archiveIdTime, ArchiveClock, firstIdAt, formatArchiveId, lastIdAt } from './mam/clock.js';
 import { NS_FULLTEXT, NS_MAM, parseQueryForm, queryFormElement } from './mam/form.js';
 import { decide, parsePrefs, PrefsCache, prefsElement } from './mam/prefs.js';
@@ -32,8 +31,13 @@ const NS_DELAY = 'urn:xmpp:delay';
 const NS_HINTS = 'urn:xmpp:hints';
 const NS_CLIENT = 'jabber:client';
 
-/** Matching items counted exactly for RSM <count/> (and <first index/>); beyond, both are left out. */
-const COUNT_LIMIT = 20_000;
+/**
+ * XEP-0313 §4.3 makes RSM <count/> and <first index/> optional. Counting costs a scan of every
+ * matching row (10,000 for one contact of a busy archive: more than the page itself), so a
+ * page carries them only when it holds the whole result; a count request (<max>0</max>)
+ * counts up to this many.
+ */
+const COUNT_LIMIT = 100_000;
 
 /**
  * XEP-0313 §6.1.1 (user archives): chat and normal messages with a body, or with an
@@ -85,6 +89,28 @@ function sameBare(by: string | undefined, own: string): boolean {
   // Case and other variants of the same address (RFC 7622 normalisation).
   const lower = by.toLowerCase();
   return lower === own || lower.split('/')[0] === own;
+}
+
+/**
+ * An archived message written out as stored, without parsing it again: the text is Hearth's
+ * own serialisation (ltx: double-quoted, escaped attributes) of a stanza it accepted. Inside
+ * <forwarded/> it must carry its own namespace (XEP-0297 §3): jabber:client.
+ */
+class StoredMessage extends Element {
+  constructor(private readonly xml: string) {
+    super('message', { xmlns: NS_CLIENT });
+  }
+
+  override write(writer: (chunk: string) => void): void {
+    writer(this.xml);
+  }
+}
+
+function storedMessage(text: string): Element | null {
+  const end = text.indexOf('>');
+  if (!text.startsWith('<message') || end < 0 || !/[\s/>]/.test(text.charAt(8))) return null;
+  const startTag = text.slice(8, end).replace(/ xmlns="[^"]*"/, '');
+  return new StoredMessage(`<message xmlns="${NS_CLIENT}"${startTag}${text.slice(end)}`);
 }
 
 function bodyText(stanza: Element): string | null {
@@ -279,7 +305,7 @@ async function query(ctx: ModuleContext, request: IqRequest, limits: QueryLimits
     before: rsm.before,
     backward: rsm.last,
     max,
-    countLimit: COUNT_LIMIT,
+    countLimit: max === 0 ? COUNT_LIMIT : 0,
   });
   limits.queryCount.inc();
 
@@ -288,13 +314,11 @@ async function query(ctx: ModuleContext, request: IqRequest, limits: QueryLimits
   const owner = account.bareString();
   const items = flip ? [...page.items].reverse() : page.items;
   for (const item of items) {
-    const original = parseStanza(item.stanza);
+    const original = storedMessage(item.stanza);
     if (!original) {
-      ctx.log.warn({ id: String(item.id) }, 'an archived message could not be parsed; left out');
+      ctx.log.warn({ id: String(item.id) }, 'an archived message is not a message; left out');
       continue;
     }
-    // Inside <forwarded/> the message keeps its own namespace (XEP-0297 §3).
-    original.attrs.xmlns = NS_CLIENT;
     const id = formatArchiveId(item.id);
     const message = new Element('message', { to: from.toString(), from: owner, id: `mam-${id}` });
     const result = message.c('result', queryId !== undefined ? { xmlns: NS_MAM, queryid: queryId, id } : { xmlns: NS_MAM, id });

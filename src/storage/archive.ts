@@ -56,7 +56,10 @@ export interface ArchivePageRequest {
   /** Backward from the end (RSM empty <before/>) when true, or whenever `before` is set. */
   backward: boolean;
   max: number;
-  /** Count the matching items (and the page's index) when there are at most this many. */
+  /**
+   * Count the matching items (and the page's index) when there are at most this many; 0
+   * counts only when the page holds them all (no extra query).
+   */
   countLimit: number;
 }
 
@@ -270,7 +273,12 @@ export function createArchiveStore(db: Kysely<Tables>, options: ArchiveStoreOpti
         if (backward) items.reverse();
       }
       const page: ArchivePage = { items, complete };
-      if (request.countLimit > 0) {
+      const anchored = backward ? request.before !== undefined : request.after !== undefined;
+      if (max > 0 && complete && !anchored) {
+        // The page holds every matching item: counted for free.
+        page.count = items.length;
+        if (items.length > 0) page.index = 0;
+      } else if (request.countLimit > 0) {
         // Counting a huge archive costs more than the page: only up to countLimit items.
         const first = items[0]?.id;
         const sample = filtered(username, domain, filter).select('id').limit(request.countLimit + 1).as('sample');

@@ -77,6 +77,8 @@ describe('admin API OpenAPI document', function () {
         'post /api/v1/announcements',
         'get /api/v1/accounts/:jid/offline',
         'delete /api/v1/accounts/:jid/offline',
+        'get /api/v1/accounts/:jid/archive',
+        'delete /api/v1/accounts/:jid/archive',
         'get /api/v1/stats',
       ].sort(),
     );

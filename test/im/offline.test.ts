@@ -124,8 +124,9 @@ describe('XEP-0160 offline messages with @xmpp/client', function () {
     expect(three.attrs.type).to.equal('chat');
     expect(three.getChildText('body')).to.equal('three');
     expect(three.getChild('x', 'urn:example:extra')?.text()).to.equal('payload');
-    // The delay stamp is the only addition.
-    expect(one.getChildElements().map((c) => c.name)).to.deep.equal(['body', 'thread', 'delay']);
+    // The delay stamp is the only addition, besides the archive's stanza-id (XEP-0313, XEP-0359).
+    expect(one.getChildElements().map((c) => c.name)).to.deep.equal(['body', 'thread', 'stanza-id', 'delay']);
+    expect(one.getChild('stanza-id', 'urn:xmpp:sid:0')?.attrs.by).to.equal(bob.bare);
   });
 
   it('does not keep headline, groupchat or chat-state-only messages', async function () {

@@ -77,6 +77,10 @@ eachBackend('ArchiveStore', (getDb) => {
     expect(countOnly).to.deep.include({ items: [], count: 25, complete: false });
     const capped = await page({ max: 10, countLimit: 20 });
     expect(capped.count, 'more than countLimit: not counted').to.equal(undefined);
+    expect((await page({ max: 10, countLimit: 0 })).count, 'not asked').to.equal(undefined);
+    const whole = await page({ max: 30, countLimit: 0 });
+    expect(whole, 'a page holding everything counts for free').to.include({ complete: true, count: 25, index: 0 });
+    expect((await page({ max: 30, countLimit: 0, after: first.items[0]!.id })).count, 'anchored: not known').to.equal(undefined);
   });
 
   it('filters by contact (bare or full), id range, ids, groupchat and full text', async () => {
