@@ -32,6 +32,12 @@ const NS_HINTS = 'urn:xmpp:hints';
 const NS_CLIENT = 'jabber:client';
 
 /**
+ * Archive rows waiting for the database beyond which the message path waits too: a server
+ * receiving more than its database can archive slows down instead of queueing without bound.
+ */
+const MAX_BACKLOG = 20_000;
+
+/**
  * XEP-0313 §4.3 makes RSM <count/> and <first index/> optional. Counting costs a scan of every
  * matching row (10,000 for one contact of a busy archive: more than the page itself), so a
  * page carries them only when it holds the whole result; a count request (<max>0</max>)
@@ -172,14 +178,19 @@ export const mamModule = defineModule({
       archive({ username: account.local, domain: account.domain, id, with: contact.bareString(), withResource: contact.resource, outgoing: false, type }, stanza, durable);
     };
 
+    /** Backpressure, only when the database falls behind; otherwise nothing to wait for. */
+    const pace = (): Promise<void> | undefined => (store.backlog() > MAX_BACKLOG ? store.below(MAX_BACKLOG / 2) : undefined);
+
     ctx.hooks.on('message-inbound', ({ stanza, from, to, durable }) => {
       const account = to.bare;
       stripOwnStanzaIds(stanza, account);
       const type = archiveType(stanza, false);
       if (type === null) return;
       const yes = wanted(account, from);
-      if (yes === true) archiveInbound(stanza, account, from, type, durable);
-      else if (yes !== false) {
+      if (yes === true) {
+        archiveInbound(stanza, account, from, type, durable);
+        return pace();
+      } else if (yes !== false) {
         return yes.then(
           (archiveIt) => {
             if (archiveIt) archiveInbound(stanza, account, from, type, durable);
@@ -197,8 +208,10 @@ export const mamModule = defineModule({
       if (type === null) return;
       const outbound = () => archive({ username: account.local, domain: account.domain, id: clock.next(), with: to.bareString(), withResource: to.resource, outgoing: true, type }, stanza, durable);
       const yes = wanted(account, to);
-      if (yes === true) outbound();
-      else if (yes !== false) {
+      if (yes === true) {
+        outbound();
+        return pace();
+      } else if (yes !== false) {
         // The message must be serialised now: later hooks (the recipient's archive) add to it.
         const snapshot = new Element('message');
         snapshot.attrs = { ...stanza.attrs };

@@ -93,6 +93,10 @@ export interface ArchiveStore {
   append(entry: ArchiveEntry): Promise<boolean>;
   /** Waits until every append made so far has settled. */
   flush(): Promise<void>;
+  /** Rows waiting for their INSERT (not yet sent to the database). */
+  backlog(): number;
+  /** Resolves once the backlog is at most `rows` (backpressure for writers that outrun the database). */
+  below(rows: number): Promise<void>;
   page(username: string, domain: string, request: ArchivePageRequest): Promise<ArchivePage>;
   /** Which of these ids are in the account's archive. */
   existing(username: string, domain: string, ids: readonly bigint[]): Promise<Set<bigint>>;
@@ -133,6 +137,7 @@ class GroupCommit {
   private scheduled = false;
   private inFlight = 0;
   private idle: Array<() => void> = [];
+  private relief: Array<{ rows: number; resolve: () => void }> = [];
 
   constructor(
     private readonly insert: (entries: ArchiveEntry[]) => Promise<Set<string>>,
@@ -145,6 +150,15 @@ class GroupCommit {
       this.pending.push({ entry, resolve, reject });
       this.schedule();
     });
+  }
+
+  get backlog(): number {
+    return this.pending.length;
+  }
+
+  below(rows: number): Promise<void> {
+    if (this.pending.length <= rows) return Promise.resolve();
+    return new Promise((resolve) => this.relief.push({ rows, resolve }));
   }
 
   flush(): Promise<void> {
@@ -165,6 +179,11 @@ class GroupCommit {
   private run(): void {
     while (this.inFlight < this.maxInFlight && this.pending.length > 0) {
       const batch = this.pending.splice(0, this.maxBatch);
+      if (this.relief.length > 0) {
+        const waiting = this.relief;
+        this.relief = waiting.filter((w) => this.pending.length > w.rows);
+        for (const w of waiting) if (this.pending.length <= w.rows) w.resolve();
+      }
       this.inFlight++;
       this.write(batch).finally(() => {
         this.inFlight--;
@@ -244,6 +263,8 @@ export function createArchiveStore(db: Kysely<Tables>, options: ArchiveStoreOpti
   return {
     append: (entry) => writer.append(entry),
     flush: () => writer.flush(),
+    backlog: () => writer.backlog,
+    below: (rows) => writer.below(rows),
 
     async page(username, domain, request) {
       const { filter, max } = request;

@@ -52,6 +52,20 @@ eachBackend('ArchiveStore', (getDb) => {
     await store.flush();
   });
 
+  it('tells its backlog, and when it has shrunk (backpressure)', async () => {
+    const appended = Array.from({ length: 30 }, (_, n) => store.append(entry(n)));
+    expect(store.backlog(), 'nothing sent before the next turn of the event loop').to.equal(30);
+    let relieved = false;
+    const below = store.below(10).then(() => (relieved = true));
+    expect(relieved).to.equal(false);
+    await below;
+    expect(store.backlog()).to.be.at.most(10);
+    await Promise.all(appended);
+    expect(store.backlog()).to.equal(0);
+    await store.below(0);
+    expect(await store.count('alice', DOMAIN)).to.equal(30);
+  });
+
   it('pages forward and backward by id, with complete, count and index', async () => {
     await Promise.all(Array.from({ length: 25 }, (_, n) => store.append(entry(n))));
     const first = await page({ max: 10 });
