@@ -12,7 +12,7 @@ import { StanzaError } from '../core/errors.js';
 import type { Jid } from '../core/jid.js';
 import { defineModule, type ModuleContext } from '../core/module.js';
 import type { IqRequest } from '../core/iq.js';
-import { markArchived } from '../core/stanza-marks.js';
+import { isArchived, markArchived } from '../core/stanza-marks.js';
 import type { ArchiveEntry, ArchiveFilter, ArchiveType } from '../storage/index.js';
 import { archiveIdTime, ArchiveClock, firstIdAt, formatArchiveId, lastIdAt } from './mam/clock.js';
 import { NS_FULLTEXT, NS_MAM, parseQueryForm, queryFormElement } from './mam/form.js';
@@ -224,6 +224,22 @@ export const mamModule = defineModule({
         );
       }
     });
+
+    // Offline storage delivers what it kept (with its XEP-0203 delay) past the message path:
+    // carrying this archive's stanza-id, it is in the archive, and stream management's expiry
+    // must not deliver it a second time (stanza-marks.ts). Forged stanza-ids never get this
+    // far (stripped on the way in). Runs first, takes nothing.
+    ctx.delivery.add((session, stanza) => {
+      if (stanza.name !== 'message' || isArchived(stanza) || !stanza.getChild('delay', NS_DELAY)) return false;
+      const own = session.jid.bareString();
+      for (const child of stanza.children) {
+        if (typeof child !== 'string' && child.name === 'stanza-id' && child.attrs.xmlns === NS_SID && child.attrs.by === own) {
+          markArchived(stanza);
+          break;
+        }
+      }
+      return false;
+    }, 1_000);
 
     // Sessions of an account usually send soon after they bind: know its preferences by then.
     ctx.hooks.on('session-bound', ({ session }) => {
