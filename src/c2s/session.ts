@@ -35,6 +35,8 @@ export interface SessionStream {
   writeStanza(stanza: Element): void;
   requestAck(): void;
   close(error?: StreamError): void;
+  /** The session was resumed on another stream: forget it, then end with a conflict error. */
+  replaced(): void;
 }
 
 let sessionCounter = 0;
@@ -136,11 +138,17 @@ export class C2sSession implements ClientSession {
     this.lastAddress = this.attached?.remoteAddress ?? this.lastAddress;
     this.attached = null;
     this.hibernatedAt = Date.now();
-    this.expiry = setTimeout(() => void this.end(), timeoutS * 1000);
-    this.expiry.unref();
+    this.expireLater();
     this.ctx.log.debug({ jid: this.jid.toString() }, 'session hibernated');
     void this.ctx.hooks.emit('session-hibernated', { session: this });
     this.limitHibernated();
+  }
+
+  /** Starts the wait for a resumption (a resuming stream that died before <resumed/> too). */
+  expireLater(): void {
+    if (this.state !== 'hibernated' || this.expiry) return;
+    this.expiry = setTimeout(() => void this.end(), this.ctx.config.c2s.smResumeTimeoutS * 1000);
+    this.expiry.unref();
   }
 
   /** Hibernated sessions per account are capped: the oldest beyond the cap ends. */
@@ -170,6 +178,10 @@ export class C2sSession implements ClientSession {
 
   /** Attaches the resuming stream; the caller then resends what is unacknowledged. */
   attach(stream: SessionStream): void {
+    if (this.expiry) {
+      clearTimeout(this.expiry);
+      this.expiry = null;
+    }
     this.attached = stream;
     this.lastAddress = stream.remoteAddress;
     this.lastSecure = stream.secure;

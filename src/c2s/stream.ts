@@ -616,8 +616,7 @@ export class ClientStream implements SessionStream, TransportListener {
     }
     sm.answered();
     // §5: a stream still attached to the session loses it, with a conflict error.
-    const old = session.detachForResumption();
-    if (old) old.close(new StreamError('conflict', 'the session was resumed on another stream'));
+    session.detachForResumption()?.replaced();
     this.state = 'bound';
     this.session = session;
     if (this.unauthenticatedTimer) clearTimeout(this.unauthenticatedTimer);
@@ -707,9 +706,19 @@ export class ClientStream implements SessionStream, TransportListener {
     }
     const session = this.session;
     this.session = null;
-    if (!session || session.stream !== this) return;
-    if (connectionLost) session.hibernate();
-    else void session.end();
+    if (!session || session.hasEnded) return;
+    if (session.stream === this) {
+      if (connectionLost) session.hibernate();
+      else void session.end();
+    } else if (session.stream === null) {
+      // This stream was resuming it and died before <resumed/>: it waits for another try.
+      session.expireLater();
+    }
+  }
+
+  replaced(): void {
+    this.session = null;
+    this.fail(new StreamError('conflict', 'the session was resumed on another stream'));
   }
 
   private handleTransportClosed(): void {

@@ -188,16 +188,16 @@ export class Router {
     if (to.local !== '' && this.domains.has(to.domain)) {
       const dropped = this.hooks.filter('message-inbound', { stanza, from, to, durable });
       if (dropped !== false) {
-        return this.run(Promise.resolve(dropped).then((stop) => (stop ? this.settle(durable) : this.afterDelivery(this.deliverChecked(stanza, from, to, origin), durable))), stanza);
+        return this.run(Promise.resolve(dropped).then((stop) => (stop ? this.settle(durable) : this.afterDelivery(this.deliverChecked(stanza, from, to, origin), durable, stanza))), stanza);
       }
     }
-    return this.afterDelivery(this.deliverChecked(stanza, from, to, origin), durable);
+    return this.afterDelivery(this.deliverChecked(stanza, from, to, origin), durable, stanza);
   }
 
   /** The routing work, then whatever the hooks store (stream management acks after both). */
-  private afterDelivery(work: Work, durable: Promise<unknown>[]): Work {
+  private afterDelivery(work: Work, durable: Promise<unknown>[], stanza: Element): Work {
     if (durable.length === 0) return work;
-    return this.run(Promise.all([work, this.settle(durable)]), new Element('message'));
+    return this.run(Promise.all([work, this.settle(durable)]), stanza);
   }
 
   private async settle(durable: Promise<unknown>[]): Promise<void> {
