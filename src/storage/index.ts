@@ -2,6 +2,7 @@
 // repositories (the only code that writes SQL).
 import { createAccountStore, type AccountStore } from './accounts.js';
 import { createArchiveStore, type ArchiveStore } from './archive.js';
+import { withPrefsIndex } from './archive-prefs-index.js';
 import { createBlocklistStore, withBlocklistIndex, type BlocklistStore } from './blocklist.js';
 import { withCredentialCache } from './credential-cache.js';
 import { withPendingIndex } from './pending-index.js';
@@ -33,7 +34,7 @@ export function createStores(database: Database): Stores {
   // Embedded PGlite has one writer, this process, so what it remembers of the database is
   // exact. A PostgreSQL server may have other writers (the command line, later other nodes).
   if (database.kind !== 'pglite') return { accounts, roster, offline, tokens, archive, lastActivity, blocklist };
-  return { accounts: withCredentialCache(accounts), ...withPendingIndex(database.db, roster, offline), tokens, archive, lastActivity,
+  return { accounts: withCredentialCache(accounts), ...withPendingIndex(database.db, roster, offline), tokens, archive: withPrefsIndex(database.db, archive), lastActivity,
     blocklist: withBlocklistIndex(database.db, blocklist) };
 }
 

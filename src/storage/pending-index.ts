@@ -8,7 +8,7 @@ import type { OfflineStore } from './offline.js';
 import type { RosterStore } from './roster.js';
 import type { Tables } from './tables.js';
 
-class AccountSet {
+export class AccountSet {
   private readonly accounts = new Set<string>();
   /** Bumped by every add: a read that overlapped one must not clear the mark. */
   generation = 0;
