@@ -548,6 +548,8 @@ class Conn {
       this.closeWaiters.push(resolve);
       if (this.state !== 'closing') {
         this.state = 'closing';
+        // XEP-0198 §4: what was received is acknowledged before a clean close, as clients do.
+        if (this.smEnabled) this.out += `<a xmlns='${NS_SM}' h='${this.smInbound}'/>`;
         this.out += '</stream:stream>';
         this.flush();
         this.sock!.end();
