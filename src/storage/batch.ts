@@ -73,3 +73,50 @@ export class BatchLoader<K, V> {
     }
   }
 }
+
+/**
+ * Group commit for writes: items written while the previous batch runs (or during one turn
+ * of the event loop) go together in the next `run`, which returns one result per item, in
+ * order. Batches run one at a time, so items keep their order across batches.
+ */
+export class BatchWriter<T, R> {
+  private pending: Array<{ item: T; resolve: (r: R) => void; reject: (e: unknown) => void }> = [];
+  private scheduled = false;
+  private running = false;
+
+  constructor(
+    private readonly run: (items: T[]) => Promise<R[]>,
+    private readonly maxBatch = 500,
+  ) {}
+
+  write(item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.pending.push({ item, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.running || this.pending.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.next();
+    });
+  }
+
+  private async next(): Promise<void> {
+    if (this.running || this.pending.length === 0) return;
+    this.running = true;
+    const batch = this.pending.splice(0, this.maxBatch);
+    try {
+      const results = await this.run(batch.map((w) => w.item));
+      batch.forEach((w, i) => w.resolve(results[i]!));
+    } catch (err) {
+      for (const w of batch) w.reject(err);
+    } finally {
+      this.running = false;
+      this.schedule();
+    }
+  }
+}

@@ -1,7 +1,7 @@
 // Offline message storage (XEP-0160): messages for an account with no available resource,
 // committed before the sender's stanza counts as handled, delivered in order later.
 import { sql, type Kysely } from 'kysely';
-import { BatchLoader } from './batch.js';
+import { BatchLoader, BatchWriter } from './batch.js';
 import { accountKey, appendTo, groupByDomain } from './keys.js';
 import type { Tables } from './tables.js';
 
@@ -30,7 +30,71 @@ export interface OfflineStore {
  * `db` may be a Kysely or a Transaction. Inside a caller's transaction `push` joins it,
  * and the message is durable only once the caller commits.
  */
+interface Push {
+  username: string;
+  domain: string;
+  stanza: string;
+  limit: number;
+}
+
+/**
+ * Stores a batch of messages in one transaction: the accounts' rows are locked (in one order,
+ * so batches never deadlock), each account's queue is counted, and what fits under each
+ * push's limit is inserted in arrival order. One result per push: stored or refused (no such
+ * account, or the queue is full).
+ */
+async function pushMany(db: Kysely<Tables>, pushes: readonly Push[]): Promise<boolean[]> {
+  return inTransaction(db, async (trx) => {
+    const keys = new Map<string, { domain: string; username: string }>();
+    for (const p of pushes) keys.set(accountKey(p.domain, p.username), { domain: p.domain, username: p.username });
+    const domains = [...keys.values()].map((k) => k.domain);
+    const usernames = [...keys.values()].map((k) => k.username);
+    // Locked in primary-key order, so concurrent batches never deadlock. NO KEY UPDATE:
+    // conflicts with itself and with deleting the account, but not with the KEY SHARE locks
+    // that foreign-key checks of other tables take on these rows.
+    const { rows: existing } = await sql<{ domain: string; username: string }>`
+      select a.domain, a.username from accounts a
+      join unnest(${domains}::text[], ${usernames}::text[]) as k(domain, username)
+        on a.domain = k.domain and a.username = k.username
+      order by a.domain, a.username
+      for no key update of a`.execute(trx);
+    // A new statement, so a new snapshot (READ COMMITTED): the counts include every push
+    // committed by whoever held the locks before us.
+    const { rows: counts } = await sql<{ domain: string; username: string; count: number }>`
+      select o.domain, o.username, count(*)::int as count from offline_messages o
+      join unnest(${domains}::text[], ${usernames}::text[]) as k(domain, username)
+        on o.domain = k.domain and o.username = k.username
+      group by o.domain, o.username`.execute(trx);
+    const queued = new Map<string, number>();
+    for (const row of existing) queued.set(accountKey(row.domain, row.username), 0);
+    for (const row of counts) queued.set(accountKey(row.domain, row.username), Number(row.count));
+    const accepted: Push[] = [];
+    const results = pushes.map((p) => {
+      const key = accountKey(p.domain, p.username);
+      const count = queued.get(key);
+      if (count === undefined || count >= p.limit) return false;
+      queued.set(key, count + 1);
+      accepted.push(p);
+      return true;
+    });
+    if (accepted.length > 0) {
+      // In arrival order: ids (the delivery order) are assigned as the rows are produced.
+      await sql`
+        insert into offline_messages (domain, username, stanza)
+        select v.domain, v.username, v.stanza
+        from unnest(${accepted.map((p) => p.domain)}::text[], ${accepted.map((p) => p.username)}::text[], ${accepted.map((p) => p.stanza)}::text[])
+          with ordinality as v(domain, username, stanza, n)
+        order by v.n`.execute(trx);
+    }
+    return results;
+  });
+}
+
 export function createOfflineStore(db: Kysely<Tables>): OfflineStore {
+  // Messages for offline accounts are committed before the sender's stanza counts as handled
+  // (and before stream management acknowledges it): group-committed, one batch at a time so
+  // that each account's messages keep their order.
+  const writer = new BatchWriter<Push, boolean>((pushes) => pushMany(db, pushes));
   const pendingLoader = new BatchLoader<{ username: string; domain: string }, OfflineMessage[]>(
     (k) => accountKey(k.domain, k.username),
     async (keys) => {
@@ -54,46 +118,12 @@ export function createOfflineStore(db: Kysely<Tables>): OfflineStore {
     Object.freeze([]) as unknown as OfflineMessage[],
   );
   return {
-    async push(username, domain, stanza, limit) {
-      if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`invalid offline message limit: ${limit}`);
-      if (limit === 0) return false;
-      // On the message path: BEGIN, lock, conditional insert, COMMIT. Resolves after COMMIT.
-      return inTransaction(db, async (trx) => {
-        // Serialise the pushes of one account, so the count below cannot be overtaken.
-        // NO KEY UPDATE: conflicts with itself and with deleting the account, but not with
-        // the KEY SHARE locks that foreign-key checks of other tables take on this row.
-        const account = await trx
-          .selectFrom('accounts')
-          .select('username')
-          .where('domain', '=', domain)
-          .where('username', '=', username)
-          .forNoKeyUpdate()
-          .executeTakeFirst();
-        if (!account) return false;
-        // A new statement, so a new snapshot (READ COMMITTED): the count includes every
-        // push committed by whoever held the lock before us.
-        const inserted = await trx
-          .insertInto('offline_messages')
-          .columns(['domain', 'username', 'stanza'])
-          .expression(
-            trx
-              .selectNoFrom((eb) => [eb.val(domain).as('domain'), eb.val(username).as('username'), eb.val(stanza).as('stanza')])
-              .where((eb) =>
-                eb(
-                  eb
-                    .selectFrom('offline_messages')
-                    .select((inner) => inner.fn.countAll().as('count'))
-                    .where('domain', '=', domain)
-                    .where('username', '=', username),
-                  '<',
-                  limit,
-                ),
-              ),
-          )
-          .returning('id')
-          .executeTakeFirst();
-        return inserted !== undefined;
-      });
+    push(username, domain, stanza, limit) {
+      if (!Number.isSafeInteger(limit) || limit < 0) return Promise.reject(new RangeError(`invalid offline message limit: ${limit}`));
+      if (limit === 0) return Promise.resolve(false);
+      // Inside a caller's transaction the push joins it; otherwise it is group-committed.
+      if (db.isTransaction) return pushMany(db, [{ username, domain, stanza, limit }]).then((r) => r[0]!);
+      return writer.write({ username, domain, stanza, limit });
     },
 
     async list(username, domain, limit) {

@@ -115,6 +115,19 @@ eachBackend('OfflineStore', (getDb, backend) => {
     expect(stored).to.deep.equal(accepted);
   });
 
+  it('group-commits concurrent pushes of one store: per-account limits, arrival order, missing accounts refused', async () => {
+    const offline = store();
+    const pushes = Array.from({ length: 30 }, (_, i) => {
+      const to = i % 3 === 0 ? 'bob' : i % 3 === 1 ? 'alice' : 'nobody';
+      return offline.push(to, DOMAIN, message(i), 5);
+    });
+    const results = await Promise.all(pushes);
+    // alice gets i = 1, 4, 7, 10, 13 (the first five), bob 0, 3, 6, 9, 12; nobody nothing.
+    expect(results.flatMap((ok, i) => (ok ? [i] : []))).to.deep.equal([0, 1, 3, 4, 6, 7, 9, 10, 12, 13]);
+    expect((await offline.list('alice', DOMAIN)).map((m) => m.stanza)).to.deep.equal([1, 4, 7, 10, 13].map(message));
+    expect((await offline.list('bob', DOMAIN)).map((m) => m.stanza)).to.deep.equal([0, 3, 6, 9, 12].map(message));
+  });
+
   it('goes with the account', async () => {
     for (let i = 0; i < 3; i++) await store().push('alice', DOMAIN, message(i), 100);
     await store().push('bob', DOMAIN, message(0), 100);
