@@ -12,10 +12,6 @@ const NS_SM = 'urn:xmpp:sm:3';
 
 describe('XEP-0198 stream management', function () {
   let ts: TestServer;
-  let users = 0;
-  const clients: Client[] = [];
-  const raws: RawConnection[] = [];
-
   before(async function () {
     ts = await startTestServer({
       host: '127.0.0.156',
@@ -23,45 +19,10 @@ describe('XEP-0198 stream management', function () {
       config: { c2s: { requireTls: false, allowPlaintextAuth: true, smMaxUnacked: 20 }, limits: { hibernatedPerAccount: 2 } },
     });
   });
-
-  afterEach(async function () {
-    for (const raw of raws.splice(0)) raw.destroy();
-    await Promise.all(clients.splice(0).map(stopQuietly));
-  });
-
   after(async function () {
     await ts?.stop();
   });
-
-  async function account(name: string): Promise<string> {
-    const local = `${name}${++users}`;
-    await ts.addUser(local, PASSWORD);
-    return local;
-  }
-
-  async function raw(user: string, resource = 'phone'): Promise<RawClient> {
-    const { client, raw: connection } = await RawClient.login(ts, user, { resource });
-    raws.push(connection);
-    return client!;
-  }
-
-  async function peer(user: string): Promise<{ client: Client; inbox: Element[] }> {
-    const client = await connect(ts, user, PASSWORD, { resource: 'desk', mechanism: 'PLAIN' });
-    clients.push(client);
-    const inbox = collectStanzas(client);
-    await client.send(xml('presence'));
-    await roundTrip(client);
-    return { client, inbox };
-  }
-
-  /** alice and bob with a mutual subscription, set up through the server's own service. */
-  async function friends(): Promise<[string, string]> {
-    const a = await account('alice');
-    const b = await account('bob');
-    await ts.server.services.rosters.add(`${a}@${ts.domain}`, { jid: `${b}@${ts.domain}`, subscription: 'both' });
-    await ts.server.services.rosters.add(`${b}@${ts.domain}`, { jid: `${a}@${ts.domain}`, subscription: 'both' });
-    return [a, b];
-  }
+  const { account, raw, peer, friends, track } = workspace(() => ts);
 
   async function send(from: Client, to: string, id: string, ...extra: Element[]): Promise<void> {
     await from.send(xml('message', { to, type: 'chat', id }, xml('body', {}, `text of ${id}`), ...extra));
@@ -95,7 +56,7 @@ describe('XEP-0198 stream management', function () {
     it('refuses <enable/> before a resource is bound', async function () {
       const user = await account('alice');
       const connection = await RawConnection.open(ts.host, ts.port);
-      raws.push(connection);
+      track(connection);
       connection.send(streamHeader(ts.domain));
       await connection.waitFor(/<\/stream:features>/);
       connection.send(plainAuth(user, PASSWORD));
@@ -178,7 +139,7 @@ describe('XEP-0198 stream management', function () {
       await roundTrip(bob.client);
 
       const resumed = await RawClient.login(ts, a, { resume: { previd: id!, h: handledBefore } });
-      raws.push(resumed.raw);
+      track(resumed.raw);
       expect(resumed.reply).to.match(new RegExp(`^<resumed xmlns='${NS_SM}' previd='${id}' h='1'/>$`));
       await waitAfter(resumed.raw, 0, /id="r3"/);
       await delay(100);
@@ -197,7 +158,7 @@ describe('XEP-0198 stream management', function () {
       const { id } = await first.enable();
       const h = await first.serverH();
       const second = await RawClient.login(ts, a, { resume: { previd: id!, h } });
-      raws.push(second.raw);
+      track(second.raw);
       expect(second.reply).to.match(/^<resumed /);
       expect(await first.raw.streamErrorAndClose()).to.equal('conflict');
       // The resumed stream carries on: the same counters (the client sent no stanza yet).
@@ -207,7 +168,7 @@ describe('XEP-0198 stream management', function () {
     it('answers an unknown id with <failed> item-not-found', async function () {
       const a = await account('alice');
       const result = await RawClient.login(ts, a, { resume: { previd: 'AAAAAAAAAAAAAAAAAAAAAA', h: 0 } });
-      raws.push(result.raw);
+      track(result.raw);
       expect(result.reply).to.match(/^<failed xmlns='urn:xmpp:sm:3'><item-not-found /);
       // The stream stays usable: the client binds a new session instead.
       result.raw.send(`<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`);
@@ -220,7 +181,7 @@ describe('XEP-0198 stream management', function () {
       const { id } = await alice.enable();
       const bob = await peer(b);
       const stolen = await RawClient.login(ts, b, { resume: { previd: id!, h: 0 } });
-      raws.push(stolen.raw);
+      track(stolen.raw);
       expect(stolen.reply).to.match(/^<failed xmlns='urn:xmpp:sm:3'><item-not-found /);
       expect(stolen.reply).not.to.match(/ h=/);
       // alice's connection is still open and still gets her messages.
@@ -240,10 +201,10 @@ describe('XEP-0198 stream management', function () {
         await delay(100);
       }
       const oldest = await RawClient.login(ts, a, { resume: { previd: ids[0]!, h: 0 } });
-      raws.push(oldest.raw);
+      track(oldest.raw);
       expect(oldest.reply).to.match(/^<failed /);
       const newest = await RawClient.login(ts, a, { resume: { previd: ids[2]!, h: 0 } });
-      raws.push(newest.raw);
+      track(newest.raw);
       expect(newest.reply).to.match(/^<resumed /);
     });
 
@@ -268,7 +229,7 @@ describe('XEP-0198 stream management', function () {
       await delay(100);
       expect(fresh.messageIds()).to.deep.equal(['x2']);
       const stale = await RawClient.login(ts, a, { resume: { previd: id!, h: 0 } });
-      raws.push(stale.raw);
+      track(stale.raw);
       expect(stale.reply).to.match(/^<failed /);
     });
   });
@@ -276,10 +237,6 @@ describe('XEP-0198 stream management', function () {
 
 describe('XEP-0198 expiry and dead connections', function () {
   let ts: TestServer;
-  let users = 0;
-  const clients: Client[] = [];
-  const raws: RawConnection[] = [];
-
   before(async function () {
     ts = await startTestServer({
       host: '127.0.0.157',
@@ -287,40 +244,10 @@ describe('XEP-0198 expiry and dead connections', function () {
       config: { c2s: { requireTls: false, allowPlaintextAuth: true, smResumeTimeoutS: 1, pingIntervalS: 1, pingTimeoutS: 1 } },
     });
   });
-
-  afterEach(async function () {
-    for (const raw of raws.splice(0)) raw.destroy();
-    await Promise.all(clients.splice(0).map(stopQuietly));
-  });
-
   after(async function () {
     await ts?.stop();
   });
-
-  async function friends(): Promise<[string, string]> {
-    const a = `alice${++users}`;
-    const b = `bob${++users}`;
-    await ts.addUser(a, PASSWORD);
-    await ts.addUser(b, PASSWORD);
-    await ts.server.services.rosters.add(`${a}@${ts.domain}`, { jid: `${b}@${ts.domain}`, subscription: 'both' });
-    await ts.server.services.rosters.add(`${b}@${ts.domain}`, { jid: `${a}@${ts.domain}`, subscription: 'both' });
-    return [a, b];
-  }
-
-  async function raw(user: string): Promise<RawClient> {
-    const { client, raw: connection } = await RawClient.login(ts, user);
-    raws.push(connection);
-    return client!;
-  }
-
-  async function bobOnline(b: string): Promise<{ client: Client; inbox: Element[] }> {
-    const client = await connect(ts, b, PASSWORD, { resource: 'desk', mechanism: 'PLAIN' });
-    clients.push(client);
-    const inbox = collectStanzas(client);
-    await client.send(xml('presence'));
-    await roundTrip(client);
-    return { client, inbox };
-  }
+  const { raw, peer: bobOnline, friends, track } = workspace(() => ts);
 
   it('on expiry moves unacknowledged messages to offline storage, drops headlines, and only then sends unavailable', async function () {
     const [a, b] = await friends();
@@ -349,7 +276,7 @@ describe('XEP-0198 expiry and dead connections', function () {
     expect(await ts.server.metrics.render()).to.match(/^hearth_sm_hibernated_sessions 0$/m);
     // A late resumption learns how much the server had received (h) and fails.
     const late = await RawClient.login(ts, a, { resume: { previd: id!, h: 0 } });
-    raws.push(late.raw);
+    track(late.raw);
     expect(late.reply).to.match(/^<failed xmlns='urn:xmpp:sm:3' h='1'><item-not-found /);
   });
 
@@ -385,6 +312,53 @@ describe('XEP-0198 expiry and dead connections', function () {
     await withTimeoutOf(alice.raw.closed, 5_000, 'the server dropping the silent connection');
   });
 });
+
+/**
+ * Accounts and connections of one describe block, against the server `server()` gives;
+ * every connection is closed after each test.
+ */
+function workspace(server: () => TestServer) {
+  let users = 0;
+  const clients: Client[] = [];
+  const raws: RawConnection[] = [];
+  afterEach(async function () {
+    for (const connection of raws.splice(0)) connection.destroy();
+    await Promise.all(clients.splice(0).map(stopQuietly));
+  });
+  const account = async (name: string): Promise<string> => {
+    const local = `${name}${++users}`;
+    await server().addUser(local, PASSWORD);
+    return local;
+  };
+  return {
+    account,
+    /** Closed after the test. */
+    track: (connection: RawConnection) => void raws.push(connection),
+    async raw(user: string, resource = 'phone'): Promise<RawClient> {
+      const { client, raw: connection } = await RawClient.login(server(), user, { resource });
+      raws.push(connection);
+      return client!;
+    },
+    /** An @xmpp/client user, online, collecting what it receives. */
+    async peer(user: string): Promise<{ client: Client; inbox: Element[] }> {
+      const client = await connect(server(), user, PASSWORD, { resource: 'desk', mechanism: 'PLAIN' });
+      clients.push(client);
+      const inbox = collectStanzas(client);
+      await client.send(xml('presence'));
+      await roundTrip(client);
+      return { client, inbox };
+    },
+    /** alice and bob with a mutual subscription, set up through the server's own service. */
+    async friends(): Promise<[string, string]> {
+      const ts = server();
+      const a = await account('alice');
+      const b = await account('bob');
+      await ts.server.services.rosters.add(`${a}@${ts.domain}`, { jid: `${b}@${ts.domain}`, subscription: 'both' });
+      await ts.server.services.rosters.add(`${b}@${ts.domain}`, { jid: `${a}@${ts.domain}`, subscription: 'both' });
+      return [a, b];
+    },
+  };
+}
 
 async function withTimeoutOf(promise: Promise<void>, ms: number, what: string): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
