@@ -152,6 +152,33 @@ describe('XEP-0198 stream management', function () {
       expect(bob.inbox.filter((el) => el.is('presence') && el.attrs.from === alice.jid && el.attrs.type === 'unavailable')).to.deep.equal([]);
     });
 
+    it('keeps what client state indication held across hibernation: resent once on resumption, and the resumed session is active', async function () {
+      const [a, b] = await friends();
+      const alice = await raw(a);
+      const { id } = await alice.enable();
+      alice.raw.send('<presence/>');
+      const bob = await peer(b);
+      await waitForStanza(bob.inbox, (el) => el.is('presence') && el.attrs.from === alice.jid && el.attrs.type === undefined, 'alice online at bob');
+      // The phone goes inactive: bob's status change is held (XEP-0352), not sent.
+      await alice.request(`<inactive xmlns='urn:xmpp:csi:0'/><iq type='get' id='csi-ping' to='${ts.domain}'><ping xmlns='urn:xmpp:ping'/></iq>`, /id=["']csi-ping["']/);
+      const held = alice.raw.text.length;
+      await bob.client.send(xml('presence', {}, xml('status', {}, 'held while inactive')));
+      await roundTrip(bob.client);
+      await delay(100);
+      expect(alice.raw.text.slice(held)).not.to.contain('held while inactive');
+      const handled = alice.stanzaCount();
+      alice.raw.destroy();
+      await delay(200);
+      const resumed = await RawClient.login(ts, a, { resume: { previd: id!, h: handled } });
+      track(resumed.raw);
+      expect(resumed.reply).to.match(/^<resumed /);
+      await waitAfter(resumed.raw, 0, /held while inactive/);
+      // Active again: a chat state (which an inactive session would hold) arrives at once.
+      await bob.client.send(xml('message', { to: alice.jid, type: 'chat', id: 'typing' }, xml('composing', { xmlns: 'http://jabber.org/protocol/chatstates' })));
+      await waitAfter(resumed.raw, 0, /id="typing"/);
+      expect((resumed.raw.text.match(/held while inactive/g) ?? []).length).to.equal(1);
+    });
+
     it('closes a connection that is still open with conflict when its session is resumed elsewhere', async function () {
       const a = await account('alice');
       const first = await raw(a);
