@@ -295,7 +295,8 @@ export class ClientStream implements SessionStream, TransportListener {
         delete element.attrs.xmlns;
         if (element.name === 'iq' && this.isLegacySessionRequest(element)) {
           session.sm?.countInbound(undefined);
-          this.transport.write(iqResult(element).toString());
+          // A stanza like any other: stream management counts it.
+          session.write(iqResult(element));
           return;
         }
         const work = this.ctx.router.route(element, session.origin);

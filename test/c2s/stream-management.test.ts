@@ -76,6 +76,16 @@ describe('XEP-0198 stream management', function () {
       expect(await alice.serverH()).to.equal(3);
     });
 
+    it('counts the answer to a legacy session request like any stanza it sends', async function () {
+      const alice = await raw(await account('alice'));
+      await alice.enable();
+      await alice.request(`<iq type='set' id='legacy'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>`, /id=["']legacy["']/);
+      // Acknowledging that one answer is exactly right: no handled-count-too-high.
+      alice.raw.send(`<a xmlns='${NS_SM}' h='1'/>`);
+      expect(await alice.serverH()).to.equal(1);
+      expect(alice.raw.ended).to.equal(false);
+    });
+
     it('asks for acknowledgements in batches, not one per stanza, and forgets what is acknowledged', async function () {
       const [a, b] = await friends();
       const alice = await raw(a);
