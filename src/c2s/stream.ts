@@ -611,8 +611,13 @@ export class ClientStream implements SessionStream, TransportListener {
       return;
     }
     const sm = session.sm;
+    const sent = sm.sent;
     if (!sm.acknowledge(h)) {
-      this.transport.write(smFailed('unexpected-request'));
+      // §4 (error handling): more acknowledged than was sent; the session stays as it was.
+      this.transport.write(
+        `<failed xmlns='${NS_SM}' h='${sm.receivedCount}'><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>` +
+          `<handled-count-too-high xmlns='${NS_SM}' h='${h}' send-count='${sent}'/></failed>`,
+      );
       return;
     }
     sm.answered();

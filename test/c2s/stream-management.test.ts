@@ -202,6 +202,21 @@ describe('XEP-0198 stream management', function () {
       expect(await new RawClient(second.raw, first.jid).serverH()).to.equal(0);
     });
 
+    it('refuses a resumption that acknowledges more than was sent, and the session waits on', async function () {
+      const a = await account('alice');
+      const alice = await raw(a);
+      const { id } = await alice.enable();
+      alice.raw.destroy();
+      await delay(100);
+      const greedy = await RawClient.login(ts, a, { resume: { previd: id!, h: 7 } });
+      track(greedy.raw);
+      expect(greedy.reply).to.match(/<undefined-condition /);
+      expect(greedy.reply).to.match(/<handled-count-too-high xmlns='urn:xmpp:sm:3' h='7' send-count='0'\/>/);
+      const honest = await RawClient.login(ts, a, { resume: { previd: id!, h: 0 } });
+      track(honest.raw);
+      expect(honest.reply).to.match(/^<resumed /);
+    });
+
     it('answers an unknown id with <failed> item-not-found', async function () {
       const a = await account('alice');
       const result = await RawClient.login(ts, a, { resume: { previd: 'AAAAAAAAAAAAAAAAAAAAAA', h: 0 } });
