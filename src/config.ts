@@ -145,6 +145,8 @@ const configSchema = z.strictObject({
       rosterItems: int(1, 1_000_000, 1_000),
       // XEP-0198: hibernated sessions an account may have at once; the oldest beyond ends.
       hibernatedPerAccount: int(1, 1_000, 10),
+      // XEP-0191: JIDs and domains one account may block; blocking more is not-allowed.
+      blocklistItems: int(1, 1_000_000, 1_000),
       // XEP-0352: stanzas held for one inactive client session; above it they are all written out.
       csiHeldStanzas: int(0, 100_000, 100),
     })

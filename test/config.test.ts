@@ -36,6 +36,7 @@ describe('config', function () {
       offlinePerAccount: 1000,
       rosterItems: 1000,
       hibernatedPerAccount: 10,
+      blocklistItems: 1000,
       csiHeldStanzas: 100,
     });
     expect(config.auth.scramIterations).to.equal(4096);

@@ -22,7 +22,6 @@ export const NS_BLOCKING_ERRORS = 'urn:xmpp:blocking:errors';
  * Addresses one account may block (kept in memory while it is online). Not yet a config key:
  * `limits.blocklistItems` would be its name.
  */
-export const MAX_BLOCKLIST_ITEMS = 1_000;
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
@@ -380,8 +379,8 @@ export const blockingModule = defineModule({
       if (items.some((jid) => tryParseJid(jid)?.bareString() === key)) throw new StanzaError('not-acceptable', 'an account cannot block itself');
       await load(account);
       await queue.run(key, async () => {
-        const added = await store.add(account.local, account.domain, items, MAX_BLOCKLIST_ITEMS);
-        if (added === null) throw new StanzaError('not-allowed', `a blocklist holds at most ${MAX_BLOCKLIST_ITEMS} items`);
+        const added = await store.add(account.local, account.domain, items, ctx.config.limits.blocklistItems);
+        if (added === null) throw new StanzaError('not-allowed', `a blocklist holds at most ${ctx.config.limits.blocklistItems} items`);
         if (added.length === 0) return;
         try {
           await sendUnavailable(account, added);
