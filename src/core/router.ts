@@ -47,6 +47,8 @@ export class Router {
   private availableSeq = 0;
   /** Messages for accounts without an available resource, in arrival order per account. */
   private readonly messageQueue = new KeyedQueue();
+  /** Stanzas between two entities whose checks had to wait, in arrival order (deliver()). */
+  private readonly inOrder = new KeyedQueue();
   private readonly domains: ReadonlySet<string>;
   private readonly sessions: SessionRegistry;
   private readonly iq: IqHandlers;
@@ -148,50 +150,43 @@ export class Router {
   /**
    * Routing by the `to` address, once the sender's own server has done its part: the
    * outbound filters of a local sender, then the inbound filters of a local recipient
-   * (XEP-0191 blocking attaches to both), then the message hooks, then delivery.
+   * (XEP-0191 blocking attaches to both), then the message hooks, then delivery. What the
+   * hooks store is awaited after delivery, never before it.
    */
   private deliver(stanza: Element, from: Jid, to: Jid, origin: Origin): Work {
+    const durable: Promise<unknown>[] = [];
+    // RFC 6120 §10.1: stanzas between two entities are processed in order. Checks that wait
+    // (a database lookup) must not let a later stanza of the same pair overtake.
+    const pair = `${from.bareString()}\u0000${to.bareString()}`;
+    const verdict = this.inOrder.busy(pair) ? null : this.check(stanza, from, to, origin, durable);
+    if (verdict === true) return this.afterDelivery(this.deliverChecked(stanza, from, to, origin), durable, stanza);
+    if (verdict === false) return durable.length > 0 ? this.settle(durable) : undefined;
+    let work: Work;
+    const turn = this.inOrder.run(pair, async () => {
+      const go = await (verdict ?? this.check(stanza, from, to, origin, durable));
+      // Delivered (or queued for offline storage) in turn; what follows runs outside it.
+      if (go) work = this.deliverChecked(stanza, from, to, origin);
+      return go;
+    });
+    return this.run(turn.then((go) => (go ? this.afterDelivery(work, durable, stanza) : this.settle(durable))), stanza);
+  }
+
+  /**
+   * The hooks a stanza passes before delivery, synchronous while they are: true to deliver,
+   * false when one took it (refused, dropped). Messages from local clients pass
+   * message-outbound, messages to local accounts message-inbound.
+   */
+  private check(stanza: Element, from: Jid, to: Jid, origin: Origin, durable: Promise<unknown>[]): boolean | Promise<boolean> {
     const fromAccount = from.local !== '' && origin.kind !== 's2s' && this.domains.has(from.domain);
     const toAccount = to.local !== '' && this.domains.has(to.domain);
     const sameAccount = fromAccount && toAccount && from.local === to.local && from.domain === to.domain;
-    if (fromAccount && !sameAccount) {
-      const refused = this.hooks.filter('stanza-outbound', { stanza, from, to, origin });
-      if (refused === true) return;
-      if (refused !== false) return this.run(refused.then((stop) => (stop ? undefined : this.deliverInbound(stanza, from, to, origin, toAccount && !sameAccount))), stanza);
-    }
-    return this.deliverInbound(stanza, from, to, origin, toAccount && !sameAccount);
-  }
-
-  private deliverInbound(stanza: Element, from: Jid, to: Jid, origin: Origin, filterInbound: boolean): Work {
-    if (filterInbound) {
-      const refused = this.hooks.filter('stanza-inbound', { stanza, from, to, origin });
-      if (refused === true) return;
-      if (refused !== false) return this.run(refused.then((stop) => (stop ? undefined : this.deliverMessage(stanza, from, to, origin))), stanza);
-    }
-    return this.deliverMessage(stanza, from, to, origin);
-  }
-
-  /** Messages pass the message hooks (carbons, archive); what they store is awaited after delivery. */
-  private deliverMessage(stanza: Element, from: Jid, to: Jid, origin: Origin): Work {
-    if (stanza.name !== 'message') return this.deliverChecked(stanza, from, to, origin);
-    const durable: Promise<unknown>[] = [];
-    if (origin.kind === 'c2s') {
-      const dropped = this.hooks.filter('message-outbound', { stanza, session: origin.session, to, durable });
-      if (dropped !== false) {
-        return this.run(Promise.resolve(dropped).then((stop) => (stop ? this.settle(durable) : this.deliverToLocal(stanza, from, to, origin, durable))), stanza);
-      }
-    }
-    return this.deliverToLocal(stanza, from, to, origin, durable);
-  }
-
-  private deliverToLocal(stanza: Element, from: Jid, to: Jid, origin: Origin, durable: Promise<unknown>[]): Work {
-    if (to.local !== '' && this.domains.has(to.domain)) {
-      const dropped = this.hooks.filter('message-inbound', { stanza, from, to, durable });
-      if (dropped !== false) {
-        return this.run(Promise.resolve(dropped).then((stop) => (stop ? this.settle(durable) : this.afterDelivery(this.deliverChecked(stanza, from, to, origin), durable, stanza))), stanza);
-      }
-    }
-    return this.afterDelivery(this.deliverChecked(stanza, from, to, origin), durable, stanza);
+    const isMessage = stanza.name === 'message';
+    const steps: Array<() => boolean | Promise<boolean>> = [];
+    if (fromAccount && !sameAccount) steps.push(() => this.hooks.filter('stanza-outbound', { stanza, from, to, origin }));
+    if (toAccount && !sameAccount) steps.push(() => this.hooks.filter('stanza-inbound', { stanza, from, to, origin }));
+    if (isMessage && origin.kind === 'c2s') steps.push(() => this.hooks.filter('message-outbound', { stanza, session: origin.session, to, durable }));
+    if (isMessage && toAccount) steps.push(() => this.hooks.filter('message-inbound', { stanza, from, to, durable }));
+    return runSteps(steps, 0);
   }
 
   /** The routing work, then whatever the hooks store (stream management acks after both). */
@@ -257,7 +252,7 @@ export class Router {
       return this.run(this.dispatchIq(stanza, from, self, 'bare', origin, true), stanza);
     }
     // RFC 6120 §10.3.1: a message without `to` is treated as addressed to the sender's bare JID.
-    return this.deliverMessage(stanza, from, self, origin);
+    return this.deliver(stanza, from, self, origin);
   }
 
   private toHost(stanza: Element, from: Jid, to: Jid, origin: Origin): Work {
@@ -584,4 +579,17 @@ export class Router {
   async send(stanza: Element): Promise<void> {
     await this.dispatch(stanza, LOCAL_ORIGIN);
   }
+}
+
+/**
+ * Runs hook steps in order while each answers synchronously; true when none took the stanza.
+ * A step that returns a promise makes the rest wait for it.
+ */
+function runSteps(steps: ReadonlyArray<() => boolean | Promise<boolean>>, from: number): boolean | Promise<boolean> {
+  for (let i = from; i < steps.length; i++) {
+    const taken = steps[i]!();
+    if (taken === true) return false;
+    if (taken !== false) return taken.then((stop) => (stop ? false : runSteps(steps, i + 1)));
+  }
+  return true;
 }

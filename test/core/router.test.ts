@@ -168,6 +168,27 @@ describe('router: RFC 6121 §8.5 delivery', function () {
     expect(stored).to.deep.equal(['m1', 'm2', 'm3']);
   });
 
+  it('keeps the order of stanzas between two entities when a check finishes out of order (RFC 6120 §10.1)', async function () {
+    const { router, hooks, session } = setup();
+    const romeo = session(`romeo@${DOMAIN}/r`);
+    const juliet = session(`juliet@${DOMAIN}/j`);
+    // A check that must look something up: the first stanza's lookup is the slowest, and a
+    // later one needs none at all.
+    let calls = 0;
+    hooks.on('stanza-inbound', () => {
+      const n = ++calls;
+      if (n === 3) return undefined;
+      return new Promise<HookResult>((resolve) => setTimeout(() => resolve(undefined), n === 1 ? 40 : 5));
+    });
+    for (const id of ['one', 'two', 'three']) {
+      const m = message(`juliet@${DOMAIN}/j`, 'chat');
+      m.attrs.id = id;
+      router.route(m, { kind: 'c2s', session: romeo });
+    }
+    await new Promise((r) => setTimeout(r, 80));
+    expect(juliet.received.map((el) => el.attrs.id)).to.deep.equal(['one', 'two', 'three']);
+  });
+
   it('bounces a message to a nonexistent account and ignores presence to it', async function () {
     const { router, session } = setup();
     const romeo = session(`romeo@${DOMAIN}/r`);
