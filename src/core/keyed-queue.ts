@@ -5,6 +5,11 @@
 export class KeyedQueue {
   private readonly tails = new Map<string, Promise<unknown>>();
 
+  /** Keys with work queued or running. */
+  get size(): number {
+    return this.tails.size;
+  }
+
   /** Work for this key is queued or running. */
   busy(key: string): boolean {
     return this.tails.has(key);

@@ -155,15 +155,17 @@ export class Router {
    */
   private deliver(stanza: Element, from: Jid, to: Jid, origin: Origin): Work {
     const durable: Promise<unknown>[] = [];
+    const check = new Check(stanza, from, to, origin, durable, this.domains);
     // RFC 6120 §10.1: stanzas between two entities are processed in order. Checks that wait
-    // (a database lookup) must not let a later stanza of the same pair overtake.
-    const pair = `${from.bareString()}\u0000${to.bareString()}`;
-    const verdict = this.inOrder.busy(pair) ? null : this.check(stanza, from, to, origin, durable);
+    // (a database lookup) must not let a later stanza of the same pair overtake; the pair's
+    // key is only needed while some check waits.
+    const pair = this.inOrder.size > 0 ? `${from.bareString()}\u0000${to.bareString()}` : null;
+    const verdict = pair !== null && this.inOrder.busy(pair) ? null : this.passes(check, 0);
     if (verdict === true) return this.afterDelivery(this.deliverChecked(stanza, from, to, origin), durable, stanza);
     if (verdict === false) return durable.length > 0 ? this.settle(durable) : undefined;
     let work: Work;
-    const turn = this.inOrder.run(pair, async () => {
-      const go = await (verdict ?? this.check(stanza, from, to, origin, durable));
+    const turn = this.inOrder.run(pair ?? `${from.bareString()}\u0000${to.bareString()}`, async () => {
+      const go = await (verdict ?? this.passes(check, 0));
       // Delivered (or queued for offline storage) in turn; what follows runs outside it.
       if (go) work = this.deliverChecked(stanza, from, to, origin);
       return go;
@@ -172,21 +174,35 @@ export class Router {
   }
 
   /**
-   * The hooks a stanza passes before delivery, synchronous while they are: true to deliver,
-   * false when one took it (refused, dropped). Messages from local clients pass
-   * message-outbound, messages to local accounts message-inbound.
+   * The hooks a stanza passes before delivery, from step `step` on, synchronous while they
+   * are: true to deliver, false when one took it (refused, dropped). Steps: the outbound
+   * filters of a local sender, the inbound filters of a local recipient, message-outbound for
+   * messages from local clients, message-inbound for messages to local accounts.
    */
-  private check(stanza: Element, from: Jid, to: Jid, origin: Origin, durable: Promise<unknown>[]): boolean | Promise<boolean> {
-    const fromAccount = from.local !== '' && origin.kind !== 's2s' && this.domains.has(from.domain);
-    const toAccount = to.local !== '' && this.domains.has(to.domain);
-    const sameAccount = fromAccount && toAccount && from.local === to.local && from.domain === to.domain;
-    const isMessage = stanza.name === 'message';
-    const steps: Array<() => boolean | Promise<boolean>> = [];
-    if (fromAccount && !sameAccount) steps.push(() => this.hooks.filter('stanza-outbound', { stanza, from, to, origin }));
-    if (toAccount && !sameAccount) steps.push(() => this.hooks.filter('stanza-inbound', { stanza, from, to, origin }));
-    if (isMessage && origin.kind === 'c2s') steps.push(() => this.hooks.filter('message-outbound', { stanza, session: origin.session, to, durable }));
-    if (isMessage && toAccount) steps.push(() => this.hooks.filter('message-inbound', { stanza, from, to, durable }));
-    return runSteps(steps, 0);
+  private passes(check: Check, step: number): boolean | Promise<boolean> {
+    for (; step < 4; step++) {
+      const taken = this.step(check, step);
+      if (taken === true) return false;
+      if (taken !== false) {
+        const next = step + 1;
+        return taken.then((stop) => (stop ? false : this.passes(check, next)));
+      }
+    }
+    return true;
+  }
+
+  private step(c: Check, step: number): boolean | Promise<boolean> {
+    switch (step) {
+      case 0:
+        return c.fromAccount && !c.sameAccount && this.hooks.filter('stanza-outbound', c);
+      case 1:
+        return c.toAccount && !c.sameAccount && this.hooks.filter('stanza-inbound', c);
+      case 2:
+        return c.isMessage && c.origin.kind === 'c2s'
+          && this.hooks.filter('message-outbound', { stanza: c.stanza, session: c.origin.session, to: c.to, durable: c.durable });
+      default:
+        return c.isMessage && c.toAccount && this.hooks.filter('message-inbound', c);
+    }
   }
 
   /** The routing work, then whatever the hooks store (stream management acks after both). */
@@ -314,6 +330,9 @@ export class Router {
     if (type === 'subscribe' || type === 'subscribed' || type === 'unsubscribe' || type === 'unsubscribed') {
       // §3.1.2: subscription stanzas are addressed to, and sent from, bare JIDs.
       const contact = to.bare;
+      // The outbound filters (blocking) decide before the roster changes, not after.
+      const own = contact.local === session.jid.local && contact.domain === session.jid.domain;
+      if (!own && (await this.hooks.filter('stanza-outbound', { stanza, from: session.jid, to: contact, origin: { kind: 'c2s', session } }))) return;
       const handled = await this.hooks.emit('presence-subscription-outbound', { session, stanza, contact, type });
       if (!handled) await this.deliver(stanza, session.jid, contact, { kind: 'c2s', session });
       return;
@@ -581,15 +600,24 @@ export class Router {
   }
 }
 
-/**
- * Runs hook steps in order while each answers synchronously; true when none took the stanza.
- * A step that returns a promise makes the rest wait for it.
- */
-function runSteps(steps: ReadonlyArray<() => boolean | Promise<boolean>>, from: number): boolean | Promise<boolean> {
-  for (let i = from; i < steps.length; i++) {
-    const taken = steps[i]!();
-    if (taken === true) return false;
-    if (taken !== false) return taken.then((stop) => (stop ? false : runSteps(steps, i + 1)));
+/** One stanza on its way through the checks before delivery (Router.passes), and the hooks' payload. */
+class Check {
+  readonly fromAccount: boolean;
+  readonly toAccount: boolean;
+  readonly sameAccount: boolean;
+  readonly isMessage: boolean;
+
+  constructor(
+    readonly stanza: Element,
+    readonly from: Jid,
+    readonly to: Jid,
+    readonly origin: Origin,
+    readonly durable: Promise<unknown>[],
+    domains: ReadonlySet<string>,
+  ) {
+    this.fromAccount = from.local !== '' && origin.kind !== 's2s' && domains.has(from.domain);
+    this.toAccount = to.local !== '' && domains.has(to.domain);
+    this.sameAccount = this.fromAccount && this.toAccount && from.local === to.local && from.domain === to.domain;
+    this.isMessage = stanza.name === 'message';
   }
-  return true;
 }

@@ -208,12 +208,6 @@ export const blockingModule = defineModule({
         if (origin.kind === 'c2s') refuseOutbound(stanza, origin.session);
       }), 100);
 
-    // The presence module handles a client's subscription stanzas before the router's outbound
-    // filter would see them: a subscription request to a blocked address is refused here,
-    // before it changes the roster.
-    ctx.hooks.on('presence-subscription-outbound', ({ session, stanza, contact }) =>
-      stopIf(blocks(session.jid.bare, contact), () => refuseOutbound(stanza, session)), 100);
-
     // ---- the delivery filter (presence the presence module delivers itself) ---------------
 
     /** Whether a stanza for a local session is blocked by the recipient or by a local sender. */

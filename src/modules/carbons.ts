@@ -9,16 +9,11 @@ import type { IqRequest } from '../core/iq.js';
 import type { ClientSession, SessionRegistry } from '../core/sessions.js';
 import { markCarbonCopied } from '../core/stanza-marks.js';
 import { cloneElement, NS_CLIENT } from '../core/stanza.js';
+import { NS_CARBONS, NS_CHAT_STATES, NS_FORWARD, NS_HINTS, NS_MUC_USER, NS_RECEIPTS } from '../core/namespaces.js';
 
-export const NS_CARBONS = 'urn:xmpp:carbons:2';
 /** §6: advertised by a server that applies the copying rules of this version. */
 export const NS_CARBONS_RULES = 'urn:xmpp:carbons:rules:0';
-export const NS_FORWARD = 'urn:xmpp:forward:0';
-const NS_HINTS = 'urn:xmpp:hints';
-const NS_CHAT_STATES = 'http://jabber.org/protocol/chatstates';
-const NS_RECEIPTS = 'urn:xmpp:receipts';
 const NS_MARKERS = 'urn:xmpp:chat-markers:0';
-const NS_MUC_USER = 'http://jabber.org/protocol/muc#user';
 const NS_CONFERENCE = 'jabber:x:conference';
 
 /**

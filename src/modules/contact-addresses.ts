@@ -2,8 +2,8 @@
 import { Element } from 'ltx';
 import type { Config } from '../config.js';
 import { defineModule } from '../core/module.js';
+import { NS_DATA } from '../core/namespaces.js';
 
-export const NS_DATA_FORMS = 'jabber:x:data';
 export const SERVERINFO_FORM_TYPE = 'http://jabber.org/network/serverinfo';
 
 /** The config keys, in the order of the fields XEP-0157 §7 registers (`<key>-addresses`). */
@@ -12,7 +12,7 @@ const ROLES = ['abuse', 'admin', 'feedback', 'sales', 'security', 'status', 'sup
 /** The serverinfo form, or null when no address is configured. */
 export function serverInfoForm(addresses: Config['contactAddresses']): Element | null {
   if (ROLES.every((role) => addresses[role].length === 0)) return null;
-  const form = new Element('x', { xmlns: NS_DATA_FORMS, type: 'result' });
+  const form = new Element('x', { xmlns: NS_DATA, type: 'result' });
   form.c('field', { var: 'FORM_TYPE', type: 'hidden' }).c('value').t(SERVERINFO_FORM_TYPE);
   for (const role of ROLES) {
     const values = addresses[role];

@@ -9,15 +9,10 @@ import { Element } from 'ltx';
 import { StreamError } from '../core/errors.js';
 import { defineModule } from '../core/module.js';
 import type { ClientSession } from '../core/sessions.js';
+import { NS_CARBONS, NS_CHAT_STATES, NS_FORWARD, NS_HINTS, NS_MUC_USER, NS_RECEIPTS } from '../core/namespaces.js';
 
 export const NS_CSI = 'urn:xmpp:csi:0';
 
-const NS_CHAT_STATES = 'http://jabber.org/protocol/chatstates';
-const NS_HINTS = 'urn:xmpp:hints';
-const NS_CARBONS = 'urn:xmpp:carbons:2';
-const NS_FORWARD = 'urn:xmpp:forward:0';
-const NS_RECEIPTS = 'urn:xmpp:receipts';
-const NS_MUC_USER = 'http://jabber.org/protocol/muc#user';
 
 /**
  * Payloads that make a body-less message urgent, by namespace: the client must see them

@@ -12,24 +12,21 @@ import { StanzaError } from '../core/errors.js';
 import type { Jid } from '../core/jid.js';
 import { defineModule, type ModuleContext } from '../core/module.js';
 import type { IqRequest } from '../core/iq.js';
-import { isArchived, markArchived } from '../core/stanza-marks.js';
+import { markArchived } from '../core/stanza-marks.js';
 import type { ArchiveEntry, ArchiveFilter, ArchiveType } from '../storage/index.js';
 import { archiveIdTime, ArchiveClock, firstIdAt, formatArchiveId, lastIdAt } from './mam/clock.js';
 import { NS_FULLTEXT, NS_MAM, parseQueryForm, queryFormElement } from './mam/form.js';
 import { decide, parsePrefs, PrefsCache, prefsElement } from './mam/prefs.js';
 import { ArchiveRetention } from './mam/retention.js';
 import { parseRsm, rsmResult } from './mam/rsm.js';
+import { NS_DELAY, NS_FORWARD, NS_HINTS, NS_SID } from '../core/namespaces.js';
+import { NS_CLIENT } from '../core/stanza.js';
 
 export { NS_MAM } from './mam/form.js';
 export const NS_MAM_EXTENDED = 'urn:xmpp:mam:2#extended';
 /** XEP-0313 §7: the include-groupchat field is understood, and groupchat messages are stored. */
 export const NS_MAM_GROUPCHAT_FIELD = 'urn:xmpp:mam:2#groupchat-field';
 export const NS_MAM_GROUPCHAT_AVAILABLE = 'urn:xmpp:mam:2#groupchat-available';
-export const NS_SID = 'urn:xmpp:sid:0';
-const NS_FORWARD = 'urn:xmpp:forward:0';
-const NS_DELAY = 'urn:xmpp:delay';
-const NS_HINTS = 'urn:xmpp:hints';
-const NS_CLIENT = 'jabber:client';
 
 /**
  * Archive rows waiting for the database beyond which the message path waits too: a server
@@ -224,22 +221,6 @@ export const mamModule = defineModule({
         );
       }
     });
-
-    // Offline storage delivers what it kept (with its XEP-0203 delay) past the message path:
-    // carrying this archive's stanza-id, it is in the archive, and stream management's expiry
-    // must not deliver it a second time (stanza-marks.ts). Forged stanza-ids never get this
-    // far (stripped on the way in). Runs first, takes nothing.
-    ctx.delivery.add((session, stanza) => {
-      if (stanza.name !== 'message' || isArchived(stanza) || !stanza.getChild('delay', NS_DELAY)) return false;
-      const own = session.jid.bareString();
-      for (const child of stanza.children) {
-        if (typeof child !== 'string' && child.name === 'stanza-id' && child.attrs.xmlns === NS_SID && child.attrs.by === own) {
-          markArchived(stanza);
-          break;
-        }
-      }
-      return false;
-    }, 1_000);
 
     // Sessions of an account usually send soon after they bind: know its preferences by then.
     ctx.hooks.on('session-bound', ({ session }) => {

@@ -6,11 +6,10 @@ import { Element } from 'ltx';
 import { HOOK_STOP, type HookResult } from '../core/hooks.js';
 import { defineModule } from '../core/module.js';
 import { parseStanza } from '../xml/parse-stanza.js';
+import { NS_CHAT_STATES, NS_DELAY, NS_HINTS, NS_SID } from '../core/namespaces.js';
+import { markArchived } from '../core/stanza-marks.js';
 
-export const NS_DELAY = 'urn:xmpp:delay';
 export const NS_OFFLINE = 'msgoffline';
-const NS_HINTS = 'urn:xmpp:hints';
-const NS_CHAT_STATES = 'http://jabber.org/protocol/chatstates';
 
 /**
  * XEP-0160 §3: store messages that carry something for the user to read. Chat state
@@ -31,6 +30,13 @@ export function worthStoring(message: Element): boolean {
     content = true;
   }
   return content;
+}
+
+function hasStanzaIdBy(message: Element, by: string): boolean {
+  for (const child of message.children) {
+    if (typeof child !== 'string' && child.name === 'stanza-id' && child.attrs.xmlns === NS_SID && child.attrs.by === by) return true;
+  }
+  return false;
 }
 
 export const offlineModule = defineModule({
@@ -71,6 +77,10 @@ export const offlineModule = defineModule({
         const stanza = parseStanza(message.stanza);
         if (stanza) {
           stanza.attrs.to = account.toString();
+          // Stored after the archive gave it this account's stanza-id (XEP-0359; forged ones
+          // are stripped on the way in): it is in the archive, and stream management's expiry
+          // must not deliver it a second time (stanza-marks.ts).
+          if (hasStanzaIdBy(stanza, account.bareString())) markArchived(stanza);
           session.deliver(stanza);
         }
         delivered.push(message.id);

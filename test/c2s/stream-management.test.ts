@@ -22,7 +22,7 @@ describe('XEP-0198 stream management', function () {
   after(async function () {
     await ts?.stop();
   });
-  const { account, raw, peer, friends, track } = workspace(() => ts);
+  const { account, raw, peer, friends, track, online } = workspace(() => ts);
 
   async function send(from: Client, to: string, id: string, ...extra: Element[]): Promise<void> {
     await from.send(xml('message', { to, type: 'chat', id }, xml('body', {}, `text of ${id}`), ...extra));
@@ -130,12 +130,7 @@ describe('XEP-0198 stream management', function () {
 
   describe('resumption', function () {
     it('resumes after a killed connection: the same session, unacknowledged messages resent exactly once, no presence flap', async function () {
-      const [a, b] = await friends();
-      const alice = await raw(a);
-      const { id } = await alice.enable();
-      alice.raw.send('<presence/>');
-      const bob = await peer(b);
-      await waitForStanza(bob.inbox, (el) => el.is('presence') && el.attrs.from === alice.jid && el.attrs.type === undefined, 'alice online at bob');
+      const { a, alice, id, bob } = await online();
       const start = alice.raw.text.length;
       await send(bob.client, alice.jid, 'r1');
       await send(bob.client, alice.jid, 'r2');
@@ -163,12 +158,7 @@ describe('XEP-0198 stream management', function () {
     });
 
     it('keeps what client state indication held across hibernation: resent once on resumption, and the resumed session is active', async function () {
-      const [a, b] = await friends();
-      const alice = await raw(a);
-      const { id } = await alice.enable();
-      alice.raw.send('<presence/>');
-      const bob = await peer(b);
-      await waitForStanza(bob.inbox, (el) => el.is('presence') && el.attrs.from === alice.jid && el.attrs.type === undefined, 'alice online at bob');
+      const { a, alice, id, bob } = await online();
       // The phone goes inactive: bob's status change is held (XEP-0352), not sent.
       await alice.request(`<inactive xmlns='urn:xmpp:csi:0'/><iq type='get' id='csi-ping' to='${ts.domain}'><ping xmlns='urn:xmpp:ping'/></iq>`, /id=["']csi-ping["']/);
       const held = alice.raw.text.length;
@@ -382,7 +372,7 @@ function workspace(server: () => TestServer) {
     await server().addUser(local, PASSWORD);
     return local;
   };
-  return {
+  const api = {
     account,
     /** Closed after the test. */
     track: (connection: RawConnection) => void raws.push(connection),
@@ -400,6 +390,19 @@ function workspace(server: () => TestServer) {
       await roundTrip(client);
       return { client, inbox };
     },
+    /**
+     * Friends alice (a raw client with stream management and resumption, available) and bob
+     * (an @xmpp/client user who has seen alice come online).
+     */
+    async online(): Promise<{ a: string; b: string; alice: RawClient; id: string; bob: { client: Client; inbox: Element[] } }> {
+      const [a, b] = await api.friends();
+      const alice = await api.raw(a);
+      const { id } = await alice.enable();
+      alice.raw.send('<presence/>');
+      const bob = await api.peer(b);
+      await waitForStanza(bob.inbox, (el) => el.is('presence') && el.attrs.from === alice.jid && el.attrs.type === undefined, 'alice online at bob');
+      return { a, b, alice, id: id!, bob };
+    },
     /** alice and bob with a mutual subscription, set up through the server's own service. */
     async friends(): Promise<[string, string]> {
       const ts = server();
@@ -410,6 +413,7 @@ function workspace(server: () => TestServer) {
       return [a, b];
     },
   };
+  return api;
 }
 
 async function withTimeoutOf(promise: Promise<void>, ms: number, what: string): Promise<void> {

@@ -4,9 +4,9 @@ import { Element } from 'ltx';
 import { StanzaError } from '../../core/errors.js';
 import { tryParseJid } from '../../core/jid.js';
 import { parseArchiveId } from './clock.js';
+import { NS_DATA } from '../../core/namespaces.js';
 
 export const NS_MAM = 'urn:xmpp:mam:2';
-export const NS_DATA = 'jabber:x:data';
 export const NS_FULLTEXT = 'urn:xmpp:fulltext:0';
 const NS_XDATA_VALIDATE = 'http://jabber.org/protocol/xdata-validate';
 /** XEP-0431 §3: the field, in Clark notation (XEP-0068). */
