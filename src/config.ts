@@ -177,6 +177,13 @@ const configSchema = z.strictObject({
       showOs: z.boolean().default(false),
     })
     .prefault({}),
+  cluster: z
+    .strictObject({
+      redis: z.string().regex(/^rediss?:\/\//, 'expected a redis:// URL').nullable().default(null),
+      nodeId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected 1-64 letters, digits, ".", "_" or "-"').nullable().default(null),
+      ttlS: int(2, 300, 10),
+    })
+    .prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -227,6 +234,10 @@ export function validateConfig(raw: unknown, baseDir: string, env: NodeJS.Proces
   if (config.tls.certificates) config.tls.certificates = path.resolve(baseDir, config.tls.certificates);
   if (config.s2s.trustedCa) config.s2s.trustedCa = path.resolve(baseDir, config.s2s.trustedCa);
   if (env.DATABASE_URL) config.database.url = env.DATABASE_URL;
+  if (env.REDIS_URL) {
+    if (!/^rediss?:\/\//.test(env.REDIS_URL)) throw new ConfigError(['REDIS_URL: expected a redis:// URL']);
+    config.cluster.redis = env.REDIS_URL;
+  }
   if (env.HEARTH_LOG_LEVEL) {
     const level = configSchema.shape.log.unwrap().shape.level.safeParse(env.HEARTH_LOG_LEVEL);
     if (!level.success) throw new ConfigError([`HEARTH_LOG_LEVEL: ${level.error.issues[0]?.message ?? 'invalid'}`]);

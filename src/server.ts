@@ -1,8 +1,13 @@
 // Composition root of a running server: storage, certificates, core, modules, listeners and
 // the control socket, started in that order; listeners open only once everything is ready.
+import type { Element } from 'ltx';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
-import { AuthThrottle } from './c2s/auth-throttle.js';
+import { LocalAuthThrottle } from './c2s/auth-throttle.js';
+import { RedisAuthThrottle } from './cluster/auth-throttle.js';
+import { Cluster } from './cluster/cluster.js';
+import { makeNodeId } from './cluster/redis.js';
+import { SINGLE_PROCESS } from './core/cache-coherence.js';
 import { C2sListeners } from './c2s/listener.js';
 import { createSaslProvider } from './c2s/sasl-negotiation.js';
 import { C2sSession } from './c2s/session.js';
@@ -18,7 +23,7 @@ import { IqHandlers } from './core/iq.js';
 import { componentLogger } from './core/log.js';
 import type { HearthModule, ModuleContext } from './core/module.js';
 import { Router } from './core/router.js';
-import { LocalSessionRegistry } from './core/sessions.js';
+import { LocalSessionRegistry, type SessionRegistry } from './core/sessions.js';
 import { StreamFeatures } from './core/stream-features.js';
 import { DeliveryFilters } from './core/delivery-filters.js';
 import { StreamElementHandlers } from './core/stream-elements.js';
@@ -39,7 +44,9 @@ export { VERSION };
 export interface RunningServer {
   readonly config: Config;
   readonly router: Router;
-  readonly sessions: LocalSessionRegistry;
+  readonly sessions: SessionRegistry;
+  /** This process as a cluster node (cluster.redis), or null when it runs alone. */
+  readonly cluster: Cluster | null;
   readonly stores: Stores;
   readonly accounts: AccountService;
   /** The service layer of the admin API, the control socket and the command line. */
@@ -64,13 +71,21 @@ export interface StartOptions {
   database?: Database;
   /** DNS servers ("host:port") for federation instead of the system's (tests). */
   dnsServers?: string[];
+  /** The worker index under `hearth start --workers N` (part of the cluster node id). */
+  worker?: number;
 }
+
+/** Why cluster.redis cannot go with the embedded database. */
+export const CLUSTER_NEEDS_POSTGRES =
+  'cluster.redis needs PostgreSQL (database.url or DATABASE_URL): the nodes of a cluster share one database, and the embedded PGlite belongs to a single process';
 
 export async function startServer(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
   await ensureDataDir(config.dataDir);
   const usesEmbedded = !options.database && !config.database.url;
+  if (config.cluster.redis && usesEmbedded) throw new Error(CLUSTER_NEEDS_POSTGRES);
   const lock = usesEmbedded ? DataDirLock.acquire(config.dataDir) : null;
   let database: Database | null = null;
+  let cluster: Cluster | null = null;
   const levels = config.log.components;
   const metrics = new Metrics({ version: VERSION });
   try {
@@ -79,23 +94,39 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     const { applied } = await migrateToLatest(database);
     if (applied.length > 0) log.info({ applied }, 'database migrated');
     const stores = createStores(database);
-    const serverSecret = await loadServerSecret(config.dataDir);
+    let serverSecret = await loadServerSecret(config.dataDir);
+    const hooks = new HookBus<ServerEvents>(componentLogger(log, 'hooks', levels));
+    /** Set once the router exists: stanzas for sessions that vanished from another node go there. */
+    let redeliver: (stanza: Element) => void = () => undefined;
+    if (config.cluster.redis) {
+      if (database.kind === 'pglite') throw new Error(CLUSTER_NEEDS_POSTGRES);
+      // Every node verifies the dialback keys the others issued (XEP-0185).
+      serverSecret = await stores.secrets.getOrCreate('server', serverSecret);
+      cluster = await Cluster.start({
+        url: config.cluster.redis,
+        node: makeNodeId(config.cluster.nodeId, options.worker ?? 0),
+        ttlS: config.cluster.ttlS,
+        log: componentLogger(log, 'cluster', levels),
+        orphan: (stanza) => redeliver(stanza),
+      });
+      cluster.attach(hooks);
+    }
     const certificates = await loadCertificates(config.domains, config.tls.certificates, config.dataDir);
     for (const pair of certificates) {
       log.info({ domain: pair.domain, file: pair.source, selfSigned: pair.selfSigned }, 'certificate loaded');
     }
     const contexts = new TlsContexts(certificates);
 
-    const hooks = new HookBus<ServerEvents>(componentLogger(log, 'hooks', levels));
     const iq = new IqHandlers();
-    const sessions = new LocalSessionRegistry();
+    const sessions: SessionRegistry = cluster?.registry ?? new LocalSessionRegistry();
+    const caches = cluster ?? SINGLE_PROCESS;
     const disco = new DiscoRegistry();
     const streamFeatures = new StreamFeatures();
     const delivery = new DeliveryFilters();
     const streamElements = new StreamElementHandlers();
     // Embedded PGlite: this process is the only writer, so rosters of accounts that went
     // offline may stay cached (bounded) and a reconnect needs no roster query.
-    const rosters = new RosterService(stores.roster, sessions, config.limits.rosterItems, database.kind === 'pglite' ? 200_000 : 0);
+    const rosters = new RosterService(stores.roster, sessions, config.limits.rosterItems, database.kind === 'pglite' ? 200_000 : 0, caches);
     hooks.on('account-deleted', ({ jid }) => rosters.forget(jid));
     const domains = new Set(config.domains);
     const router = new Router({
@@ -107,6 +138,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       log: componentLogger(log, 'router', levels),
     });
     metrics.watchRouter(router.stats);
+    redeliver = (stanza) => void router.redeliver(stanza);
 
     const modulesLog = componentLogger(log, 'modules', levels);
     for (const module of [...builtinModules, ...(options.modules ?? [])]) {
@@ -124,6 +156,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
         delivery,
         streamElements,
         rosters,
+        caches,
       };
       for (const feature of module.hostFeatures ?? []) disco.addHostFeature(feature);
       for (const feature of module.accountFeatures ?? []) disco.addAccountFeature(feature);
@@ -136,11 +169,14 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       config, version: VERSION, startedAt: Date.now(), database, stores, accounts, rosters, sessions, router, log: adminLog,
       // s2s is created below, with no await in between: no request can ask before it exists.
       federation: () => s2s.streamCounts(),
+      cluster,
     });
     const control = new ControlServer(controlSocketPath(config.dataDir), controlMethods(services, VERSION), componentLogger(log, 'control', levels));
     await control.listen();
 
-    const throttle = new AuthThrottle(config.limits.authFailuresPerMinute);
+    const throttle = cluster
+      ? new RedisAuthThrottle(cluster.redis, config.limits.authFailuresPerMinute, cluster.node)
+      : new LocalAuthThrottle(config.limits.authFailuresPerMinute);
     const sasl = createSaslProvider({
       credential: (username, domain, mechanism) => stores.accounts.getCredential(username, domain, mechanism),
       serverSecret,
@@ -170,7 +206,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     metrics.gauge('hearth_sm_resumable_sessions', 'Sessions with stream management resumption enabled (XEP-0198), attached or hibernated.', () => resumable.size);
     metrics.gauge('hearth_sm_hibernated_sessions', 'Sessions whose connection died, waiting for a resumption (XEP-0198).', () => {
       let count = 0;
-      for (const session of sessions.all()) if (session instanceof C2sSession && session.isHibernated) count++;
+      for (const session of sessions.local()) if (session instanceof C2sSession && session.isHibernated) count++;
       return count;
     });
     const s2s = new Federation({ config, log: componentLogger(log, 's2s', levels), domains, router, secret: serverSecret, certificates, dnsServers: options.dnsServers, traffic: metrics.stanzaTraffic('s2s') });
@@ -196,6 +232,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       config,
       router,
       sessions,
+      cluster,
       stores,
       accounts,
       services,
@@ -220,7 +257,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
           for (const stream of [...listeners.allStreams()]) stream.close(shutdown);
           // Hibernated sessions (XEP-0198) have no stream: they end too, their queues going
           // to offline storage while the database is still open.
-          for (const session of [...sessions.all()]) session.close(shutdown);
+          for (const session of [...sessions.local()]) session.close(shutdown);
           await Promise.all([...sessionEndings]);
           s2s.closeAll(shutdown);
           await control.close();
@@ -229,6 +266,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
           await waitFor(() => listeners.streamCount === 0 && s2s.streamCount === 0, 3_000);
           // Modules stop their timers and flush what they write, while the database is open.
           await hooks.emit('server-stopping', {});
+          await cluster?.stop();
           if (!options.database) await db.close();
           lock?.release();
         })();
@@ -236,6 +274,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       },
     };
   } catch (err) {
+    await cluster?.stop().catch(() => undefined);
     if (database && !options.database) await database.close().catch(() => undefined);
     lock?.release();
     throw err;

@@ -2,12 +2,26 @@
 // a sliding minute; past `limits.authFailuresPerMinute` each attempt waits longer
 // (doubling, capped), whichever of the two counts is worse.
 
-const WINDOW_MS = 60_000;
+export const WINDOW_MS = 60_000;
 const MAX_DELAY_MS = 30_000;
 /** Bound on remembered keys, so a flood of addresses cannot exhaust memory. */
 const MAX_KEYS = 100_000;
 
-export class AuthThrottle {
+/** Failed logins and what they cost the next attempt; in a cluster, counted cluster-wide. */
+export interface AuthThrottle {
+  /** How long the next attempt from this address (and for this account, when known) waits. */
+  delayMs(address: string, account?: string): number | Promise<number>;
+  recordFailure(address: string, account?: string): void | Promise<void>;
+}
+
+/** The wait after `count` failures within the window. */
+export function delayAfter(count: number, perMinute: number): number {
+  if (count <= perMinute) return 0;
+  return Math.min(MAX_DELAY_MS, 500 * 2 ** (count - perMinute - 1));
+}
+
+/** One process's counts, in memory. */
+export class LocalAuthThrottle implements AuthThrottle {
   private readonly failures = new Map<string, number[]>();
 
   constructor(
@@ -27,8 +41,7 @@ export class AuthThrottle {
   /** How long the next attempt from this address (and for this account, when known) waits. */
   delayMs(address: string, account?: string): number {
     const count = Math.max(this.recent(`ip:${address}`), account ? this.recent(`acct:${account}`) : 0);
-    if (count <= this.perMinute) return 0;
-    return Math.min(MAX_DELAY_MS, 500 * 2 ** (count - this.perMinute - 1));
+    return delayAfter(count, this.perMinute);
   }
 
   recordFailure(address: string, account?: string): void {

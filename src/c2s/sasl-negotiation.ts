@@ -59,7 +59,7 @@ export class SaslNegotiation {
 
   async start(mechanismName: string | undefined, text: string): Promise<SaslOutcome> {
     this.mechanismName = mechanismName ?? null;
-    await sleep(this.options.throttle.delayMs(this.options.address));
+    await sleep(await this.options.throttle.delayMs(this.options.address));
     const offered = this.provider.mechanisms(this.options.plaintextAllowed);
     if (!mechanismName || !offered.includes(mechanismName)) {
       if (mechanismName === 'PLAIN') return this.fail(new SaslFailure('encryption-required', 'PLAIN needs TLS'), false);
@@ -110,7 +110,7 @@ export class SaslNegotiation {
     if (result.challenge) {
       // An attacked account makes every attempt on it wait, from any address.
       const account = this.accountKey;
-      if (account) await sleep(this.options.throttle.delayMs(this.options.address, account));
+      if (account) await sleep(await this.options.throttle.delayMs(this.options.address, account));
       return { kind: 'challenge', data: result.challenge.length === 0 ? '=' : encodeBase64(result.challenge) };
     }
     const success = result.success!;
@@ -135,8 +135,8 @@ export class SaslNegotiation {
     this.mechanism = null;
     if (countsAsAttempt) {
       const throttle = this.options.throttle;
-      throttle.recordFailure(this.options.address, this.accountKey);
-      await sleep(throttle.delayMs(this.options.address, this.accountKey));
+      await throttle.recordFailure(this.options.address, this.accountKey);
+      await sleep(await throttle.delayMs(this.options.address, this.accountKey));
     }
     return { kind: 'failure', failure };
   }

@@ -43,6 +43,8 @@ let sessionCounter = 0;
 
 export class C2sSession implements ClientSession {
   readonly id: string;
+  readonly node = null;
+  readonly flags = new Set<string>();
   readonly since = new Date();
   priority = 0;
   available = false;

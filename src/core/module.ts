@@ -14,6 +14,7 @@ import type { DeliveryFilters } from './delivery-filters.js';
 import type { StreamElementHandlers } from './stream-elements.js';
 import type { RosterService } from '../services/roster.js';
 import type { ModuleMetrics } from '../metrics/metrics.js';
+import type { CacheCoherence } from './cache-coherence.js';
 
 export interface ModuleContext {
   readonly config: Config;
@@ -33,6 +34,8 @@ export interface ModuleContext {
   readonly rosters: RosterService;
   /** Counters for /metrics: plain integers, read only when scraped. */
   readonly metrics: ModuleMetrics;
+  /** A module caching what it stores says when it changes it (other cluster nodes drop theirs). */
+  readonly caches: CacheCoherence;
 }
 
 export interface HearthModule {

@@ -10,6 +10,7 @@ import { Jid, tryParseJid } from './jid.js';
 import { LOCAL_ORIGIN, type Origin } from './origin.js';
 import type { ClientSession, SessionRegistry } from './sessions.js';
 import { errorReply, iqResult } from './stanza.js';
+import { markCommitting } from './stanza-marks.js';
 import type { ServerEvents } from './events.js';
 
 /** Delivery to other domains (federation, src/s2s). */
@@ -43,8 +44,6 @@ const PRESENCE_TYPES = new Set([
 
 export class Router {
   readonly stats: RouterStats = { routed: { message: 0, presence: 0, iq: 0 }, errorsSent: 0 };
-  /** Orders initial presences server-wide (ClientSession.availableSeq). */
-  private availableSeq = 0;
   /** Messages for accounts without an available resource, in arrival order per account. */
   private readonly messageQueue = new KeyedQueue();
   /** Stanzas between two entities whose checks had to wait, in arrival order (deliver()). */
@@ -161,13 +160,19 @@ export class Router {
     // key is only needed while some check waits.
     const pair = this.inOrder.size > 0 ? `${from.bareString()}\u0000${to.bareString()}` : null;
     const verdict = pair !== null && this.inOrder.busy(pair) ? null : this.passes(check, 0);
-    if (verdict === true) return this.afterDelivery(this.deliverChecked(stanza, from, to, origin), durable, stanza);
+    if (verdict === true) {
+      if (durable.length > 0) markCommitting(stanza, durable);
+      return this.afterDelivery(this.deliverChecked(stanza, from, to, origin), durable, stanza);
+    }
     if (verdict === false) return durable.length > 0 ? this.settle(durable) : undefined;
     let work: Work;
     const turn = this.inOrder.run(pair ?? `${from.bareString()}\u0000${to.bareString()}`, async () => {
       const go = await (verdict ?? this.passes(check, 0));
       // Delivered (or queued for offline storage) in turn; what follows runs outside it.
-      if (go) work = this.deliverChecked(stanza, from, to, origin);
+      if (go) {
+        if (durable.length > 0) markCommitting(stanza, durable);
+        work = this.deliverChecked(stanza, from, to, origin);
+      }
       return go;
     });
     return this.run(turn.then((go) => (go ? this.afterDelivery(work, durable, stanza) : this.settle(durable))), stanza);
@@ -502,11 +507,12 @@ export class Router {
       session.priority = Number.isFinite(priority) ? Math.max(-128, Math.min(127, priority)) : 0;
       session.available = true;
       session.presence = stanza;
-      if (initial) session.availableSeq = ++this.availableSeq;
+      await this.sessions.changed(session, initial);
     } else if (type === 'unavailable') {
       session.available = false;
       session.presence = null;
       session.availableSeq = 0;
+      await this.sessions.changed(session);
     }
     await this.hooks.emit('presence-broadcast', { session, stanza, initial });
   }

@@ -6,7 +6,10 @@ import type { StreamError } from './errors.js';
 
 /** What the router and modules may know about, and do with, a bound client session. */
 export interface ClientSession {
+  /** Unique among the sessions of one node. */
   readonly id: string;
+  /** The cluster node holding the session, or null for this process. */
+  readonly node: string | null;
   /** Full JID once bound. */
   readonly jid: Jid;
   readonly remoteAddress: string;
@@ -26,6 +29,11 @@ export interface ClientSession {
   availableSeq: number;
   /** RFC 6121 §2.1.6: an interested resource (it asked for the roster) gets roster pushes. */
   rosterRequested: boolean;
+  /**
+   * Per-resource switches that other sessions' routing reads (XEP-0280 carbons: "carbons").
+   * Changed through SessionRegistry.changed(), which tells the rest of a cluster.
+   */
+  readonly flags: Set<string>;
   /**
    * RFC 6121 §4.6: addresses this resource sent directed available presence to, outside its
    * presence subscriptions; they get its unavailable presence when it goes offline.
@@ -56,16 +64,40 @@ export interface SessionRegistry {
   get(fullJid: Jid): ClientSession | undefined;
   /** All sessions of an account, by bare JID string. */
   ofAccount(bareJid: string): ClientSession[];
+  /** Every session, on every node of a cluster. */
   all(): IterableIterator<ClientSession>;
   readonly size: number;
+  /** The sessions this process holds (their streams are here). */
+  local(): IterableIterator<ClientSession>;
+  readonly localSize: number;
+  /**
+   * A bound session's routing state changed: presence, priority, availability, roster
+   * interest, flags. On an initial presence it gets its `availableSeq`; the promise (a
+   * cluster has to order it among every node's) settles once it has.
+   */
+  changed(session: ClientSession, initialPresence?: boolean): Promise<void> | void;
 }
 
 export class LocalSessionRegistry implements SessionRegistry {
   private readonly accounts = new Map<string, Map<string, ClientSession>>();
   private count = 0;
+  /** Orders initial presences server-wide (ClientSession.availableSeq). */
+  private availableSeq = 0;
 
   get size(): number {
     return this.count;
+  }
+
+  get localSize(): number {
+    return this.count;
+  }
+
+  changed(session: ClientSession, initialPresence = false): void {
+    if (initialPresence) session.availableSeq = ++this.availableSeq;
+  }
+
+  local(): IterableIterator<ClientSession> {
+    return this.all();
   }
 
   bind(session: ClientSession): ClientSession | undefined {

@@ -23,3 +23,20 @@ export function markCarbonCopied(stanza: Element): void {
 export function isCarbonCopied(stanza: Element): boolean {
   return carbonCopied.has(stanza);
 }
+
+const committing = new WeakMap<Element, readonly Promise<unknown>[]>();
+
+/**
+ * What the message hooks store for this message (archive, offline) settles with `work`. A
+ * message leaves this process for another cluster node only after that: what another node
+ * has delivered is never missing from the archive when this one dies.
+ */
+export function markCommitting(stanza: Element, work: readonly Promise<unknown>[]): void {
+  committing.set(stanza, work);
+}
+
+/** Settles once what the hooks store for the message is settled; undefined when nothing is. */
+export function whenCommitted(stanza: Element): Promise<unknown> | undefined {
+  const work = committing.get(stanza);
+  return work ? Promise.allSettled(work) : undefined;
+}

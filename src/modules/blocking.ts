@@ -91,6 +91,9 @@ function itemsElement(name: 'blocklist' | 'block' | 'unblock', jids: Iterable<st
 
 let pushCounter = 0;
 
+/** The session flag of a resource that asked for the blocklist (§3.2: it gets the pushes). */
+const BLOCKLIST_FLAG = 'blocklist';
+
 export const blockingModule = defineModule({
   name: 'blocking',
   implements: 'XEP-0191 Blocking Command 1.3',
@@ -110,7 +113,7 @@ export const blockingModule = defineModule({
     /** Reads and changes of one account's list, one at a time and in order. */
     const queue = new KeyedQueue();
     /** §3.2: resources that asked for the blocklist get the pushes. */
-    const interested = new WeakSet<ClientSession>();
+    const interested = { has: (session: ClientSession) => session.flags.has(BLOCKLIST_FLAG) };
 
     function remember(key: string, items: Set<string>): void {
       known.add(key);
@@ -267,6 +270,10 @@ export const blockingModule = defineModule({
 
     // The rows went with the account (on delete cascade).
     ctx.hooks.on('account-deleted', ({ jid }) => forget(jid.bareString()));
+    // Another cluster node changed the list: read it again when next needed.
+    ctx.caches.onRemoteChange('blocklist', (key) => {
+      if (!loading.has(key)) forget(key);
+    });
 
     // ---- presence on block and unblock (§3.3, §3.4) ---------------------------------------
 
@@ -376,6 +383,7 @@ export const blockingModule = defineModule({
         const added = await store.add(account.local, account.domain, items, ctx.config.limits.blocklistItems);
         if (added === null) throw new StanzaError('not-allowed', `a blocklist holds at most ${ctx.config.limits.blocklistItems} items`);
         if (added.length === 0) return;
+        ctx.caches.changed('blocklist', key);
         try {
           await sendUnavailable(account, added);
         } catch (err) {
@@ -400,6 +408,7 @@ export const blockingModule = defineModule({
           ? await store.clear(account.local, account.domain)
           : await store.remove(account.local, account.domain, items);
         if (removed.length === 0) return;
+        ctx.caches.changed('blocklist', key);
         const list = lists.get(key);
         if (list) {
           for (const jid of removed) list.delete(jid);
@@ -427,7 +436,10 @@ export const blockingModule = defineModule({
         if (known.has(key)) return [...(lists.get(key) ?? [])].sort();
         return store.list(account.local, account.domain);
       });
-      if (origin.kind === 'c2s') interested.add(origin.session);
+      if (origin.kind === 'c2s' && !origin.session.flags.has(BLOCKLIST_FLAG)) {
+        origin.session.flags.add(BLOCKLIST_FLAG);
+        void sessions.changed(origin.session);
+      }
       return itemsElement('blocklist', items);
     });
 

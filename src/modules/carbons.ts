@@ -86,6 +86,9 @@ function forwardedCopy(message: Element): Element {
   return copy;
 }
 
+/** The session flag of a resource that enabled carbons. */
+const CARBONS_FLAG = 'carbons';
+
 export const carbonsModule = defineModule({
   name: 'carbons',
   implements: 'XEP-0280 Message Carbons 1.0.1 (urn:xmpp:carbons:rules:0)',
@@ -93,11 +96,12 @@ export const carbonsModule = defineModule({
   setup(ctx) {
     const sessions: SessionRegistry = ctx.sessions;
     /**
-     * Resources that enabled carbons (§4, §5: the state is per resource). Kept on the
-     * session object, which outlives its socket under stream management, so a resumed
-     * session keeps it and a new bind of the same resource starts without it.
+     * Resources that enabled carbons (§4, §5: the state is per resource): a flag on the
+     * session, which outlives its socket under stream management, so a resumed session keeps
+     * it and a new bind of the same resource starts without it; in a cluster every node
+     * sees it.
      */
-    const enabled = new WeakSet<ClientSession>();
+    const enabled = { has: (session: ClientSession) => session.flags.has(CARBONS_FLAG) };
     /**
      * Messages a resource sent to its own account, with the sender when they are eligible:
      * copied once their delivery is known.
@@ -234,9 +238,11 @@ export const carbonsModule = defineModule({
     function toggle(request: IqRequest, allowed: boolean): null {
       const { payload, origin } = request;
       if (origin.kind !== 'c2s' || !allowed) throw new StanzaError('not-allowed', 'carbons are enabled by a resource of this server for itself');
-      if (payload.name === 'enable') enabled.add(origin.session);
-      else if (payload.name === 'disable') enabled.delete(origin.session);
+      const session = origin.session;
+      if (payload.name === 'enable') session.flags.add(CARBONS_FLAG);
+      else if (payload.name === 'disable') session.flags.delete(CARBONS_FLAG);
       else throw new StanzaError('bad-request', 'expected <enable/> or <disable/>');
+      void sessions.changed(session);
       // §10.1: enabling or disabling twice is no error.
       return null;
     }

@@ -9,7 +9,7 @@
 // stream management acknowledges the sender's stanza once the rows are committed (durable).
 import { Element } from 'ltx';
 import { StanzaError } from '../core/errors.js';
-import type { Jid } from '../core/jid.js';
+import { tryParseJid, type Jid } from '../core/jid.js';
 import { defineModule, type ModuleContext } from '../core/module.js';
 import type { IqRequest } from '../core/iq.js';
 import { markArchived } from '../core/stanza-marks.js';
@@ -227,6 +227,10 @@ export const mamModule = defineModule({
       prefs.load(session.jid.bare).catch((err: unknown) => ctx.log.warn({ err }, 'loading archive preferences failed'));
     });
     ctx.hooks.on('account-deleted', ({ jid }) => prefs.forget(jid));
+    ctx.caches.onRemoteChange('archive-prefs', (key) => {
+      const jid = tryParseJid(key);
+      if (jid) prefs.forget(jid);
+    });
 
     ctx.iq.register(`iq-set/bare/${NS_MAM}`, async (request) => {
       // XEP-0313 §8.1: an archive is its owner's only.
@@ -237,6 +241,7 @@ export const mamModule = defineModule({
         const account = request.from.bare;
         const next = parsePrefs(payload);
         if (!(await prefs.set(account, next))) throw new StanzaError('item-not-found');
+        ctx.caches.changed('archive-prefs', account.bareString());
         return prefsElement(next);
       }
       throw new StanzaError('bad-request', `unexpected <${payload.name}/>`);

@@ -61,7 +61,10 @@ export const rosterModule = defineModule({
       // §2.1.3: a roster is its owner's business only.
       if (!self) throw new StanzaError('forbidden');
       const requester = origin.kind === 'c2s' ? origin.session : null;
-      if (requester) requester.rosterRequested = true;
+      if (requester && !requester.rosterRequested) {
+        requester.rosterRequested = true;
+        void ctx.sessions.changed(requester);
+      }
       const account = from.bare;
       const roster = await ctx.rosters.get(account);
       const current = String(roster.version);

@@ -1,5 +1,5 @@
 // Liveness and readiness for probes (GET /health, GET /ready): live while the process
-// answers; ready while the database answers too.
+// answers; ready while the database answers too, and in a cluster Redis.
 import type { Logger } from 'pino';
 import type { Database } from '../storage/index.js';
 import { ServiceError } from './errors.js';
@@ -11,6 +11,8 @@ export class HealthService {
   constructor(
     private readonly database: Pick<Database, 'ping'>,
     private readonly log: Pick<Logger, 'warn'>,
+    /** In a cluster: whether Redis answers and this node is a member. */
+    private readonly cluster: { readonly healthy: boolean } | null = null,
   ) {}
 
   live(): { status: 'ok' } {
@@ -30,6 +32,10 @@ export class HealthService {
       throw new ServiceError('unavailable', 'the database is not reachable');
     } finally {
       clearTimeout(timer);
+    }
+    if (this.cluster && !this.cluster.healthy) {
+      this.log.warn('readiness probe: redis is not reachable or this node is not a cluster member');
+      throw new ServiceError('unavailable', 'the cluster is not reachable');
     }
     return { status: 'ready' };
   }

@@ -58,6 +58,8 @@ export interface LiveServer {
   router: Router;
   federation: () => FederationCounts;
   log: Logger;
+  /** In a cluster: its health for /ready. */
+  cluster?: { readonly healthy: boolean } | null;
 }
 
 export function createAdminServices(server: LiveServer): AdminServices {
@@ -79,6 +81,6 @@ export function createAdminServices(server: LiveServer): AdminServices {
       router: server.router,
       federation: server.federation,
     }),
-    health: new HealthService(server.database, server.log),
+    health: new HealthService(server.database, server.log, server.cluster ?? null),
   };
 }

@@ -5,6 +5,7 @@
 import { Element } from 'ltx';
 import type { Jid } from '../core/jid.js';
 import { KeyedQueue } from '../core/keyed-queue.js';
+import { SINGLE_PROCESS, type CacheCoherence } from '../core/cache-coherence.js';
 import type { ClientSession, SessionRegistry } from '../core/sessions.js';
 import type { RosterItem, RosterStore } from '../storage/roster.js';
 
@@ -38,7 +39,14 @@ export class RosterService {
      * and a reconnecting client (mobile clients reconnect all the time) costs no roster query.
      */
     private readonly retainOfflineItems = 0,
-  ) {}
+    /** Tells other cluster nodes to drop their copy of a roster this process changed. */
+    private readonly caches: CacheCoherence = SINGLE_PROCESS,
+  ) {
+    caches.onRemoteChange('roster', (key) => {
+      this.release(key);
+      this.cache.delete(key);
+    });
+  }
 
   /** The roster, from memory when the account is online, else from the store. */
   async get(account: Jid): Promise<CachedRoster> {
@@ -92,6 +100,7 @@ export class RosterService {
    */
   async write(account: Jid, item: RosterItem): Promise<number> {
     const version = await this.store.put(account.local, account.domain, item);
+    this.caches.changed('roster', account.bareString());
     const cached = this.cache.get(account.bareString());
     if (cached) {
       cached.items.set(item.jid, item);
@@ -104,6 +113,7 @@ export class RosterService {
   async remove(account: Jid, contact: string): Promise<number | null> {
     const version = await this.store.remove(account.local, account.domain, contact);
     if (version === null) return null;
+    this.caches.changed('roster', account.bareString());
     const cached = this.cache.get(account.bareString());
     if (cached) {
       cached.items.delete(contact);

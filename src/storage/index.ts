@@ -11,6 +11,7 @@ import { createLastActivityStore, type LastActivityStore } from './last-activity
 import { createOfflineStore, type OfflineStore } from './offline.js';
 import { createRosterStore, type RosterStore } from './roster.js';
 import { createTokenStore, type TokenStore } from './tokens.js';
+import { createSecretStore, type SecretStore } from './secrets.js';
 
 export interface Stores {
   accounts: AccountStore;
@@ -20,6 +21,7 @@ export interface Stores {
   archive: ArchiveStore;
   lastActivity: LastActivityStore;
   blocklist: BlocklistStore;
+  secrets: SecretStore;
 }
 
 export function createStores(database: Database): Stores {
@@ -31,11 +33,12 @@ export function createStores(database: Database): Stores {
   const archive = createArchiveStore(database.db, { maxInFlight: database.kind === 'pglite' ? 1 : 2 });
   const lastActivity = createLastActivityStore(database.db);
   const blocklist = createBlocklistStore(database.db);
+  const secrets = createSecretStore(database.db);
   // Embedded PGlite has one writer, this process, so what it remembers of the database is
   // exact. A PostgreSQL server may have other writers (the command line, later other nodes).
-  if (database.kind !== 'pglite') return { accounts, roster, offline, tokens, archive, lastActivity, blocklist };
+  if (database.kind !== 'pglite') return { accounts, roster, offline, tokens, archive, lastActivity, blocklist, secrets };
   return { accounts: withCredentialCache(accounts), ...withPendingIndex(database.db, roster, offline), tokens, archive: withPrefsIndex(database.db, archive), lastActivity,
-    blocklist: withBlocklistIndex(database.db, blocklist) };
+    blocklist: withBlocklistIndex(database.db, blocklist), secrets };
 }
 
 export { openDatabase, migrateToLatest, type Database, type DatabaseOptions, type StorageLogger } from './database.js';
@@ -46,4 +49,5 @@ export type { TokenStore, TokenRecord, TokenScope } from './tokens.js';
 export type { ArchiveStore, ArchiveEntry, ArchivedMessage, ArchiveFilter, ArchivePage, ArchivePageRequest, ArchivePrefs, ArchiveDefault, ArchiveType } from './archive.js';
 export type { LastActivityStore, LastLogout } from './last-activity.js';
 export type { BlocklistStore } from './blocklist.js';
+export type { SecretStore } from './secrets.js';
 export type { Tables } from './tables.js';

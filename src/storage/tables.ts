@@ -135,6 +135,12 @@ export interface BlocklistItemsTable {
 }
 export type BlocklistItemRow = Selectable<BlocklistItemsTable>;
 
+export interface ServerSecretsTable {
+  name: string;
+  value: Bytea;
+  created_at: CreatedAt;
+}
+
 export interface Tables {
   accounts: AccountsTable;
   scram_credentials: ScramCredentialsTable;
@@ -147,4 +153,5 @@ export interface Tables {
   archive_prefs: ArchivePrefsTable;
   last_activity: LastActivityTable;
   blocklist_items: BlocklistItemsTable;
+  server_secrets: ServerSecretsTable;
 }

@@ -14,6 +14,8 @@ const DOMAIN = 'router.example';
 
 class RecordingSession implements ClientSession {
   readonly id = Math.random().toString(36);
+  readonly node = null;
+  readonly flags = new Set<string>();
   readonly remoteAddress = '127.0.0.1';
   readonly secure = true;
   readonly since = new Date();

@@ -44,6 +44,8 @@ export interface TestServerOptions {
   log?: Logger;
   /** DNS servers for federation (a test DNS server), instead of the system's. */
   dnsServers?: string[];
+  /** A database shared with other servers (cluster nodes); the caller closes it. */
+  database?: Database;
 }
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'tls');
@@ -74,14 +76,14 @@ export async function startTestServer(options: TestServerOptions): Promise<TestS
   const env = { ...process.env };
   delete env.DATABASE_URL;
   const config = validateConfig(raw, dataDir, env);
-  let isolated: IsolatedDatabase | null = await openIsolatedDatabase(process.env.DATABASE_URL ? 'postgres' : 'pglite');
+  let isolated: IsolatedDatabase | null = options.database ? null : await openIsolatedDatabase(process.env.DATABASE_URL ? 'postgres' : 'pglite');
   const log = options.log ?? createLogger(config.log.level, { pretty: false, destination: process.stderr });
-  const database = isolated.database;
+  const database = options.database ?? isolated!.database;
   let server: RunningServer;
   try {
-    server = await startServer(config, log, { database: isolated.database, dnsServers: options.dnsServers });
+    server = await startServer(config, log, { database, dnsServers: options.dnsServers });
   } catch (err) {
-    await isolated.dispose();
+    await isolated?.dispose();
     throw err;
   }
   const plain = server.listeners.bound.find((b) => b.kind === 'c2s');

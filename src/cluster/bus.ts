@@ -1,0 +1,100 @@
+// Messages between the nodes of a cluster over Redis pub/sub: one channel every node hears
+// (events, in one order for all), and one channel per node (stanzas for its sessions,
+// requests). Pub/sub does not redeliver: a PUBLISH that reaches nobody says so (0
+// receivers), and the sender treats the target as gone.
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { CacheName } from '../core/cache-coherence.js';
+import type { SessionRecord } from './record.js';
+import { channels } from './redis.js';
+
+export type ClusterEvent =
+  /** A session was bound or changed; `initial`: its initial presence, ordered here. */
+  | { t: 'up'; rec: SessionRecord; initial?: boolean }
+  | { t: 'down'; node: string; jid: string; sid: string }
+  /** The node registered its sessions again (after a Redis restart): read them from Redis. */
+  | { t: 'sync'; node: string }
+  /** The node died; `by` spoke for it (its sessions ended). */
+  | { t: 'dead'; node: string; by: string }
+  | { t: 'changed'; node: string; cache: CacheName; key: string };
+
+export type DirectMessage =
+  /**
+   * A stanza for a session of the receiving node (`write`: past its delivery filters);
+   * `archived`: it is in the recipient's archive (src/core/stanza-marks.ts).
+   */
+  | { op: 'deliver' | 'write'; sid: string; jid: string; archived?: true }
+  | { op: 'close'; sid: string; jid: string; condition?: string; text?: string };
+
+export interface BusHandlers {
+  event(event: ClusterEvent): void;
+  /** `body`: the stanza of deliver/write, else empty. */
+  direct(message: DirectMessage, body: string): void;
+  /** The subscription was (re)established: what was published meanwhile is lost. */
+  subscribed(): void;
+}
+
+export class ClusterBus {
+  private readonly own: string;
+
+  constructor(
+    private readonly pub: Redis,
+    private readonly sub: Redis,
+    readonly node: string,
+    private readonly log: Logger,
+  ) {
+    this.own = channels.node(node);
+  }
+
+  get connected(): boolean {
+    return this.pub.status === 'ready' && this.sub.status === 'ready';
+  }
+
+  async start(handlers: BusHandlers): Promise<void> {
+    this.sub.on('message', (channel: string, message: string) => {
+      try {
+        if (channel === channels.events) {
+          handlers.event(JSON.parse(message) as ClusterEvent);
+        } else if (channel === this.own) {
+          const newline = message.indexOf('\n');
+          const header = JSON.parse(newline < 0 ? message : message.slice(0, newline)) as DirectMessage;
+          handlers.direct(header, newline < 0 ? '' : message.slice(newline + 1));
+        }
+      } catch (err) {
+        this.log.error({ err, channel }, 'cluster message not handled');
+      }
+    });
+    const subscribe = async () => {
+      await this.sub.subscribe(channels.events, this.own);
+      handlers.subscribed();
+    };
+    // After a reconnect the subscription is made again here (not by ioredis), so that the
+    // node knows exactly when it may have missed something.
+    this.sub.on('ready', () => {
+      void subscribe().catch((err: unknown) => this.log.warn({ err }, 'cluster subscription failed'));
+    });
+    await subscribe();
+  }
+
+  /** Publishes an event to every node, this one included; false when Redis is unreachable. */
+  async publish(event: ClusterEvent): Promise<boolean> {
+    if (this.pub.status !== 'ready') return false;
+    try {
+      await this.pub.publish(channels.events, JSON.stringify(event));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Sends to one node; resolves with how many subscribers got it (0: the node is not there). */
+  async send(node: string, message: DirectMessage, body = ''): Promise<number> {
+    if (this.pub.status !== 'ready') return 0;
+    const text = body === '' ? JSON.stringify(message) : `${JSON.stringify(message)}\n${body}`;
+    try {
+      return await this.pub.publish(channels.node(node), text);
+    } catch {
+      return 0;
+    }
+  }
+}

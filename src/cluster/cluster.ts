@@ -1,0 +1,193 @@
+// One Hearth process as a node of a cluster (config cluster.redis): its membership, the
+// session registry every node mirrors, the messages between nodes, and what happens when a
+// node dies (the others end its sessions: its users' contacts see them go unavailable,
+// messages for them go to offline storage).
+import type { Element } from 'ltx';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { CacheCoherence, CacheName } from '../core/cache-coherence.js';
+import { StreamError } from '../core/errors.js';
+import type { ServerEvents } from '../core/events.js';
+import type { HookBus } from '../core/hooks.js';
+import { tryParseJid } from '../core/jid.js';
+import { ClusterBus, type ClusterEvent } from './bus.js';
+import { Membership } from './membership.js';
+import { parseRecord } from './record.js';
+import { describeRedisUrl, keys, openRedis } from './redis.js';
+import { ClusterSessionRegistry, REAP_NODE, RemoteSession } from './registry.js';
+
+export interface ClusterOptions {
+  url: string;
+  node: string;
+  ttlS: number;
+  log: Logger;
+  /** Late-bound: the router exists after the registry. */
+  orphan(stanza: Element): void;
+}
+
+export class ClusterStartError extends Error {}
+
+export class Cluster implements CacheCoherence {
+  readonly node: string;
+  readonly redis: Redis;
+  readonly registry: ClusterSessionRegistry;
+  private readonly sub: Redis;
+  private readonly bus: ClusterBus;
+  private readonly membership: Membership;
+  private readonly log: Logger;
+  private readonly dropHandlers = new Map<CacheName, Array<(key: string) => void>>();
+  private hooks: HookBus<ServerEvents> | null = null;
+  private subscriptions = 0;
+  /** Nodes this one spoke for lately: their late events are ignored. */
+  private readonly dead = new Set<string>();
+
+  private constructor(options: ClusterOptions) {
+    this.node = options.node;
+    this.log = options.log;
+    this.redis = openRedis(options.url, `hearth:${options.node}`, options.log);
+    this.sub = openRedis(options.url, `hearth:${options.node}:sub`, options.log);
+    this.bus = new ClusterBus(this.redis, this.sub, this.node, options.log);
+    this.registry = new ClusterSessionRegistry({ node: this.node, redis: this.redis, bus: this.bus, log: options.log, orphan: options.orphan });
+    this.membership = new Membership(this.redis, this.node, options.ttlS * 1000, {
+      reaped: (nodes) => void this.speakFor(nodes),
+      rejoined: (reaped) => void this.rejoin(reaped),
+      cutOff: () => this.closeLocalSessions('lost contact with the rest of the cluster'),
+    }, options.log);
+  }
+
+  /** Connects to Redis and joins; throws ClusterStartError when Redis cannot be reached. */
+  static async start(options: ClusterOptions): Promise<Cluster> {
+    const cluster = new Cluster(options);
+    try {
+      await Promise.all([cluster.redis.connect(), cluster.sub.connect()]);
+    } catch (err) {
+      cluster.redis.disconnect();
+      cluster.sub.disconnect();
+      throw new ClusterStartError(`cluster.redis: cannot reach ${describeRedisUrl(options.url)}: ${(err as Error).message}`);
+    }
+    await cluster.membership.join();
+    await cluster.bus.start({
+      event: (event) => cluster.event(event),
+      direct: (message, body) => cluster.registry.direct(message, body),
+      subscribed: () => void cluster.subscribed(),
+    });
+    options.log.info({ node: cluster.node }, 'joined the cluster');
+    return cluster;
+  }
+
+  /** The hooks a node's death is announced on (session-closed for each of its sessions). */
+  attach(hooks: HookBus<ServerEvents>): void {
+    this.hooks = hooks;
+  }
+
+  /** Redis answers and this node is a member. */
+  get healthy(): boolean {
+    return this.bus.connected && this.membership.alive;
+  }
+
+  // ---- cache coherence --------------------------------------------------------------------
+
+  changed(cache: CacheName, key: string): void {
+    void this.bus.publish({ t: 'changed', node: this.node, cache, key });
+  }
+
+  onRemoteChange(cache: CacheName, drop: (key: string) => void): void {
+    const list = this.dropHandlers.get(cache) ?? [];
+    list.push(drop);
+    this.dropHandlers.set(cache, list);
+  }
+
+  // ---- events -----------------------------------------------------------------------------
+
+  private event(event: ClusterEvent): void {
+    if (event.t === 'changed') {
+      if (event.node === this.node) return;
+      for (const drop of this.dropHandlers.get(event.cache) ?? []) drop(event.key);
+      return;
+    }
+    if (event.t === 'sync') {
+      if (event.node === this.node) return;
+      this.dead.delete(event.node);
+      void this.registry.loadNode(event.node).catch((err: unknown) => this.log.warn({ err, node: event.node }, 'reading a node\'s sessions failed'));
+      return;
+    }
+    if (event.t === 'up' && this.dead.has(event.rec.node)) return;
+    this.registry.event(event);
+  }
+
+  /** (Re)subscribed: rebuild the mirror from Redis; after a gap, tell the others to re-read ours. */
+  private async subscribed(): Promise<void> {
+    const first = this.subscriptions++ === 0;
+    try {
+      await this.registry.reload(await this.membership.live());
+      if (!first) await this.bus.publish({ t: 'sync', node: this.node });
+    } catch (err) {
+      this.log.warn({ err }, 'rebuilding the cluster session view failed');
+    }
+  }
+
+  /**
+   * Back in the member set. Declared dead meanwhile: the others ended this node's sessions,
+   * so its clients are told to reconnect. Redis lost its data instead: nothing was declared,
+   * the sessions are registered again.
+   */
+  private async rejoin(reaped: boolean): Promise<void> {
+    if (reaped) this.closeLocalSessions('this server node lost contact with the cluster');
+    try {
+      await this.registry.registerAll();
+      await this.bus.publish({ t: 'sync', node: this.node });
+    } catch (err) {
+      this.log.warn({ err }, 'registering sessions again failed');
+    }
+  }
+
+  private closeLocalSessions(text: string): void {
+    // RFC 6120 §4.9.3.20: the client reconnects (to a node that is in contact).
+    const error = new StreamError('system-shutdown', text);
+    for (const session of [...this.registry.local()]) session.close(error);
+  }
+
+  /**
+   * Nodes whose liveness expired and which this node removed from the member set: their
+   * sessions leave Redis and every node's view, and each available one goes unavailable to
+   * its contacts and the account's other resources (RFC 6121 §4.5.2), as if it had closed.
+   */
+  private async speakFor(nodes: string[]): Promise<void> {
+    for (const node of nodes) {
+      this.dead.add(node);
+      setTimeout(() => this.dead.delete(node), 60_000).unref();
+      let records: string[] = [];
+      try {
+        records = (await this.redis.eval(REAP_NODE, 1, keys.nodeSessions(node), node, keys.accountPrefix)) as string[];
+      } catch (err) {
+        this.log.warn({ err, node }, 'removing a dead node\'s sessions from redis failed');
+      }
+      const known = new Map(this.registry.forgetNode(node).map((s) => [s.jid.toString(), s]));
+      await this.bus.publish({ t: 'dead', node, by: this.node });
+      // What Redis held is the truth; what only this node knew of is included too.
+      for (const text of records) {
+        const record = parseRecord(text);
+        const jid = record ? tryParseJid(record.jid) : null;
+        if (!record || !jid || known.has(record.jid)) continue;
+        const session = new RemoteSession(record, jid, this.registry);
+        session.apply(record);
+        known.set(record.jid, session);
+      }
+      this.log.warn({ node, sessions: known.size }, 'cluster node died; its sessions ended');
+      const hooks = this.hooks;
+      if (!hooks) continue;
+      for (const session of known.values()) {
+        const wasAvailable = session.available;
+        session.available = false;
+        await hooks.emit('session-closed', { session, wasAvailable }).catch((err: unknown) => this.log.error({ err }, 'ending a dead node\'s session failed'));
+      }
+    }
+  }
+
+  /** Leaves the cluster (a clean stop: the sessions already ended). */
+  async stop(): Promise<void> {
+    await this.membership.leave();
+    this.sub.disconnect();
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}

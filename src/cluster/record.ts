@@ -1,0 +1,67 @@
+// A session as the rest of a cluster knows it: what routing on another node reads (RFC 6121
+// §8 delivery: availability, priority; §4 presence for probes; roster interest; carbons).
+import type { ClientSession } from '../core/sessions.js';
+
+export interface SessionRecord {
+  /** Session id on its node. */
+  sid: string;
+  node: string;
+  /** Full JID. */
+  jid: string;
+  priority: number;
+  available: boolean;
+  /** The last available presence, serialised, or null. */
+  presence: string | null;
+  rosterRequested: boolean;
+  flags: string[];
+  ip: string;
+  tls: boolean;
+  /** Bound at (ms since the epoch). */
+  since: number;
+  /** Grows with every change the owner publishes: an older record never wins. */
+  version: number;
+}
+
+export function recordOf(session: ClientSession, node: string, version: number): SessionRecord {
+  return {
+    sid: session.id,
+    node,
+    jid: session.jid.toString(),
+    priority: session.priority,
+    available: session.available,
+    presence: session.presence ? session.presence.toString() : null,
+    rosterRequested: session.rosterRequested,
+    flags: [...session.flags],
+    ip: session.remoteAddress,
+    tls: session.secure,
+    since: session.since.getTime(),
+    version,
+  };
+}
+
+/** A record read from Redis or a channel, or null when it is not one. */
+export function parseRecord(text: string): SessionRecord | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const r = value as Record<string, unknown>;
+  if (typeof r.sid !== 'string' || typeof r.node !== 'string' || typeof r.jid !== 'string' || typeof r.version !== 'number') return null;
+  return {
+    sid: r.sid,
+    node: r.node,
+    jid: r.jid,
+    priority: typeof r.priority === 'number' ? r.priority : 0,
+    available: r.available === true,
+    presence: typeof r.presence === 'string' ? r.presence : null,
+    rosterRequested: r.rosterRequested === true,
+    flags: Array.isArray(r.flags) ? r.flags.filter((f): f is string => typeof f === 'string') : [],
+    ip: typeof r.ip === 'string' ? r.ip : '',
+    tls: r.tls === true,
+    since: typeof r.since === 'number' ? r.since : 0,
+    version: r.version,
+  };
+}

@@ -1,0 +1,474 @@
+// The session registry of a cluster node: its own sessions, plus a mirror of every other
+// node's, kept from the events channel (and Redis, after a gap). Routing reads the mirror
+// synchronously, so a stanza between two users of one node never waits for Redis; a session
+// of another node is a RemoteSession whose deliver() publishes to that node's channel, where
+// the same code that delivers local stanzas takes over.
+import type { Element } from 'ltx';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { StreamError, type StreamErrorCondition } from '../core/errors.js';
+import { tryParseJid, type Jid } from '../core/jid.js';
+import { LocalSessionRegistry, type ClientSession, type SessionRegistry } from '../core/sessions.js';
+import { isArchived, markArchived, whenCommitted } from '../core/stanza-marks.js';
+import { parseStanza } from '../xml/parse-stanza.js';
+import type { ClusterBus, ClusterEvent, DirectMessage } from './bus.js';
+import { parseRecord, recordOf, type SessionRecord } from './record.js';
+import { keys } from './redis.js';
+
+/** Binds a record: returns the record it replaced (another session of that full JID), if any. */
+const BIND = `
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+return old
+`;
+
+/** Updates a record only while it is still this session's (another may have replaced it). */
+const UPDATE = `
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if not current then return 0 end
+local r = cjson.decode(current)
+if r.sid ~= ARGV[3] or r.node ~= ARGV[4] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`;
+
+/** Removes a session's record if it is still its own, and the JID from its node's set. */
+const UNBIND = `
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current then
+  local r = cjson.decode(current)
+  if r.sid == ARGV[2] and r.node == ARGV[3] then redis.call('HDEL', KEYS[1], ARGV[1]) end
+end
+redis.call('SREM', KEYS[2], ARGV[4])
+return 1
+`;
+
+/** A session held by another node, as this node knows it. */
+export class RemoteSession implements ClientSession {
+  readonly id: string;
+  readonly node: string;
+  readonly jid: Jid;
+  readonly remoteAddress: string;
+  readonly secure: boolean;
+  readonly since: Date;
+  priority = 0;
+  available = false;
+  presence: Element | null = null;
+  availableSeq = 0;
+  rosterRequested = false;
+  /** Directed presence is the owner's business (it sends the unavailable ones). */
+  directedPresence: Set<string> | null = null;
+  readonly flags = new Set<string>();
+  version = -1;
+
+  constructor(
+    record: SessionRecord,
+    jid: Jid,
+    private readonly registry: ClusterSessionRegistry,
+  ) {
+    this.id = record.sid;
+    this.node = record.node;
+    this.jid = jid;
+    this.remoteAddress = record.ip;
+    this.secure = record.tls;
+    this.since = new Date(record.since);
+  }
+
+  apply(record: SessionRecord): void {
+    this.version = record.version;
+    this.priority = record.priority;
+    this.available = record.available;
+    this.rosterRequested = record.rosterRequested;
+    this.flags.clear();
+    for (const flag of record.flags) this.flags.add(flag);
+    if (!record.available || record.presence === null) this.presence = null;
+    else if (this.presence === null || this.presence.toString() !== record.presence) this.presence = parseStanza(record.presence);
+  }
+
+  deliver(stanza: Element): void {
+    this.registry.transmit(this, 'deliver', stanza);
+  }
+
+  write(stanza: Element): void {
+    this.registry.transmit(this, 'write', stanza);
+  }
+
+  close(error?: StreamError): void {
+    this.registry.closeRemote(this, error);
+  }
+}
+
+export interface ClusterRegistryOptions {
+  node: string;
+  redis: Redis;
+  bus: ClusterBus;
+  log: Logger;
+  /**
+   * A stanza for a session that is no longer there (it ended, or its node is gone): handled
+   * as RFC 6121 §8.5.3.2 says for a resource that is no longer available.
+   */
+  orphan(stanza: Element): void;
+}
+
+export class ClusterSessionRegistry implements SessionRegistry {
+  readonly node: string;
+  private readonly own = new LocalSessionRegistry();
+  /** Other nodes' sessions: bare JID → resource → session. */
+  private readonly remote = new Map<string, Map<string, RemoteSession>>();
+  private readonly byNode = new Map<string, Set<RemoteSession>>();
+  private remoteCount = 0;
+  /** Initial presences in the order the events channel gave them (ClientSession.availableSeq). */
+  private seq = 0;
+  private readonly versions = new WeakMap<ClientSession, number>();
+  /** Local initial presences waiting for their own event to come back from Redis. */
+  private readonly ordering = new Map<string, () => void>();
+  /** Per target node: stanzas waiting for their message to be committed, in order. */
+  private readonly waiting = new Map<string, Promise<void>>();
+  private readonly redis: Redis;
+  private readonly bus: ClusterBus;
+  private readonly log: Logger;
+  private readonly orphan: (stanza: Element) => void;
+
+  constructor(options: ClusterRegistryOptions) {
+    this.node = options.node;
+    this.redis = options.redis;
+    this.bus = options.bus;
+    this.log = options.log;
+    this.orphan = options.orphan;
+  }
+
+  get size(): number {
+    return this.own.size + this.remoteCount;
+  }
+
+  get localSize(): number {
+    return this.own.size;
+  }
+
+  // ---- the SessionRegistry interface ------------------------------------------------------
+
+  bind(session: ClientSession): ClientSession | undefined {
+    let displaced = this.own.bind(session);
+    if (!displaced) {
+      const remote = this.remoteGet(session.jid);
+      if (remote) {
+        this.removeRemote(remote);
+        displaced = remote;
+      }
+    }
+    const record = this.recordFor(session);
+    const text = JSON.stringify(record);
+    void this.redis
+      .eval(BIND, 2, keys.account(session.jid.bareString()), keys.nodeSessions(this.node), session.jid.resource, text, record.jid)
+      .then((old) => {
+        // RFC 6120 §7.7.2.2: the new session wins, on whichever node the old one is.
+        const previous = typeof old === 'string' ? parseRecord(old) : null;
+        if (!previous || (previous.node === this.node && previous.sid === session.id)) return;
+        if (displaced && displaced.id === previous.sid && (displaced.node ?? this.node) === previous.node) return;
+        if (previous.node === this.node) return; // replaced in `own` above
+        void this.bus.send(previous.node, { op: 'close', sid: previous.sid, jid: previous.jid, condition: 'conflict', text: 'replaced by a new session with the same resource' });
+      })
+      .catch((err: unknown) => this.log.warn({ err }, 'registering a session in redis failed'));
+    void this.bus.publish({ t: 'up', rec: record });
+    return displaced;
+  }
+
+  unbind(session: ClientSession): boolean {
+    if (!this.own.unbind(session)) return false;
+    const jid = session.jid.toString();
+    void this.redis
+      .eval(UNBIND, 2, keys.account(session.jid.bareString()), keys.nodeSessions(this.node), session.jid.resource, session.id, this.node, jid)
+      .catch((err: unknown) => this.log.warn({ err }, 'removing a session from redis failed'));
+    void this.bus.publish({ t: 'down', node: this.node, jid, sid: session.id });
+    return true;
+  }
+
+  get(fullJid: Jid): ClientSession | undefined {
+    return this.own.get(fullJid) ?? this.remoteGet(fullJid);
+  }
+
+  ofAccount(bareJid: string): ClientSession[] {
+    const mine = this.own.ofAccount(bareJid);
+    const theirs = this.remote.get(bareJid);
+    if (!theirs) return mine;
+    for (const session of theirs.values()) mine.push(session);
+    return mine;
+  }
+
+  *all(): IterableIterator<ClientSession> {
+    yield* this.own.all();
+    for (const resources of this.remote.values()) yield* resources.values();
+  }
+
+  local(): IterableIterator<ClientSession> {
+    return this.own.all();
+  }
+
+  changed(session: ClientSession, initialPresence = false): Promise<void> | void {
+    if (session.node !== null) return; // another node's session changes there
+    if (this.own.get(session.jid) !== session) {
+      if (initialPresence) session.availableSeq = ++this.seq;
+      return;
+    }
+    const record = this.recordFor(session);
+    void this.redis
+      .eval(UPDATE, 1, keys.account(session.jid.bareString()), session.jid.resource, JSON.stringify(record), session.id, this.node)
+      .catch((err: unknown) => this.log.warn({ err }, 'updating a session in redis failed'));
+    if (!initialPresence) {
+      void this.bus.publish({ t: 'up', rec: record });
+      return;
+    }
+    // RFC 6121 §4.2: two contacts coming online at once exchange presence exactly once, the
+    // later one doing it. "Later" must mean the same on every node: the order in which the
+    // events channel hands the initial presences to everyone, this node's own included.
+    return new Promise<void>((resolve) => {
+      const settle = () => {
+        if (!this.ordering.has(session.id)) return;
+        this.ordering.delete(session.id);
+        session.availableSeq = ++this.seq;
+        resolve();
+      };
+      this.ordering.set(session.id, settle);
+      void this.bus.publish({ t: 'up', rec: record, initial: true }).then((sent) => {
+        if (!sent) settle();
+      });
+      // Redis vanished between the publish and its echo: order it here rather than hang.
+      setTimeout(settle, 2_000).unref();
+    });
+  }
+
+  // ---- from the events channel ------------------------------------------------------------
+
+  event(event: ClusterEvent): void {
+    switch (event.t) {
+      case 'up':
+        if (event.rec.node === this.node) {
+          if (event.initial) this.ordering.get(event.rec.sid)?.();
+          return;
+        }
+        this.applyRemote(event.rec, event.initial === true);
+        return;
+      case 'down': {
+        if (event.node === this.node) return;
+        const jid = tryParseJid(event.jid);
+        const session = jid ? this.remoteGet(jid) : undefined;
+        if (session && session.id === event.sid && session.node === event.node) this.removeRemote(session);
+        return;
+      }
+      case 'dead':
+        if (event.node !== this.node) this.forgetNode(event.node);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private applyRemote(record: SessionRecord, initial: boolean): void {
+    const jid = tryParseJid(record.jid);
+    if (!jid || jid.resource === '') return;
+    let session = this.remoteGet(jid);
+    if (session && (session.id !== record.sid || session.node !== record.node)) {
+      // The full JID moved to another session (a resource conflict won elsewhere).
+      this.removeRemote(session);
+      session = undefined;
+    }
+    if (session && record.version <= session.version) return;
+    if (!session) {
+      session = new RemoteSession(record, jid, this);
+      this.addRemote(session);
+    }
+    const wasAvailable = session.available;
+    session.apply(record);
+    if (!session.available) session.availableSeq = 0;
+    else if (initial) session.availableSeq = ++this.seq;
+    else if (!wasAvailable) session.availableSeq = 0; // its initial presence was missed: earlier than any
+  }
+
+  /** Replaces what is known of `node`'s sessions with what Redis holds. */
+  async loadNode(node: string): Promise<void> {
+    const jids = await this.redis.smembers(keys.nodeSessions(node));
+    const pipeline = this.redis.pipeline();
+    const parsed: Jid[] = [];
+    for (const text of jids) {
+      const jid = tryParseJid(text);
+      if (!jid || jid.resource === '') continue;
+      parsed.push(jid);
+      pipeline.hget(keys.account(jid.bareString()), jid.resource);
+    }
+    const results = parsed.length > 0 ? ((await pipeline.exec()) ?? []) : [];
+    const records: SessionRecord[] = [];
+    results.forEach(([err, value]) => {
+      const record = !err && typeof value === 'string' ? parseRecord(value) : null;
+      if (record && record.node === node) records.push(record);
+    });
+    this.forgetNode(node);
+    for (const record of records) this.applyRemote(record, false);
+  }
+
+  /** Rebuilds the whole mirror: after (re)subscribing, events may have been missed. */
+  async reload(liveNodes: readonly string[]): Promise<void> {
+    const live = new Set(liveNodes);
+    for (const node of [...this.byNode.keys()]) if (!live.has(node)) this.forgetNode(node);
+    for (const node of live) if (node !== this.node) await this.loadNode(node);
+  }
+
+  /** Registers every local session again (Redis lost them). */
+  async registerAll(): Promise<void> {
+    const pipeline = this.redis.pipeline();
+    for (const session of this.own.all()) {
+      const record = this.recordFor(session);
+      pipeline.hset(keys.account(session.jid.bareString()), session.jid.resource, JSON.stringify(record));
+      pipeline.sadd(keys.nodeSessions(this.node), record.jid);
+    }
+    await pipeline.exec();
+  }
+
+  /** The sessions this node knows of on `node`, forgotten (that node died or is unreachable). */
+  forgetNode(node: string): RemoteSession[] {
+    const sessions = this.byNode.get(node);
+    if (!sessions) return [];
+    const list = [...sessions];
+    for (const session of list) this.removeRemote(session);
+    return list;
+  }
+
+  /** Nodes with sessions known here. */
+  knownNodes(): string[] {
+    return [...this.byNode.keys()];
+  }
+
+  // ---- to the other nodes -----------------------------------------------------------------
+
+  /** A stanza for a session on another node: sent once the message is committed (archive). */
+  transmit(session: RemoteSession, op: 'deliver' | 'write', stanza: Element): void {
+    const body = stanza.toString();
+    const header: DirectMessage = { op, sid: session.id, jid: session.jid.toString() };
+    if (isArchived(stanza)) header.archived = true;
+    const node = session.node;
+    const committed = whenCommitted(stanza);
+    const before = this.waiting.get(node);
+    if (!committed && !before) {
+      void this.bus.send(node, header, body).then((receivers) => {
+        if (receivers === 0) this.unreachable(node, stanza);
+      });
+      return;
+    }
+    // Stanzas to one node keep their order: a later one waits behind one being committed.
+    const turn: Promise<void> = (before ?? Promise.resolve())
+      .then(() => committed)
+      .then(() => this.bus.send(node, header, body))
+      .then((receivers) => {
+        if (receivers === 0) this.unreachable(node, stanza);
+      })
+      .finally(() => {
+        if (this.waiting.get(node) === turn) this.waiting.delete(node);
+      });
+    this.waiting.set(node, turn);
+  }
+
+  closeRemote(session: RemoteSession, error?: StreamError): void {
+    const header: DirectMessage = { op: 'close', sid: session.id, jid: session.jid.toString() };
+    if (error) {
+      header.condition = error.condition;
+      if (error.text) header.text = error.text;
+    }
+    void this.bus.send(session.node, header);
+  }
+
+  /**
+   * Nobody listens on the node's channel: its sessions are gone as far as this node can tell
+   * (the node died, or lost Redis and will register again). The stanza is handled as for a
+   * resource that is no longer there: offline storage, another resource, or an error.
+   */
+  private unreachable(node: string, stanza: Element): void {
+    const forgotten = this.forgetNode(node);
+    if (forgotten.length > 0) this.log.warn({ node, sessions: forgotten.length }, 'cluster node unreachable; its sessions are treated as gone');
+    this.orphan(stanza);
+  }
+
+  // ---- from this node's channel -----------------------------------------------------------
+
+  direct(message: DirectMessage, body: string): void {
+    const jid = tryParseJid(message.jid);
+    const session = jid ? this.own.get(jid) : undefined;
+    const mine = session && session.id === message.sid ? session : undefined;
+    if (message.op === 'close') {
+      mine?.close(message.condition ? new StreamError(message.condition as StreamErrorCondition, message.text) : undefined);
+      return;
+    }
+    const stanza = parseStanza(body);
+    if (!stanza) {
+      this.log.error({ op: message.op }, 'unparsable stanza from another cluster node');
+      return;
+    }
+    if (message.archived) markArchived(stanza);
+    if (!mine) this.orphan(stanza);
+    else if (message.op === 'deliver') mine.deliver(stanza);
+    else mine.write(stanza);
+  }
+
+  // ---- the mirror -------------------------------------------------------------------------
+
+  private recordFor(session: ClientSession): SessionRecord {
+    const version = (this.versions.get(session) ?? 0) + 1;
+    this.versions.set(session, version);
+    return recordOf(session, this.node, version);
+  }
+
+  private remoteGet(jid: Jid): RemoteSession | undefined {
+    return this.remote.get(jid.bareString())?.get(jid.resource);
+  }
+
+  private addRemote(session: RemoteSession): void {
+    const bare = session.jid.bareString();
+    let resources = this.remote.get(bare);
+    if (!resources) {
+      resources = new Map();
+      this.remote.set(bare, resources);
+    }
+    resources.set(session.jid.resource, session);
+    let onNode = this.byNode.get(session.node);
+    if (!onNode) {
+      onNode = new Set();
+      this.byNode.set(session.node, onNode);
+    }
+    onNode.add(session);
+    this.remoteCount++;
+  }
+
+  private removeRemote(session: RemoteSession): void {
+    const bare = session.jid.bareString();
+    const resources = this.remote.get(bare);
+    if (!resources || resources.get(session.jid.resource) !== session) return;
+    resources.delete(session.jid.resource);
+    if (resources.size === 0) this.remote.delete(bare);
+    const onNode = this.byNode.get(session.node);
+    onNode?.delete(session);
+    if (onNode?.size === 0) this.byNode.delete(session.node);
+    this.remoteCount--;
+  }
+}
+
+/** Removes a dead node's sessions from Redis; returns their records. */
+export const REAP_NODE = `
+local jids = redis.call('SMEMBERS', KEYS[1])
+local records = {}
+for _, jid in ipairs(jids) do
+  local slash = string.find(jid, '/', 1, true)
+  if slash then
+    local account = ARGV[2] .. string.sub(jid, 1, slash - 1)
+    local resource = string.sub(jid, slash + 1)
+    local current = redis.call('HGET', account, resource)
+    if current then
+      local r = cjson.decode(current)
+      if r.node == ARGV[1] then
+        redis.call('HDEL', account, resource)
+        table.insert(records, current)
+      end
+    end
+  end
+end
+redis.call('DEL', KEYS[1])
+return records
+`;

@@ -1,0 +1,18 @@
+// Caches that assume their process sees every write (rosters, blocklists, archive
+// preferences) say when they change an entry; in a cluster the other nodes drop theirs.
+// Alone, nobody else holds a copy and this does nothing.
+
+export type CacheName = 'roster' | 'blocklist' | 'archive-prefs';
+
+export interface CacheCoherence {
+  /** This process changed the entry `key` (a bare JID) of `cache` in the store. */
+  changed(cache: CacheName, key: string): void;
+  /** Runs `drop` when another process changed an entry. */
+  onRemoteChange(cache: CacheName, drop: (key: string) => void): void;
+}
+
+/** One process: its caches are the only copies. */
+export const SINGLE_PROCESS: CacheCoherence = {
+  changed() {},
+  onRemoteChange() {},
+};

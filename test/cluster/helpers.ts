@@ -1,0 +1,69 @@
+// Cluster nodes in one test process: several servers of one domain on one PostgreSQL schema
+// and one Redis database of their own. They need both services: without them the tests skip.
+import { Redis } from 'ioredis';
+import { openIsolatedDatabase, type IsolatedDatabase } from '../helpers/database.js';
+import { startTestServer, type TestServer, type TestServerOptions } from '../helpers/server.js';
+
+/** The Redis database the cluster tests use (flushed before and after). */
+export const TEST_REDIS_URL = process.env.HEARTH_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/11';
+
+/** Whether PostgreSQL (DATABASE_URL) and Redis are there; the reason when not. */
+export async function clusterServicesMissing(): Promise<string | null> {
+  if (!process.env.DATABASE_URL) return 'DATABASE_URL is not set (a cluster needs PostgreSQL)';
+  const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1_000 });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    await redis.ping();
+    return null;
+  } catch {
+    return `no Redis at ${TEST_REDIS_URL}`;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export async function flushTestRedis(): Promise<void> {
+  const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+  try {
+    await redis.flushdb();
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export interface TestCluster {
+  readonly nodes: TestServer[];
+  readonly database: IsolatedDatabase;
+  stop(): Promise<void>;
+}
+
+/** Starts one node per host, all serving `domain`. */
+export async function startTestCluster(hosts: string[], options: Omit<TestServerOptions, 'host' | 'database'> = {}): Promise<TestCluster> {
+  await flushTestRedis();
+  const database = await openIsolatedDatabase('postgres');
+  const nodes: TestServer[] = [];
+  try {
+    for (const host of hosts) {
+      nodes.push(await startTestServer({
+        ...options,
+        host,
+        database: database.database,
+        config: { ...options.config, cluster: { redis: TEST_REDIS_URL, ttlS: 2, ...options.config?.cluster } },
+      }));
+    }
+  } catch (err) {
+    for (const node of nodes) await node.stop().catch(() => undefined);
+    await database.dispose();
+    throw err;
+  }
+  return {
+    nodes,
+    database,
+    async stop() {
+      for (const node of nodes) await node.stop().catch(() => undefined);
+      await database.dispose();
+      await flushTestRedis();
+    },
+  };
+}
