@@ -2,7 +2,9 @@
 // commands (user, token, session, roster, archive, send, stats), which call the service layer through
 // the running server's control socket, or on the database when no server runs.
 // Exit codes: 0 success, 1 failure (one line per problem on stderr), 2 usage error.
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
+import { primaryConfig, serveWorker, WorkerPool, workerConfig, workerIndex, workersProblem } from './cluster/workers.js';
 import { archiveCommand } from './cli/archive.js';
 import { allowOptions, CommandFailure, expectArgs, UsageError, type CliOptions } from './cli/context.js';
 import { sendCommand, statsCommand } from './cli/live.js';
@@ -15,14 +17,15 @@ import { ControlClient } from './control/client.js';
 import { controlSocketPath, DataDirLock, ensureDataDir } from './core/data-dir.js';
 import { createLogger } from './core/log.js';
 import { loadTrustAnchors } from './s2s/peer-tls.js';
-import { startServer, VERSION } from './server.js';
+import { startServer, VERSION, type RunningServer } from './server.js';
 import { ServiceError } from './services/errors.js';
 import { migrateToLatest, openDatabase } from './storage/index.js';
 
 const USAGE = `Usage: hearth <command> [--config FILE]
 
 Commands:
-  start                          run the server in the foreground
+  start [--workers N]            run the server in the foreground; N > 1: N processes sharing
+                                 the ports, one cluster (needs cluster.redis and PostgreSQL)
   check                          validate the configuration, one line per problem
   migrate                        apply database migrations
   user add JID [--password P]    create an account (prompts, or reads stdin, without --password)
@@ -75,6 +78,7 @@ export async function main(argv: string[]): Promise<number> {
         group: { type: 'string', multiple: true },
         subscription: { type: 'string' },
         json: { type: 'boolean' },
+        workers: { type: 'string' },
       },
     });
   } catch (err) {
@@ -105,10 +109,13 @@ export async function main(argv: string[]): Promise<number> {
 
   try {
     switch (command) {
-      case 'start':
-        allowOptions(values, command, []);
+      case 'start': {
+        allowOptions(values, command, ['workers']);
         expectArgs(rest, 0);
-        return await start(config);
+        const workers = values.workers === undefined ? 1 : Number(values.workers);
+        if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new UsageError('--workers must be a whole number from 1 to 256');
+        return await start(config, workers);
+      }
       case 'check':
         allowOptions(values, command, []);
         expectArgs(rest, 0);
@@ -157,20 +164,43 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function start(config: Config): Promise<number> {
-  const log = createLogger(config.log.level);
-  let server;
+async function start(config: Config, workers: number): Promise<number> {
+  const worker = workerIndex();
+  const problem = worker === null ? workersProblem(config, workers) : null;
+  if (problem) {
+    process.stderr.write(`${problem}\n`);
+    return 1;
+  }
+  const primary = worker === null && workers > 1;
+  const log = createLogger(config.log.level).child(worker === null ? {} : { worker });
+  const pool = primary ? new WorkerPool(workers, log) : null;
+  let server: RunningServer;
+  let addresses: string[];
   try {
-    server = await startServer(config, log);
+    if (worker !== null) {
+      server = await startServer(workerConfig(config), log, { worker, control: false });
+    } else {
+      server = await startServer(primary ? primaryConfig(config) : config, log, pool ? { metricsSource: (own) => pool.metricsSource(own) } : {});
+    }
+    addresses = [...server.addresses];
+    if (pool) addresses = [...(await pool.start()), ...addresses];
   } catch (err) {
     log.fatal({ err }, 'could not start');
     process.stderr.write(`${(err as Error).message}\n`);
+    await pool?.stop().catch(() => undefined);
     return 1;
   }
-  log.info({ addresses: server.addresses, domains: config.domains }, 'ready');
+  if (worker !== null) {
+    serveWorker(server);
+    // The primary went away (killed): a worker does not outlive it.
+    process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
+    log.info({ addresses }, 'worker ready');
+  } else {
+    log.info({ addresses, domains: config.domains, ...(pool ? { workers } : {}) }, 'ready');
+  }
   const first = config.domains[0];
-  log.info(
-    `Hearth serves ${config.domains.join(', ')} and listens on ${server.addresses.join(', ')}. ` +
+  if (worker === null) log.info(
+    `Hearth serves ${config.domains.join(', ')} and listens on ${addresses.join(', ')}. ` +
       `Create the first account with: npx hearth user add admin@${first}`,
   );
   return await new Promise<number>((resolve) => {
@@ -181,7 +211,7 @@ async function start(config: Config): Promise<number> {
         resolve(1);
       }, 10_000);
       force.unref();
-      server.stop().then(
+      (pool ? pool.stop() : Promise.resolve()).then(() => server.stop()).then(
         () => {
           clearTimeout(force);
           log.info('stopped');
@@ -197,6 +227,7 @@ async function start(config: Config): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => {
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGHUP');
       server.reloadCertificates().catch((err: unknown) => log.error({ err }, 'certificate reload failed; keeping the old ones'));
     });
   });

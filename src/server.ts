@@ -28,6 +28,7 @@ import { StreamFeatures } from './core/stream-features.js';
 import { DeliveryFilters } from './core/delivery-filters.js';
 import { StreamElementHandlers } from './core/stream-elements.js';
 import { createAdminApp } from './http/admin/app.js';
+import type { MetricsSource } from './http/admin/routes.js';
 import { AdminListener } from './http/admin/listener.js';
 import { Metrics } from './metrics/metrics.js';
 import { builtinModules } from './modules/index.js';
@@ -73,6 +74,10 @@ export interface StartOptions {
   dnsServers?: string[];
   /** The worker index under `hearth start --workers N` (part of the cluster node id). */
   worker?: number;
+  /** Serve the control socket (default true; workers leave it to the primary). */
+  control?: boolean;
+  /** What GET /metrics serves, given this server's own metrics (the primary adds its workers'). */
+  metricsSource?: (own: Metrics) => MetricsSource;
 }
 
 /** Why cluster.redis cannot go with the embedded database. */
@@ -171,8 +176,8 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       federation: () => s2s.streamCounts(),
       cluster,
     });
-    const control = new ControlServer(controlSocketPath(config.dataDir), controlMethods(services, VERSION), componentLogger(log, 'control', levels));
-    await control.listen();
+    const control = options.control === false ? null : new ControlServer(controlSocketPath(config.dataDir), controlMethods(services, VERSION), componentLogger(log, 'control', levels));
+    await control?.listen();
 
     const throttle = cluster
       ? new RedisAuthThrottle(cluster.redis, config.limits.authFailuresPerMinute, cluster.node)
@@ -212,7 +217,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     const s2s = new Federation({ config, log: componentLogger(log, 's2s', levels), domains, router, secret: serverSecret, certificates, dnsServers: options.dnsServers, traffic: metrics.stanzaTraffic('s2s') });
     router.setRemoteDelivery(s2s);
     metrics.setFederationSource(() => s2s.streamCounts());
-    const { app: adminApp } = createAdminApp({ services, metrics, version: VERSION, log: adminLog });
+    const { app: adminApp } = createAdminApp({ services, metrics: options.metricsSource?.(metrics) ?? metrics, version: VERSION, log: adminLog });
     const admin = new AdminListener(adminApp, config.admin.listen, adminLog);
     try {
       await listeners.listen();
@@ -222,7 +227,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       listeners.stopAccepting();
       s2s.stopAccepting();
       await admin.close();
-      await control.close();
+      await control?.close();
       throw err;
     }
 
@@ -260,7 +265,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
           for (const session of [...sessions.local()]) session.close(shutdown);
           await Promise.all([...sessionEndings]);
           s2s.closeAll(shutdown);
-          await control.close();
+          await control?.close();
           await admin.close();
           db.observeQueries(null);
           await waitFor(() => listeners.streamCount === 0 && s2s.streamCount === 0, 3_000);

@@ -23,6 +23,7 @@ export interface CliOptions {
   group?: string[];
   subscription?: string;
   json?: boolean;
+  workers?: string;
 }
 
 /** A mistake in how the command was called: exit 2, with the usage. */

@@ -73,6 +73,7 @@ export class Metrics implements ModuleMetrics {
 
     new Gauge({
       name: 'hearth_info',
+      aggregator: 'first',
       help: 'Always 1; the version of the running server is a label.',
       labelNames: ['version'],
       registers,
