@@ -7,6 +7,7 @@ import { LocalAuthThrottle } from './c2s/auth-throttle.js';
 import { RedisAuthThrottle } from './cluster/auth-throttle.js';
 import { Cluster } from './cluster/cluster.js';
 import { makeNodeId } from './cluster/redis.js';
+import { LocalOwnership, type Ownership } from './cluster/ownership.js';
 import { SINGLE_PROCESS } from './core/cache-coherence.js';
 import { C2sListeners } from './c2s/listener.js';
 import { createSaslProvider } from './c2s/sasl-negotiation.js';
@@ -125,6 +126,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     const iq = new IqHandlers();
     const sessions: SessionRegistry = cluster?.registry ?? new LocalSessionRegistry();
     const caches = cluster ?? SINGLE_PROCESS;
+    const ownership: Ownership = cluster?.ownership ?? new LocalOwnership('local');
     const disco = new DiscoRegistry();
     const streamFeatures = new StreamFeatures();
     const delivery = new DeliveryFilters();
@@ -162,6 +164,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
         streamElements,
         rosters,
         caches,
+        ownership,
       };
       for (const feature of module.hostFeatures ?? []) disco.addHostFeature(feature);
       for (const feature of module.accountFeatures ?? []) disco.addAccountFeature(feature);
@@ -216,6 +219,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     });
     const s2s = new Federation({ config, log: componentLogger(log, 's2s', levels), domains, router, secret: serverSecret, certificates, dnsServers: options.dnsServers, traffic: metrics.stanzaTraffic('s2s') });
     router.setRemoteDelivery(s2s);
+    cluster?.reportStats(() => services.stats.own());
     metrics.setFederationSource(() => s2s.streamCounts());
     const { app: adminApp } = createAdminApp({ services, metrics: options.metricsSource?.(metrics) ?? metrics, version: VERSION, log: adminLog });
     const admin = new AdminListener(adminApp, config.admin.listen, adminLog);

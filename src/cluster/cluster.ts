@@ -15,6 +15,11 @@ import { Membership } from './membership.js';
 import { parseRecord } from './record.js';
 import { describeRedisUrl, keys, openRedis } from './redis.js';
 import { ClusterSessionRegistry, REAP_NODE, RemoteSession } from './registry.js';
+import { RedisOwnership, type Ownership } from './ownership.js';
+import type { NodeStats } from '../services/stats.js';
+
+/** Hash: node id → its figures (NodeStats JSON), refreshed every third of the TTL. */
+const STATS_KEY = 'hearth:stats';
 
 export interface ClusterOptions {
   url: string;
@@ -31,7 +36,11 @@ export class Cluster implements CacheCoherence {
   readonly node: string;
   readonly redis: Redis;
   readonly registry: ClusterSessionRegistry;
+  /** Keyed live state owned by one live node (src/cluster/ownership.ts). */
+  readonly ownership: RedisOwnership;
   private readonly sub: Redis;
+  private readonly ttlMs: number;
+  private statsTimer: NodeJS.Timeout | null = null;
   private readonly bus: ClusterBus;
   private readonly membership: Membership;
   private readonly log: Logger;
@@ -48,10 +57,16 @@ export class Cluster implements CacheCoherence {
     this.sub = openRedis(options.url, `hearth:${options.node}:sub`, options.log);
     this.bus = new ClusterBus(this.redis, this.sub, this.node, options.log);
     this.registry = new ClusterSessionRegistry({ node: this.node, redis: this.redis, bus: this.bus, log: options.log, orphan: options.orphan });
-    this.membership = new Membership(this.redis, this.node, options.ttlS * 1000, {
+    this.ttlMs = options.ttlS * 1000;
+    this.ownership = new RedisOwnership(this.redis, this.node, { log: options.log });
+    this.membership = new Membership(this.redis, this.node, this.ttlMs, {
       reaped: (nodes) => void this.speakFor(nodes),
       rejoined: (reaped) => void this.rejoin(reaped),
-      cutOff: () => this.closeLocalSessions('lost contact with the rest of the cluster'),
+      cutOff: () => {
+        // Cut off for a whole TTL: the others have taken over; this node owns nothing.
+        this.ownership.dropAll();
+        this.closeLocalSessions('lost contact with the rest of the cluster');
+      },
     }, options.log);
   }
 
@@ -78,6 +93,30 @@ export class Cluster implements CacheCoherence {
   /** The hooks a node's death is announced on (session-closed for each of its sessions). */
   attach(hooks: HookBus<ServerEvents>): void {
     this.hooks = hooks;
+  }
+
+  /** Publishes this node's figures for the others' stats (admin API, CLI), every third of the TTL. */
+  reportStats(own: () => NodeStats): void {
+    const report = () => void this.redis.hset(STATS_KEY, this.node, JSON.stringify(own())).catch(() => undefined);
+    report();
+    this.statsTimer = setInterval(report, Math.max(500, Math.floor(this.ttlMs / 3)));
+    this.statsTimer.unref();
+  }
+
+  /** Every live node's last reported figures. */
+  async nodeStats(): Promise<NodeStats[]> {
+    const [live, all] = await Promise.all([this.membership.live(), this.redis.hgetall(STATS_KEY)]);
+    const result: NodeStats[] = [];
+    for (const node of live) {
+      const text = all[node];
+      if (!text) continue;
+      try {
+        result.push(JSON.parse(text) as NodeStats);
+      } catch {
+        // a malformed entry is skipped; the node rewrites it at its next report
+      }
+    }
+    return result;
   }
 
   /** Redis answers and this node is a member. */
@@ -132,7 +171,12 @@ export class Cluster implements CacheCoherence {
    * the sessions are registered again.
    */
   private async rejoin(reaped: boolean): Promise<void> {
-    if (reaped) this.closeLocalSessions('this server node lost contact with the cluster');
+    if (reaped) {
+      this.ownership.dropAll();
+      this.closeLocalSessions('this server node lost contact with the cluster');
+    } else {
+      void this.ownership.check().catch(() => undefined);
+    }
     try {
       await this.registry.registerAll();
       await this.bus.publish({ t: 'sync', node: this.node });
@@ -162,6 +206,7 @@ export class Cluster implements CacheCoherence {
       } catch (err) {
         this.log.warn({ err, node }, 'removing a dead node\'s sessions from redis failed');
       }
+      await this.redis.hdel(STATS_KEY, node).catch(() => undefined);
       const known = new Map(this.registry.forgetNode(node).map((s) => [s.jid.toString(), s]));
       await this.bus.publish({ t: 'dead', node, by: this.node });
       // What Redis held is the truth; what only this node knew of is included too.
@@ -186,6 +231,9 @@ export class Cluster implements CacheCoherence {
 
   /** Leaves the cluster (a clean stop: the sessions already ended). */
   async stop(): Promise<void> {
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    await this.ownership.close().catch(() => undefined);
+    await this.redis.hdel(STATS_KEY, this.node).catch(() => undefined);
     await this.membership.leave();
     this.sub.disconnect();
     await this.redis.quit().catch(() => this.redis.disconnect());

@@ -3,25 +3,25 @@
 // and taken over by another node when its owner dies.
 //
 // How a service with live state (group chat, a later issue) uses it:
-// - A stanza for a room arrives on any node. If `isMine(key)` (synchronous), the node handles
-//   it at once. Otherwise it asks `owner(key)`: when nobody live owns the room, the asking
-//   node becomes its owner and handles it; else it forwards the stanza to the owner over the
-//   cluster (a new op on the owner's node channel, `channels.node(owner)`, beside the session
-//   ops of bus.ts). A node that receives a forwarded stanza for a key it does not hold asks
-//   `owner(key)` itself before handling it (its claim may have been lost or dropped).
-// - Becoming owner (owner() returned this node while isMine was false) means loading the
-//   room from PostgreSQL, the store of record: configuration, affiliations, subject, history
-//   (MAM). Occupants are live state: the owner mirrors them in Redis (rebuildable), so that a
-//   node that takes over can send each occupant still online an unavailable self-presence
-//   with status 332 (XEP-0045 §9.8: removed because the service shut down for the room);
-//   their clients rejoin, and the joins reach the new owner.
-// - `onLost(key)`: this node dropped its copy of the room (another node owns it now, or this
-//   node was cut off from Redis); it must stop answering for it and discard the state.
-// - What clients see when the owner dies: until its liveness TTL (cluster.ttlS) expires,
-//   stanzas for its rooms get `recipient-unavailable` (type wait) when the forward reaches
-//   nobody; then the next stanza moves the room to a live node, occupants get status 332
-//   and rejoin (XEP-0410 self-pings also find out: non-occupant → not-acceptable). A message
-//   the dead owner had accepted but not yet archived is lost; an archived one is in MAM.
+// - A stanza for a room reaches any node. If `isMine(key)` (synchronous) that node handles it
+//   at once; else it asks `owner(key)`: when no live node owns the room, the asker becomes its
+//   owner; otherwise it forwards the stanza to the owner over the cluster (a new op on the
+//   owner's node channel, `channels.node(owner)`, beside the session ops of bus.ts). A node
+//   that receives a forwarded stanza for a key it does not hold asks `owner(key)` itself
+//   first (its claim may have been dropped while Redis still names it).
+// - Becoming owner (owner() returned this node while isMine was false) means loading the room
+//   from PostgreSQL, the store of record: configuration, affiliations, subject, history (MAM).
+//   Occupants are live state: the owner mirrors them in Redis (rebuildable), so the node that
+//   takes over can send each occupant still online an unavailable self-presence with status
+//   332 (XEP-0045: removed because the service shut down); clients rejoin, reaching it.
+// - `onLost(key)`: stop answering for the room and discard its state. For up to one check
+//   interval after a takeover the old owner may still answer, so room writes to PostgreSQL
+//   must tolerate a second writer (idempotent, last writer wins).
+// - When the owner dies, clients see: until its liveness TTL (cluster.ttlS) ends, stanzas for
+//   its rooms get `recipient-unavailable` (wait) when the forward reaches nobody; then the
+//   next stanza moves the room to a live node, occupants get status 332 and rejoin (XEP-0410
+//   self-pings find out too: not-acceptable). A message the dead owner accepted but had not
+//   archived is lost; an archived one is in MAM.
 //
 // Why this shape (refinements of the first sketch):
 // - A node claims only while it is itself a live member: a node the cluster has declared

@@ -15,6 +15,7 @@ import type { StreamElementHandlers } from './stream-elements.js';
 import type { RosterService } from '../services/roster.js';
 import type { ModuleMetrics } from '../metrics/metrics.js';
 import type { CacheCoherence } from './cache-coherence.js';
+import type { Ownership } from '../cluster/ownership.js';
 
 export interface ModuleContext {
   readonly config: Config;
@@ -36,6 +37,11 @@ export interface ModuleContext {
   readonly metrics: ModuleMetrics;
   /** A module caching what it stores says when it changes it (other cluster nodes drop theirs). */
   readonly caches: CacheCoherence;
+  /**
+   * Which node owns a keyed piece of live state (a group-chat room): in a cluster one live
+   * node, taken over when it dies (src/cluster/ownership.ts); alone, this process.
+   */
+  readonly ownership: Ownership;
 }
 
 export interface HearthModule {

@@ -14,7 +14,7 @@ import { OfflineService } from './offline.js';
 import { RosterAdminService } from './roster-admin.js';
 import { RosterService } from './roster.js';
 import { SessionService } from './sessions.js';
-import { StatsService, type FederationCounts } from './stats.js';
+import { StatsService, type ClusterStatsSource, type FederationCounts } from './stats.js';
 import { TokenService } from './tokens.js';
 
 /** What works on the database alone (the server stopped). */
@@ -59,7 +59,7 @@ export interface LiveServer {
   federation: () => FederationCounts;
   log: Logger;
   /** In a cluster: its health for /ready. */
-  cluster?: { readonly healthy: boolean } | null;
+  cluster?: ({ readonly healthy: boolean } & ClusterStatsSource) | null;
 }
 
 export function createAdminServices(server: LiveServer): AdminServices {
@@ -68,7 +68,7 @@ export function createAdminServices(server: LiveServer): AdminServices {
     accounts,
     tokens: new TokenService(server.stores.tokens),
     rosters: new RosterAdminService(server.rosters, accounts),
-    sessions: new SessionService(server.sessions, accounts),
+    sessions: new SessionService(server.sessions, accounts, server.cluster?.node ?? null),
     messages: new MessageService(server.router, server.sessions, accounts, config.domains),
     offline: new OfflineService(server.stores.offline, accounts),
     archive: new ArchiveService(server.stores.archive, accounts),
@@ -80,6 +80,7 @@ export function createAdminServices(server: LiveServer): AdminServices {
       sessions: server.sessions,
       router: server.router,
       federation: server.federation,
+      cluster: server.cluster ?? null,
     }),
     health: new HealthService(server.database, server.log, server.cluster ?? null),
   };

@@ -18,6 +18,8 @@ export interface SessionInfo {
   priority: number;
   /** Sent available presence (RFC 6121 §4.2) and not unavailable since. */
   available: boolean;
+  /** The cluster node holding it, or null when the server runs alone. */
+  node: string | null;
 }
 
 export const listSessionsInput = z.strictObject({
@@ -36,6 +38,8 @@ export class SessionService {
   constructor(
     private readonly sessions: SessionRegistry,
     private readonly accounts: AccountService,
+    /** This process's cluster node id, or null when it runs alone. */
+    private readonly node: string | null = null,
   ) {}
 
   /** Every session of the server (or of one domain), ordered by full JID, a page at a time. */
@@ -49,13 +53,13 @@ export class SessionService {
       matching.push(session);
     }
     matching.sort((a, b) => compareStrings(a.jid.toString(), b.jid.toString()));
-    const page = matching.slice(0, limit).map(describe);
+    const page = matching.slice(0, limit).map((s) => describe(s, this.node));
     return { sessions: page, next: matching.length > limit ? page[page.length - 1]!.jid : null };
   }
 
   async ofAccount(jidInput: unknown): Promise<{ sessions: SessionInfo[] }> {
     const jid = await this.accounts.requireExisting(jidInput);
-    const sessions = this.sessions.ofAccount(jid.bareString()).map(describe);
+    const sessions = this.sessions.ofAccount(jid.bareString()).map((s) => describe(s, this.node));
     sessions.sort((a, b) => compareStrings(a.resource, b.resource));
     return { sessions };
   }
@@ -80,7 +84,7 @@ export class SessionService {
   }
 }
 
-function describe(session: ClientSession): SessionInfo {
+function describe(session: ClientSession, thisNode: string | null): SessionInfo {
   return {
     jid: session.jid.toString(),
     account: session.jid.bareString(),
@@ -90,6 +94,7 @@ function describe(session: ClientSession): SessionInfo {
     tls: session.secure,
     priority: session.priority,
     available: session.available,
+    node: session.node ?? thisNode,
   };
 }
 

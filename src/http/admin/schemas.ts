@@ -44,6 +44,7 @@ export const sessionInfo = z.strictObject({
   tls: z.boolean(),
   priority: z.number().int(),
   available: z.boolean().describe('has sent available presence'),
+  node: z.string().nullable().describe('the cluster node holding the session; null when the server runs alone'),
 });
 export const sessionPage = z.strictObject({ sessions: z.array(sessionInfo), next: z.string().nullable() });
 export const accountSessions = z.strictObject({ sessions: z.array(sessionInfo) });
@@ -83,14 +84,26 @@ export const offlinePurged = z.strictObject({ purged: count });
 export const archiveCount = z.strictObject({ count: count.describe('messages in the archive') });
 export const archivePurged = z.strictObject({ purged: count.describe('messages removed') });
 
+const stanzaCounts = z.strictObject({
+  routed: z.strictObject({ message: count, presence: count, iq: count, total: count }),
+  errorsSent: count,
+});
+
 export const stats = z.strictObject({
   version: z.string(),
   uptimeSeconds: count,
   accounts: z.strictObject({ registered: count, byDomain: counts }),
   sessions: z.strictObject({ online: count, byDomain: counts }),
   s2s: z.strictObject({ incoming: counts.describe('streams per peer domain'), outgoing: counts }),
-  stanzas: z.strictObject({
-    routed: z.strictObject({ message: count, presence: count, iq: count, total: count }),
-    errorsSent: count,
-  }),
+  stanzas: stanzaCounts,
+  nodes: z
+    .array(z.strictObject({
+      node: z.string(),
+      uptimeSeconds: count,
+      sessions: count,
+      s2s: z.strictObject({ incoming: counts, outgoing: counts }),
+      stanzas: stanzaCounts,
+    }))
+    .optional()
+    .describe('in a cluster: each live node, as it last reported (every third of cluster.ttlS); the totals sum them'),
 });
