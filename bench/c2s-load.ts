@@ -7,6 +7,8 @@
 //   node --import tsx bench/c2s-load.ts --help
 //   node --import tsx bench/c2s-load.ts --scenario presence --user-prefix pres --contacts 50
 //     (accounts and rosters seeded first by bench/seed-rosters.ts with the same N, C, prefix)
+//   node --import tsx bench/c2s-load.ts --host 127.0.0.192 --host2 127.0.0.193 --placement cross
+//     (two nodes of one cluster: every pair split across them; see bench/cluster.sh)
 //
 // Meant to be pinned to one core (taskset -c 1) with the server on the other (taskset -c 0).
 // Every phase is bounded in time; errors are counted and reported, never waited on forever.
@@ -21,6 +23,18 @@ import { contactsOf, graphProblem } from './roster-graph.js';
 const HELP = `Usage: node --import tsx bench/c2s-load.ts [options]
 
   --host H               server address (127.0.0.1)
+  --host2 H              a second server of the same domain and port (another node of one
+                         cluster): accounts are spread over --host and --host2 by --placement
+  --placement P          with --host2, where account i logs in (pairs are 2p, 2p+1):
+                         same: pair p on --host when p is even, on --host2 when odd (half
+                               the pairs on each server, every message stays on its server)
+                         cross: even accounts on --host, odd ones on --host2 (every message
+                                goes from one server to the other)
+  --shadow               with --host2: after the logins, every account also binds an idle
+                         second resource (<resource>-shadow) on the server its first one is
+                         not on, so that each account has a session on both servers (state a
+                         cluster node keeps only for accounts with a local session is then
+                         in memory on both); nothing is sent to or by those sessions
   --port P               c2s port (5222)
   --domain D             XMPP domain of the accounts (localhost)
   --users N              accounts logged in and paired for routing (200)
@@ -36,7 +50,8 @@ const HELP = `Usage: node --import tsx bench/c2s-load.ts [options]
   --warmup S             unmeasured seconds before measuring (2)
   --rate R               0: as fast as K in flight allows; >0: a steady R messages/s in total
                          spread over all users (latency test) instead of K in flight
-  --server-pid PID       server process, for its CPU time per phase and its memory (VmRSS)
+  --server-pid PID       server process, for its CPU time per phase and its memory (VmRSS);
+                         a list PID,PID,... sums them (the nodes of a cluster, redis-server)
   --idle M               log in M more accounts (<prefix><N..N+M-1>), leave them idle 5 s and
                          report the server's RSS growth per connection (needs --server-pid)
   --idle-settle S        seconds to wait before each RSS reading (5)
@@ -66,6 +81,9 @@ presence arrived exactly once), 1 otherwise, 2 on bad options.`;
 
 interface Options {
   host: string;
+  host2: string | null;
+  placement: 'same' | 'cross';
+  shadow: boolean;
   port: number;
   domain: string;
   users: number;
@@ -79,7 +97,8 @@ interface Options {
   duration: number;
   warmup: number;
   rate: number;
-  serverPid: number | null;
+  /** Server processes whose CPU (and memory) the figures sum; null: none given. */
+  serverPid: number[] | null;
   idle: number;
   idleSettle: number;
   scenario: 'routing' | 'presence';
@@ -98,6 +117,9 @@ function parseOptions(argv: string[]): Options {
     allowPositionals: false,
     options: {
       host: { type: 'string', default: '127.0.0.1' },
+      host2: { type: 'string' },
+      placement: { type: 'string', default: 'same' },
+      shadow: { type: 'boolean', default: false },
       port: { type: 'string', default: '5222' },
       domain: { type: 'string', default: 'localhost' },
       users: { type: 'string', default: '200' },
@@ -141,9 +163,14 @@ function parseOptions(argv: string[]): Options {
   if (!/^[a-z0-9.-]+$/i.test(values.domain)) throw new Error('--domain: a plain ASCII domain name');
   if (values.password === '' || /[\0,=]/.test(values.password) || /[<>&]/.test(values.resource)) throw new Error('--password/--resource: unsupported characters');
   if (values.scenario !== 'routing' && values.scenario !== 'presence') throw new Error(`--scenario: routing or presence, got "${values.scenario}"`);
-  const serverPid = values['server-pid'] === undefined ? null : num('server-pid', values['server-pid'], 1, 2 ** 31);
+  const serverPid = values['server-pid'] === undefined ? null : values['server-pid'].split(',').map((p) => num('server-pid', p.trim(), 1, 2 ** 31));
+  if (values.placement !== 'same' && values.placement !== 'cross') throw new Error(`--placement: same or cross, got "${values.placement}"`);
+  if (values.shadow && values.host2 === undefined) throw new Error('--shadow: only with --host2');
   const opts: Options = {
     host: values.host,
+    host2: values.host2 ?? null,
+    placement: values.placement,
+    shadow: values.shadow,
     port: num('port', values.port, 1, 65535),
     domain: values.domain.toLowerCase(),
     users: num('users', values.users, 0, 100_000),
@@ -192,28 +219,37 @@ try {
   /* Linux's usual value */
 }
 
-/** Server CPU seconds (utime + stime) from /proc/PID/stat, or null. */
-function serverCpuSeconds(pid: number | null): number | null {
-  if (pid === null) return null;
+/** CPU seconds (utime + stime) of each server process from /proc/PID/stat, or null. */
+function serverCpuByPid(pids: number[] | null): number[] | null {
+  if (pids === null) return null;
+  const out: number[] = [];
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name, which may itself hold spaces.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / clockTicks; // utime, stime (fields 14, 15)
+    for (const pid of pids) {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // Fields after the parenthesised command name, which may itself hold spaces.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.push((Number(fields[11]) + Number(fields[12])) / clockTicks); // utime, stime (fields 14, 15)
+    }
   } catch {
     return null;
   }
+  return out;
 }
 
-/** Server resident memory in KB (VmRSS), or null. */
-function serverRssKb(pid: number | null): number | null {
-  if (pid === null) return null;
+/** Server resident memory in KB (VmRSS), summed over the pids, or null. */
+function serverRssKb(pids: number[] | null): number | null {
+  if (pids === null) return null;
+  let kb = 0;
   try {
-    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : null;
+    for (const pid of pids) {
+      const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (!m) return null;
+      kb += Number(m[1]);
+    }
   } catch {
     return null;
   }
+  return kb;
 }
 
 /** CPU seconds the whole machine spent busy (all cores, /proc/stat), or null. */
@@ -232,10 +268,19 @@ interface Meter {
   wall0: number;
   cpu0: NodeJS.CpuUsage;
   server0: number | null;
+  /** Per server process (same order as the pids), when there are several. */
+  servers0: number[] | null;
   machine0: number | null;
 }
-function startMeter(pid: number | null): Meter {
-  return { wall0: nowNs(), cpu0: process.cpuUsage(), server0: serverCpuSeconds(pid), machine0: machineBusySeconds() };
+function startMeter(pid: number[] | null): Meter {
+  const byPid = serverCpuByPid(pid);
+  return {
+    wall0: nowNs(),
+    cpu0: process.cpuUsage(),
+    server0: byPid === null ? null : byPid.reduce((a, b) => a + b, 0),
+    servers0: byPid !== null && byPid.length > 1 ? byPid : null,
+    machine0: machineBusySeconds(),
+  };
 }
 interface MeterReading {
   seconds: number;
@@ -243,6 +288,8 @@ interface MeterReading {
   serverCpuPct: number | null;
   /** Server CPU time (utime + stime) used in the phase. */
   serverCpuSeconds: number | null;
+  /** With several server pids: each one's CPU seconds in the phase, in --server-pid order. */
+  serverCpuSecondsByPid?: number[];
   /**
    * Busy CPU of the whole machine not accounted to the generator or the server (% of one
    * core): other processes, and kernel work (softirq) not charged to either. High values
@@ -251,7 +298,7 @@ interface MeterReading {
   otherCpuPct: number | null;
 }
 /** The meter's reading now. */
-function readMeter(m: Meter, pid: number | null): MeterReading {
+function readMeter(m: Meter, pid: number[] | null): MeterReading {
   return readBetween(m, startMeter(pid));
 }
 /** The reading between two snapshots taken by startMeter (same pid). */
@@ -268,6 +315,7 @@ function readBetween(m: Meter, end: Meter): MeterReading {
     generatorCpuPct: pct(generator),
     serverCpuPct: server === null ? null : pct(server),
     serverCpuSeconds: server === null ? null : round(server, 2),
+    ...(m.servers0 !== null && end.servers0 !== null ? { serverCpuSecondsByPid: end.servers0.map((s, i) => round(s - m.servers0![i]!, 2)) } : {}),
     otherCpuPct: m.machine0 !== null && machine1 !== null ? pct(Math.max(0, machine1 - m.machine0 - generator - (server ?? 0))) : null,
   };
 }
@@ -381,6 +429,13 @@ function scramKeys(password: string, saltB64: string, iterations: number): Promi
 
 // ---- the connection ----------------------------------------------------------------------------
 
+/** The server account i logs in to: --host, or with --host2 as --placement says (a shadow: the other). */
+function hostOf(index: number, opts: Options, shadow = false): string {
+  if (opts.host2 === null) return opts.host;
+  const second = opts.placement === 'cross' ? index % 2 === 1 : Math.floor(index / 2) % 2 === 1;
+  return second !== shadow ? opts.host2 : opts.host;
+}
+
 const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
 const CH_GT = 62; // >
 const CH_SLASH = 47; // /
@@ -446,12 +501,17 @@ class Conn {
   private smEnabled = false;
   private smInbound = 0;
 
+  private readonly resource: string;
+
   constructor(
     readonly index: number,
     private readonly opts: Options,
+    /** --shadow: the idle second resource, on the other server. */
+    readonly shadow = false,
   ) {
     this.username = `${opts.prefix}${index}`;
-    this.fullJid = `${this.username}@${opts.domain}/${opts.resource}`;
+    this.resource = shadow ? `${opts.resource}-shadow` : opts.resource;
+    this.fullJid = `${this.username}@${opts.domain}/${this.resource}`;
   }
 
   /** Connects, authenticates, binds and sends initial presence; resolves null or an error kind. */
@@ -465,7 +525,7 @@ class Conn {
       };
       this.lastMark = nowNs();
       this.loginTimer = setTimeout(() => this.failLogin(`login-timeout(${this.state})`), 10_000);
-      const sock = net.connect({ host: this.opts.host, port: this.opts.port });
+      const sock = net.connect({ host: hostOf(this.index, this.opts, this.shadow), port: this.opts.port });
       this.sock = sock;
       sock.setNoDelay(true);
       sock.on('connect', () => {
@@ -691,7 +751,7 @@ class Conn {
         if (!el.includes('urn:ietf:params:xml:ns:xmpp-bind')) return this.failLogin('bind-not-offered');
         this.mark('restart-features');
         this.state = 'bind';
-        this.write(`<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${this.opts.resource}</resource></bind></iq>`);
+        this.write(`<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${this.resource}</resource></bind></iq>`);
         return;
       case 'bind':
         if (!el.startsWith('<iq')) return;
@@ -880,7 +940,7 @@ interface LoginReport extends MeterReading {
 }
 
 /** Logs in accounts [from, from+count) with bounded concurrency; returns the bound ones. */
-async function loginMany(opts: Options, from: number, count: number): Promise<{ conns: Conn[]; report: LoginReport }> {
+async function loginMany(opts: Options, from: number, count: number, shadow = false): Promise<{ conns: Conn[]; report: LoginReport }> {
   const meter = startMeter(opts.serverPid);
   const derivations0 = scramDerivations;
   stepSamples = new Map();
@@ -891,7 +951,7 @@ async function loginMany(opts: Options, from: number, count: number): Promise<{ 
   let lastBound = meter.wall0;
   const worker = async () => {
     while (next < count) {
-      const conn = new Conn(from + next++, opts);
+      const conn = new Conn(from + next++, opts, shadow);
       const err = await conn.login();
       if (err === null) {
         ok++;
@@ -949,6 +1009,12 @@ interface RoutingReport extends MeterReading {
   generatorLoopDelayMs: { p99: number; max: number };
   /** Longest time in the measured window with no message arriving anywhere: a stall. */
   maxDeliveryGapMs: number;
+  /**
+   * The measured window on this machine's monotonic clock (CLOCK_MONOTONIC, µs): the clock
+   * of process.hrtime in every process, and of V8's CPU profiles (startTime, timeDeltas), so
+   * a server's --cpu-prof samples can be cut to the window.
+   */
+  windowMonotonicUs: { from: number; to: number };
 }
 
 /**
@@ -1058,6 +1124,7 @@ async function route(opts: Options, conns: Conn[]): Promise<RoutingReport> {
     latency: latency.summary(),
     maxDeliveryGapMs: round(Math.max(maxGap, measureEnd - lastDelivery) / 1e6, 2),
     generatorLoopDelayMs: { p99: round(loopDelay.percentile(99) / 1e6, 2), max: round(loopDelay.max / 1e6, 2) },
+    windowMonotonicUs: { from: Number((T0 + BigInt(Math.round(measureStart))) / 1000n), to: Number((T0 + BigInt(Math.round(measureEnd))) / 1000n) },
   };
 }
 
@@ -1293,9 +1360,11 @@ async function idlePhase(opts: Options): Promise<{ report: IdleReport; conns: Co
 // ---- main ------------------------------------------------------------------------------------
 
 interface Report {
-  target: { host: string; port: number; domain: string; serverPid: number | null };
+  target: { host: string; host2?: string; placement?: 'same' | 'cross'; port: number; domain: string; serverPid: number | null; serverPids?: number[] };
   options: Omit<Options, 'password' | 'json'>;
   logins?: LoginReport & { cold?: LoginReport };
+  /** --shadow: the second resources' logins. */
+  shadowLogins?: LoginReport;
   routing?: RoutingReport;
   presence?: PresenceReport;
   idle?: IdleReport;
@@ -1309,7 +1378,9 @@ interface Report {
 function printText(r: Report): void {
   const lines: string[] = [];
   const pct = (n: number | null | undefined) => (n === null || n === undefined ? 'n/a' : `${n}%`);
-  lines.push(`target ${r.target.host}:${r.target.port} domain ${r.target.domain}${r.target.serverPid ? ` server pid ${r.target.serverPid}` : ''}`);
+  const hosts = r.target.host2 ? `${r.target.host} + ${r.target.host2} (placement ${r.target.placement})` : r.target.host;
+  const pids = r.target.serverPids ?? (r.target.serverPid ? [r.target.serverPid] : []);
+  lines.push(`target ${hosts}:${r.target.port} domain ${r.target.domain}${pids.length ? ` server pid ${pids.join(',')}` : ''}`);
   if (r.logins) {
     const l = r.logins;
     if (l.cold) lines.push(`logins (cold, PBKDF2 on the client): ${l.cold.ok}/${l.cold.attempted} in ${l.cold.seconds} s = ${l.cold.perSecond}/s`);
@@ -1386,7 +1457,14 @@ async function main(): Promise<number> {
   const whole = startMeter(null);
   const { password: _password, json: _json, ...shown } = opts;
   const report: Report = {
-    target: { host: opts.host, port: opts.port, domain: opts.domain, serverPid: opts.serverPid },
+    target: {
+      host: opts.host,
+      ...(opts.host2 !== null ? { host2: opts.host2, placement: opts.placement } : {}),
+      port: opts.port,
+      domain: opts.domain,
+      serverPid: opts.serverPid?.[0] ?? null,
+      ...(opts.serverPid !== null && opts.serverPid.length > 1 ? { serverPids: opts.serverPid } : {}),
+    },
     options: shown,
     problems: {},
     stanzas: { in: 0, out: 0 },
@@ -1398,6 +1476,7 @@ async function main(): Promise<number> {
   /** Presence scenario: missing + duplicate + unexpected presences, + 1 on timeout. */
   let presenceWrong = 0;
   let conns: Conn[] = [];
+  let shadowConns: Conn[] = [];
   if (opts.users > 0) {
     let cold: LoginReport | undefined;
     if (opts.mechanism === 'SCRAM-SHA-1' && opts.scramPrewarm) {
@@ -1427,6 +1506,13 @@ async function main(): Promise<number> {
       loginsFailed += result.report.failed;
       report.logins = { ...result.report, ...(cold ? { cold } : {}) };
       if (!opts.json) process.stderr.write(`logins: ${result.report.ok}/${opts.users} at ${result.report.perSecond}/s\n`);
+      if (opts.shadow) {
+        const shadows = await loginMany(opts, 0, opts.users, true);
+        loginsFailed += shadows.report.failed;
+        report.shadowLogins = shadows.report;
+        shadowConns = shadows.conns;
+        if (!opts.json) process.stderr.write(`shadow logins: ${shadows.report.ok}/${opts.users}\n`);
+      }
     }
   }
 
@@ -1443,7 +1529,7 @@ async function main(): Promise<number> {
     conns = conns.concat(idleConns);
   }
 
-  await closeAll(conns);
+  await closeAll(conns.concat(shadowConns));
   const w = readMeter(whole, null);
   report.generator = {
     cpuPct: w.generatorCpuPct,

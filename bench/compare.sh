@@ -106,17 +106,8 @@ if [ "$(nproc)" -lt 2 ] && [ "$SERVER_CPU" != "$GEN_CPU" ]; then
 fi
 
 gen() { taskset -c "$GEN_CPU" node --import tsx "$ROOT/bench/c2s-load.ts" --domain "$DOMAIN" --login-concurrency "$LOGIN_CONCURRENCY" "$@"; }
-listening() { ss -Hltn "src $1:5222" 2>/dev/null | grep -q .; }
-wait_listening() { # addr timeout-s
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do listening "$1" && return 0; sleep 0.1; done
-  return 1
-}
-wait_gone() { # pid timeout-s
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
-  return 1
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 # ---- Debian packages --------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 // Runs the real `hearth` command (bin/hearth.js over dist/, built by `npm test`) as an
 // operator would: one-shot commands, and `hearth start` as a child process.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -42,17 +43,33 @@ export interface StartedHearth {
   exited: Promise<number | null>;
 }
 
+export interface StartHearthOptions {
+  /** Appends everything the process prints (stdout and stderr) to this file. */
+  logFile?: string;
+}
+
 /** Starts `hearth start` and waits for the "ready" log line, which names the addresses. */
-export function startHearth(cwd: string, env: NodeJS.ProcessEnv = {}): Promise<StartedHearth> {
+export function startHearth(cwd: string, env: NodeJS.ProcessEnv = {}, options: StartHearthOptions = {}): Promise<StartedHearth> {
   const child = spawn(process.execPath, [HEARTH_BIN, 'start'], { cwd, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  if (options.logFile) {
+    const log = createWriteStream(options.logFile, { flags: 'a' });
+    child.stdout!.on('data', (chunk: Buffer | string) => log.write(chunk));
+    child.stderr!.on('data', (chunk: Buffer | string) => log.write(chunk));
+    child.on('close', () => log.end());
+  }
   return new Promise((resolve, reject) => {
     let output = '';
+    let isReady = false;
     const timer = setTimeout(() => reject(new Error(`no ready line within 20 s: ${output}`)), 20_000);
     child.stdout!.setEncoding('utf8');
     child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => (output += chunk));
+    child.stderr!.on('data', (chunk: string) => {
+      if (!isReady) output += chunk;
+    });
     child.stdout!.on('data', (chunk: string) => {
+      // Once ready, the output is no longer kept (a long run at log level debug is large).
+      if (isReady) return;
       output += chunk;
       for (const line of output.split('\n')) {
         if (!line.includes('"msg":"ready"')) continue;
@@ -60,6 +77,7 @@ export function startHearth(cwd: string, env: NodeJS.ProcessEnv = {}): Promise<S
         const c2s = ready.addresses.find((a) => a.startsWith('c2s '));
         const admin = ready.addresses.find((a) => a.startsWith('admin '));
         clearTimeout(timer);
+        isReady = true;
         resolve({
           process: child,
           port: Number(c2s!.slice(c2s!.lastIndexOf(':') + 1)),
