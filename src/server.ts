@@ -6,6 +6,7 @@ import type { Config } from './config.js';
 import { LocalAuthThrottle } from './c2s/auth-throttle.js';
 import { RedisAuthThrottle } from './cluster/auth-throttle.js';
 import { Cluster } from './cluster/cluster.js';
+import { c2sSessionGiver } from './c2s/handover.js';
 import { makeNodeId } from './cluster/redis.js';
 import { LocalOwnership, type Ownership } from './cluster/ownership.js';
 import { SINGLE_PROCESS } from './core/cache-coherence.js';
@@ -194,10 +195,11 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     /** Sessions ending (unacknowledged stanzas rerouted, presence sent): awaited at shutdown. */
     const sessionEndings = new Set<Promise<void>>();
     const resumable = new ResumableSessions<C2sSession>();
+    if (cluster) cluster.registry.giver = c2sSessionGiver(hooks);
     const listeners = new C2sListeners(
       {
         config, log: c2sLog, domains, router, sessions, hooks, sasl, throttle, features: streamFeatures, delivery, streamElements,
-        resumable, endings: sessionEndings,
+        resumable, endings: sessionEndings, claims: cluster?.registry ?? null,
         traffic: metrics.stanzaTraffic('c2s'),
         auth: metrics.auth,
       },

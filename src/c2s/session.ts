@@ -8,11 +8,13 @@ import type { DeliveryFilters } from '../core/delivery-filters.js';
 import { StreamError } from '../core/errors.js';
 import type { ServerEvents } from '../core/events.js';
 import type { HookBus } from '../core/hooks.js';
-import type { Jid } from '../core/jid.js';
+import { tryParseJid, type Jid } from '../core/jid.js';
 import type { Origin } from '../core/origin.js';
 import type { Router } from '../core/router.js';
+import type { SessionSnapshot } from '../core/session-handover.js';
 import type { ClientSession, SessionRegistry } from '../core/sessions.js';
 import { isArchived, isCarbonCopied } from '../core/stanza-marks.js';
+import { parseStanza } from '../xml/parse-stanza.js';
 import { REQUEST_AFTER_STANZAS, ResumableSessions, SmState } from './stream-management.js';
 
 /** What a session needs of the server. */
@@ -45,7 +47,7 @@ export class C2sSession implements ClientSession {
   readonly id: string;
   readonly node = null;
   readonly flags = new Set<string>();
-  readonly since = new Date();
+  readonly since: Date;
   priority = 0;
   available = false;
   presence: Element | null = null;
@@ -59,7 +61,8 @@ export class C2sSession implements ClientSession {
   private attached: SessionStream | null;
   private lastAddress: string;
   private lastSecure: boolean;
-  private state: 'attached' | 'hibernated' | 'ended' = 'attached';
+  /** `moved`: resumed on another cluster node; what still reaches this object goes there. */
+  private state: 'attached' | 'hibernated' | 'ended' | 'moved' = 'attached';
   private expiry: NodeJS.Timeout | null = null;
   private hibernatedAt = 0;
 
@@ -67,8 +70,10 @@ export class C2sSession implements ClientSession {
     readonly jid: Jid,
     stream: SessionStream,
     private readonly ctx: SessionContext,
+    moved?: { id: string; since: Date },
   ) {
-    this.id = (++sessionCounter).toString(36);
+    this.id = moved?.id ?? (++sessionCounter).toString(36);
+    this.since = moved?.since ?? new Date();
     this.attached = stream;
     this.lastAddress = stream.remoteAddress;
     this.lastSecure = stream.secure;
@@ -91,18 +96,25 @@ export class C2sSession implements ClientSession {
     return this.state === 'hibernated';
   }
 
+  /** Ended here: for good, or moved to another cluster node. */
   get hasEnded(): boolean {
-    return this.state === 'ended';
+    return this.state === 'ended' || this.state === 'moved';
+  }
+
+  get resumptionId(): string | null {
+    return this.sm?.id ?? null;
   }
 
   deliver(stanza: Element): void {
     if (this.state === 'ended') return;
+    if (this.state === 'moved') return this.forward(stanza, false);
     if (this.ctx.delivery.take(this, stanza)) return;
     this.write(stanza);
   }
 
   write(stanza: Element): void {
     if (this.state === 'ended') return;
+    if (this.state === 'moved') return this.forward(stanza, true);
     const sm = this.sm;
     if (sm) {
       if (!sm.push(stanza, this.ctx.config.c2s.smMaxUnacked, Date.now())) {
@@ -123,6 +135,7 @@ export class C2sSession implements ClientSession {
   }
 
   close(error?: StreamError): void {
+    if (this.state === 'moved') return;
     if (this.attached) this.attached.close(error);
     else void this.end();
   }
@@ -191,12 +204,71 @@ export class C2sSession implements ClientSession {
   }
 
   /**
+   * The session was resumed on another cluster node (src/core/session-handover.ts): its
+   * state goes there, and this object only forwards what still reaches it. Null when the
+   * session is not a detached resumable one.
+   */
+  moveAway(): SessionSnapshot | null {
+    const sm = this.sm;
+    if (this.state !== 'hibernated' || this.attached || !sm?.id) return null;
+    if (this.expiry) {
+      clearTimeout(this.expiry);
+      this.expiry = null;
+    }
+    this.state = 'moved';
+    this.ctx.resumable.release(sm.id);
+    this.sm = null;
+    return {
+      id: this.id,
+      jid: this.jid.toString(),
+      since: this.since.getTime(),
+      ip: this.lastAddress,
+      tls: this.lastSecure,
+      priority: this.priority,
+      available: this.available,
+      presence: this.presence ? this.presence.toString() : null,
+      rosterRequested: this.rosterRequested,
+      flags: [...this.flags],
+      directedPresence: this.directedPresence ? [...this.directedPresence] : null,
+      sm: sm.snapshot(),
+    };
+  }
+
+  /** A session moved here from another cluster node, for `stream` to attach once <resumed/> is out. */
+  static arrive(snapshot: SessionSnapshot, stream: SessionStream, ctx: SessionContext): C2sSession | null {
+    const jid = tryParseJid(snapshot.jid);
+    if (!jid || jid.resource === '') return null;
+    const session = new C2sSession(jid, stream, ctx, { id: snapshot.id, since: new Date(snapshot.since) });
+    session.attached = null;
+    session.state = 'hibernated';
+    session.lastAddress = snapshot.ip;
+    session.lastSecure = snapshot.tls;
+    session.priority = snapshot.priority;
+    session.available = snapshot.available;
+    session.presence = snapshot.presence === null ? null : parseStanza(snapshot.presence);
+    session.rosterRequested = snapshot.rosterRequested;
+    for (const flag of snapshot.flags) session.flags.add(flag);
+    session.directedPresence = snapshot.directedPresence ? new Set(snapshot.directedPresence) : null;
+    session.sm = SmState.restore(snapshot.sm);
+    ctx.resumable.add(snapshot.sm.id, session);
+    return session;
+  }
+
+  /** What reaches a moved session goes where its full JID is now (or is handled as for a gone resource). */
+  private forward(stanza: Element, pastFilters: boolean): void {
+    const current = this.ctx.sessions.get(this.jid);
+    if (!current || current === this) void this.ctx.router.redeliver(stanza);
+    else if (pastFilters) current.write(stanza);
+    else current.deliver(stanza);
+  }
+
+  /**
    * Ends the session for good: out of the registry, what the client had not acknowledged
    * handled as RFC 6121 §8.5.3 says for a resource that is gone, then (only then) the
    * session-closed hooks (unavailable presence, §4.5.2).
    */
   end(): Promise<void> {
-    if (this.state === 'ended') return Promise.resolve();
+    if (this.state === 'ended' || this.state === 'moved') return Promise.resolve();
     this.state = 'ended';
     if (this.expiry) {
       clearTimeout(this.expiry);

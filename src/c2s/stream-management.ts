@@ -2,6 +2,9 @@
 // the registry of resumable sessions. The nonzas themselves are handled by the client stream.
 import { randomBytes } from 'node:crypto';
 import type { Element } from 'ltx';
+import type { SmSnapshot } from '../core/session-handover.js';
+import { isArchived, isCarbonCopied, markArchived, markCarbonCopied } from '../core/stanza-marks.js';
+import { parseStanza } from '../xml/parse-stanza.js';
 
 export const NS_SM = 'urn:xmpp:sm:3';
 
@@ -37,6 +40,36 @@ export class SmState {
 
   static newId(): string {
     return randomBytes(16).toString('base64url');
+  }
+
+  /** The state of a resumable session that settled everything it received. */
+  snapshot(): SmSnapshot {
+    if (this.id === null) throw new Error('only a resumable session moves');
+    return {
+      id: this.id,
+      received: this.received,
+      acked: this.acked,
+      pending: this.pending().map((stanza) => {
+        const item: SmSnapshot['pending'][number] = { xml: stanza.toString() };
+        if (isArchived(stanza)) item.archived = true;
+        if (isCarbonCopied(stanza)) item.carbon = true;
+        return item;
+      }),
+    };
+  }
+
+  static restore(snapshot: SmSnapshot): SmState {
+    const sm = new SmState(snapshot.id);
+    sm.received = snapshot.received % MODULUS;
+    sm.acked = snapshot.acked % MODULUS;
+    for (const item of snapshot.pending) {
+      const stanza = parseStanza(item.xml);
+      if (!stanza) continue; // written by another node of this cluster: never the case
+      if (item.archived) markArchived(stanza);
+      if (item.carbon) markCarbonCopied(stanza);
+      sm.queue.push(stanza);
+    }
+    return sm;
   }
 
   get unacknowledged(): number {
@@ -146,6 +179,11 @@ export class ResumableSessions<S extends Resumable> {
 
   add(id: string, session: S): void {
     this.byId.set(id, session);
+  }
+
+  /** The session moved to another cluster node: it is resumable there, not ended. */
+  release(id: string): void {
+    this.byId.delete(id);
   }
 
   get(id: string): S | undefined {

@@ -13,6 +13,7 @@ import type { Router } from '../core/router.js';
 import type { StreamFeatures } from '../core/stream-features.js';
 import type { DeliveryFilters } from '../core/delivery-filters.js';
 import type { StreamElementHandlers } from '../core/stream-elements.js';
+import type { ClaimResult, SessionClaims } from '../core/session-handover.js';
 import type { SessionRegistry } from '../core/sessions.js';
 import { errorReply, iqResult, NS_CLIENT } from '../core/stanza.js';
 import type { AuthCounters, StanzaTraffic } from '../metrics/counters.js';
@@ -48,6 +49,14 @@ export interface C2sContext extends SessionContext {
   readonly auth: AuthCounters;
   /** Called once when the stream is gone, whatever the reason. */
   readonly onStreamClosed: (stream: ClientStream) => void;
+  /** In a cluster: resumption of sessions other nodes hold (src/core/session-handover.ts). */
+  readonly claims: SessionClaims | null;
+}
+
+/** XEP-0198 §4: the client acknowledged more than the server sent (<failed/>, the session stays). */
+function handledCountTooHigh(received: number, h: number, sent: number): string {
+  return `<failed xmlns='${NS_SM}' h='${received}'><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>` +
+    `<handled-count-too-high xmlns='${NS_SM}' h='${h}' send-count='${sent}'/></failed>`;
 }
 
 /** XEP-0198 <failed/> with a stanza error condition (and h when known, §5). */
@@ -519,6 +528,8 @@ export class ClientStream implements SessionStream, TransportListener {
         const enabled = new Element('enabled', { xmlns: NS_SM });
         if (id) {
           this.ctx.resumable.add(id, session);
+          // A cluster learns the id: the client may resume on any node.
+          void this.ctx.sessions.changed(session);
           // §3: the server's maximum, never above what it is configured for.
           const asked = parseH(element.attrs.max);
           enabled.attrs.id = id;
@@ -605,6 +616,20 @@ export class ClientStream implements SessionStream, TransportListener {
       return;
     }
     const session = this.ctx.resumable.get(previd);
+    if (!session && this.ctx.claims) {
+      // Perhaps held by another node of the cluster: it hands the session over. Nothing
+      // further is read meanwhile: the client's stanzas come after <resumed/>.
+      this.parser.pause();
+      this.transport.pause();
+      void this.ctx.claims.claim(account, previd, h).then(
+        (result) => this.resumeClaimed(result, previd, account, h),
+        (err: unknown) => {
+          this.ctx.log.error({ err }, 'resuming a session of another node failed');
+          this.resumeClaimed({ ok: false, condition: 'item-not-found' }, previd, account, h);
+        },
+      );
+      return;
+    }
     if (!session || session.hasEnded || session.jid.bareString() !== account || !session.sm) {
       const knownH = this.ctx.resumable.endedH(previd, account);
       this.transport.write(smFailed('item-not-found', knownH));
@@ -613,37 +638,69 @@ export class ClientStream implements SessionStream, TransportListener {
     const sm = session.sm;
     const sent = sm.sent;
     if (!sm.acknowledge(h)) {
-      // §4 (error handling): more acknowledged than was sent; the session stays as it was.
-      this.transport.write(
-        `<failed xmlns='${NS_SM}' h='${sm.receivedCount}'><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>` +
-          `<handled-count-too-high xmlns='${NS_SM}' h='${h}' send-count='${sent}'/></failed>`,
-      );
+      this.transport.write(handledCountTooHigh(sm.receivedCount, h, sent));
       return;
     }
     sm.answered();
     // §5: a stream still attached to the session loses it, with a conflict error.
     session.detachForResumption()?.replaced();
-    this.state = 'bound';
-    this.session = session;
-    if (this.unauthenticatedTimer) clearTimeout(this.unauthenticatedTimer);
     // Nothing further is read until <resumed/> is out: the client's stanzas come after it.
     this.parser.pause();
     this.transport.pause();
-    const finish = (handled: number) => {
-      if (this.state !== 'bound' || this.session !== session || session.hasEnded) return;
-      this.transport.write(`<resumed xmlns='${NS_SM}' previd='${escapeXML(previd)}' h='${handled}'/>`);
-      session.attach(this);
-      // Everything the client had not acknowledged, again, in order.
-      for (const stanza of sm.pending()) this.writeStanza(stanza);
-      if (sm.unacknowledged > 0) this.requestAck();
-      this.ctx.log.debug({ ...this.logFields, jid: session.jid.toString() }, 'session resumed');
-      void this.ctx.hooks.emit('session-resumed', { session });
+    this.takeSession(session);
+    const handled = sm.handled();
+    if (typeof handled === 'number') this.finishResumption(session, previd, handled);
+    else void handled.then((count) => this.finishResumption(session, previd, count));
+  }
+
+  private takeSession(session: C2sSession): void {
+    this.state = 'bound';
+    this.session = session;
+    if (this.unauthenticatedTimer) clearTimeout(this.unauthenticatedTimer);
+  }
+
+  /** <resumed/>, then everything the client had not acknowledged, again, in order. */
+  private finishResumption(session: C2sSession, previd: string, handled: number): void {
+    const sm = session.sm;
+    if (this.state !== 'bound' || this.session !== session || session.hasEnded || !sm) return;
+    this.transport.write(`<resumed xmlns='${NS_SM}' previd='${escapeXML(previd)}' h='${handled}'/>`);
+    session.attach(this);
+    for (const stanza of sm.pending()) this.writeStanza(stanza);
+    if (sm.unacknowledged > 0) this.requestAck();
+    this.ctx.log.debug({ ...this.logFields, jid: session.jid.toString() }, 'session resumed');
+    void this.ctx.hooks.emit('session-resumed', { session });
+    this.transport.resume();
+    this.parser.resume();
+  }
+
+  /** The answer of the node that held the session (a cluster): resume it here, or say why not. */
+  private resumeClaimed(result: ClaimResult, previd: string, account: string, h: number): void {
+    const claims = this.ctx.claims!;
+    let session: C2sSession | null = null;
+    if (result.ok) {
+      session = C2sSession.arrive(result.snapshot, this, this.ctx);
+      if (session) {
+        claims.adopt(session, result);
+        // Bound on this node now: modules load what they keep for its account.
+        void this.ctx.hooks.emit('session-bound', { session });
+      } else {
+        this.ctx.log.error({ account }, 'a session from another node could not be rebuilt');
+      }
+    }
+    if (this.state !== 'negotiating') {
+      // This stream died while waiting: the session waits for another try, here.
+      session?.expireLater();
+      return;
+    }
+    if (!session) {
+      if (!result.ok && result.condition === 'handled-count-too-high') this.transport.write(handledCountTooHigh(result.received, h, result.sent));
+      else this.transport.write(smFailed('item-not-found', this.ctx.resumable.endedH(previd, account)));
       this.transport.resume();
       this.parser.resume();
-    };
-    const handled = sm.handled();
-    if (typeof handled === 'number') finish(handled);
-    else void handled.then(finish);
+      return;
+    }
+    this.takeSession(session);
+    this.finishResumption(session, previd, session.sm!.receivedCount);
   }
 
   // ---- output --------------------------------------------------------------------------

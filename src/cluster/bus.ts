@@ -24,7 +24,13 @@ export type DirectMessage =
    * `archived`: it is in the recipient's archive (src/core/stanza-marks.ts).
    */
   | { op: 'deliver' | 'write'; sid: string; jid: string; archived?: true }
-  | { op: 'close'; sid: string; jid: string; condition?: string; text?: string };
+  | { op: 'close'; sid: string; jid: string; condition?: string; text?: string }
+  /**
+   * XEP-0198 resumption on the sending node (`from`) of a session held here; answered with
+   * `claimed` (body: the ClaimResult JSON) on the sender's channel.
+   */
+  | { op: 'claim'; req: string; from: string; sid: string; jid: string; sm: string; h: number }
+  | { op: 'claimed'; req: string };
 
 export interface BusHandlers {
   event(event: ClusterEvent): void;

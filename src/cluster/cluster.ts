@@ -56,8 +56,8 @@ export class Cluster implements CacheCoherence {
     this.redis = openRedis(options.url, `hearth:${options.node}`, options.log);
     this.sub = openRedis(options.url, `hearth:${options.node}:sub`, options.log);
     this.bus = new ClusterBus(this.redis, this.sub, this.node, options.log);
-    this.registry = new ClusterSessionRegistry({ node: this.node, redis: this.redis, bus: this.bus, log: options.log, orphan: options.orphan });
     this.ttlMs = options.ttlS * 1000;
+    this.registry = new ClusterSessionRegistry({ node: this.node, redis: this.redis, bus: this.bus, log: options.log, orphan: options.orphan, holdMs: this.ttlMs });
     this.ownership = new RedisOwnership(this.redis, this.node, { log: options.log });
     this.membership = new Membership(this.redis, this.node, this.ttlMs, {
       reaped: (nodes) => void this.speakFor(nodes),
@@ -147,6 +147,7 @@ export class Cluster implements CacheCoherence {
     if (event.t === 'sync') {
       if (event.node === this.node) return;
       this.dead.delete(event.node);
+      void this.registry.flushHeld(event.node);
       void this.registry.loadNode(event.node).catch((err: unknown) => this.log.warn({ err, node: event.node }, 'reading a node\'s sessions failed'));
       return;
     }
@@ -154,14 +155,30 @@ export class Cluster implements CacheCoherence {
     this.registry.event(event);
   }
 
-  /** (Re)subscribed: rebuild the mirror from Redis; after a gap, tell the others to re-read ours. */
+  /**
+   * (Re)subscribed: rebuild the mirror from Redis, send what was held for nodes that listen,
+   * and after a gap tell the others to re-read ours. A known node missing from the member set
+   * (Redis lost its data and it has not beaten since) is forgotten only if still missing a
+   * TTL later; its sessions stay in the mirror meanwhile.
+   */
   private async subscribed(): Promise<void> {
     const first = this.subscriptions++ === 0;
     try {
-      await this.registry.reload(await this.membership.live());
+      const missing = await this.registry.reload(await this.membership.live());
+      for (const node of this.registry.heldNodes()) void this.registry.flushHeld(node);
       if (!first) await this.bus.publish({ t: 'sync', node: this.node });
+      if (missing.length > 0) setTimeout(() => void this.forgetIfMissing(missing), this.ttlMs).unref();
     } catch (err) {
       this.log.warn({ err }, 'rebuilding the cluster session view failed');
+    }
+  }
+
+  private async forgetIfMissing(nodes: string[]): Promise<void> {
+    const live = new Set(await this.membership.live().catch(() => null) ?? nodes);
+    for (const node of nodes) {
+      if (live.has(node)) continue;
+      this.registry.forgetNode(node);
+      this.registry.abandonHeld(node);
     }
   }
 
@@ -208,6 +225,7 @@ export class Cluster implements CacheCoherence {
       }
       await this.redis.hdel(STATS_KEY, node).catch(() => undefined);
       const known = new Map(this.registry.forgetNode(node).map((s) => [s.jid.toString(), s]));
+      this.registry.abandonHeld(node);
       await this.bus.publish({ t: 'dead', node, by: this.node });
       // What Redis held is the truth; what only this node knew of is included too.
       for (const text of records) {
@@ -232,6 +250,7 @@ export class Cluster implements CacheCoherence {
   /** Leaves the cluster (a clean stop: the sessions already ended). */
   async stop(): Promise<void> {
     if (this.statsTimer) clearInterval(this.statsTimer);
+    this.registry.dispose();
     await this.ownership.close().catch(() => undefined);
     await this.redis.hdel(STATS_KEY, this.node).catch(() => undefined);
     await this.membership.leave();

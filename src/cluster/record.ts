@@ -14,6 +14,8 @@ export interface SessionRecord {
   presence: string | null;
   rosterRequested: boolean;
   flags: string[];
+  /** XEP-0198 resumption id (a client may resume the session on any node), or null. */
+  sm: string | null;
   ip: string;
   tls: boolean;
   /** Bound at (ms since the epoch). */
@@ -32,6 +34,7 @@ export function recordOf(session: ClientSession, node: string, version: number):
     presence: session.presence ? session.presence.toString() : null,
     rosterRequested: session.rosterRequested,
     flags: [...session.flags],
+    sm: session.resumptionId,
     ip: session.remoteAddress,
     tls: session.secure,
     since: session.since.getTime(),
@@ -59,6 +62,7 @@ export function parseRecord(text: string): SessionRecord | null {
     presence: typeof r.presence === 'string' ? r.presence : null,
     rosterRequested: r.rosterRequested === true,
     flags: Array.isArray(r.flags) ? r.flags.filter((f): f is string => typeof f === 'string') : [],
+    sm: typeof r.sm === 'string' ? r.sm : null,
     ip: typeof r.ip === 'string' ? r.ip : '',
     tls: r.tls === true,
     since: typeof r.since === 'number' ? r.since : 0,

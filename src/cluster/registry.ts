@@ -3,11 +3,13 @@
 // synchronously, so a stanza between two users of one node never waits for Redis; a session
 // of another node is a RemoteSession whose deliver() publishes to that node's channel, where
 // the same code that delivers local stanzas takes over.
+import { randomBytes } from 'node:crypto';
 import type { Element } from 'ltx';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { StreamError, type StreamErrorCondition } from '../core/errors.js';
 import { tryParseJid, type Jid } from '../core/jid.js';
+import type { ClaimedSession, ClaimResult, HandoverRefusal, SessionClaims, SessionGiver, SessionSnapshot } from '../core/session-handover.js';
 import { LocalSessionRegistry, type ClientSession, type SessionRegistry } from '../core/sessions.js';
 import { isArchived, markArchived, whenCommitted } from '../core/stanza-marks.js';
 import { parseStanza } from '../xml/parse-stanza.js';
@@ -60,6 +62,7 @@ export class RemoteSession implements ClientSession {
   /** Directed presence is the owner's business (it sends the unavailable ones). */
   directedPresence: Set<string> | null = null;
   readonly flags = new Set<string>();
+  resumptionId: string | null = null;
   version = -1;
 
   constructor(
@@ -80,6 +83,7 @@ export class RemoteSession implements ClientSession {
     this.priority = record.priority;
     this.available = record.available;
     this.rosterRequested = record.rosterRequested;
+    this.resumptionId = record.sm;
     this.flags.clear();
     for (const flag of record.flags) this.flags.add(flag);
     if (!record.available || record.presence === null) this.presence = null;
@@ -109,9 +113,30 @@ export interface ClusterRegistryOptions {
    * as RFC 6121 §8.5.3.2 says for a resource that is no longer available.
    */
   orphan(stanza: Element): void;
+  /** How long stanzas for an unreachable node are held before they are treated as orphans. */
+  holdMs: number;
 }
 
-export class ClusterSessionRegistry implements SessionRegistry {
+/** Stanzas held for one unreachable node, in order. */
+interface Held {
+  readonly stanzas: Array<{ header: DirectMessage; body: string; stanza: Element }>;
+  /** When they are given up (Date.now() time). */
+  readonly deadline: number;
+  flushing: boolean;
+}
+
+/** How often held stanzas are tried again. */
+const HELD_RETRY_MS = 250;
+
+/** How long a resuming client waits for the node holding its session. */
+const CLAIM_TIMEOUT_MS = 5_000;
+/** How long a node forwards what still arrives for a session that moved to another node. */
+const MOVED_FORWARD_MS = 60_000;
+
+/** Stanzas held for one node at most; beyond, they are treated as orphans at once. */
+const HELD_PER_NODE = 10_000;
+
+export class ClusterSessionRegistry implements SessionRegistry, SessionClaims {
   readonly node: string;
   private readonly own = new LocalSessionRegistry();
   /** Other nodes' sessions: bare JID → resource → session. */
@@ -125,6 +150,16 @@ export class ClusterSessionRegistry implements SessionRegistry {
   private readonly ordering = new Map<string, () => void>();
   /** Per target node: stanzas waiting for their message to be committed, in order. */
   private readonly waiting = new Map<string, Promise<void>>();
+  /** Per unreachable node: stanzas waiting for it to subscribe again (or be declared gone). */
+  private readonly held = new Map<string, Held>();
+  private readonly holdMs: number;
+  /** Gives up local sessions that clients resume on other nodes (set by the c2s layer). */
+  giver: SessionGiver | null = null;
+  /** Claims this node made, waiting for the holding node's answer. */
+  private readonly claims = new Map<string, (body: string | null) => void>();
+  /** Sessions that moved from here, by full JID: what still arrives for them follows. */
+  private readonly moved = new Map<string, { sid: string; node: string }>();
+  private heldTimer: NodeJS.Timeout | null = null;
   private readonly redis: Redis;
   private readonly bus: ClusterBus;
   private readonly log: Logger;
@@ -136,6 +171,7 @@ export class ClusterSessionRegistry implements SessionRegistry {
     this.bus = options.bus;
     this.log = options.log;
     this.orphan = options.orphan;
+    this.holdMs = options.holdMs;
   }
 
   get size(): number {
@@ -257,7 +293,9 @@ export class ClusterSessionRegistry implements SessionRegistry {
         return;
       }
       case 'dead':
-        if (event.node !== this.node) this.forgetNode(event.node);
+        if (event.node === this.node) return;
+        this.forgetNode(event.node);
+        this.abandonHeld(event.node);
         return;
       default:
         return;
@@ -306,11 +344,15 @@ export class ClusterSessionRegistry implements SessionRegistry {
     for (const record of records) this.applyRemote(record, false);
   }
 
-  /** Rebuilds the whole mirror: after (re)subscribing, events may have been missed. */
-  async reload(liveNodes: readonly string[]): Promise<void> {
+  /**
+   * Rebuilds the mirror of the live nodes: after (re)subscribing, events may have been
+   * missed. Known nodes not among them are returned, not forgotten: after Redis lost its
+   * data, a node is absent until its next heartbeat.
+   */
+  async reload(liveNodes: readonly string[]): Promise<string[]> {
     const live = new Set(liveNodes);
-    for (const node of [...this.byNode.keys()]) if (!live.has(node)) this.forgetNode(node);
     for (const node of live) if (node !== this.node) await this.loadNode(node);
+    return [...new Set([...this.byNode.keys(), ...this.held.keys()])].filter((node) => !live.has(node));
   }
 
   /** Registers every local session again (Redis lost them). */
@@ -349,22 +391,105 @@ export class ClusterSessionRegistry implements SessionRegistry {
     const committed = whenCommitted(stanza);
     const before = this.waiting.get(node);
     if (!committed && !before) {
-      void this.bus.send(node, header, body).then((receivers) => {
-        if (receivers === 0) this.unreachable(node, stanza);
-      });
+      this.send(node, header, body, stanza);
       return;
     }
     // Stanzas to one node keep their order: a later one waits behind one being committed.
     const turn: Promise<void> = (before ?? Promise.resolve())
       .then(() => committed)
-      .then(() => this.bus.send(node, header, body))
-      .then((receivers) => {
-        if (receivers === 0) this.unreachable(node, stanza);
-      })
+      .then(() => this.send(node, header, body, stanza))
       .finally(() => {
         if (this.waiting.get(node) === turn) this.waiting.delete(node);
       });
     this.waiting.set(node, turn);
+  }
+
+  private send(node: string, header: DirectMessage, body: string, stanza: Element): Promise<void> | void {
+    if (this.held.has(node)) {
+      this.hold(node, header, body, stanza);
+      return;
+    }
+    return this.bus.send(node, header, body).then((receivers) => {
+      if (receivers === 0) this.hold(node, header, body, stanza);
+    });
+  }
+
+  /**
+   * Nobody listens on the node's channel (PUBLISH returned 0): the node died, or it (or this
+   * node) lost Redis for a moment and is subscribing again. Pub/sub does not redeliver, so
+   * the stanza is kept here, behind the others held for that node and ahead of later ones,
+   * and tried again until the node listens (then all go, in order), the node is declared
+   * dead, or `holdMs` passed; then they are handled as for a resource that is no longer there
+   * (offline storage, another resource, or an error: RFC 6121 §8.5.3.2). No acknowledged
+   * message is at stake: a message is archived before it is sent to another node.
+   */
+  private hold(node: string, header: DirectMessage, body: string, stanza: Element): void {
+    let held = this.held.get(node);
+    if (!held) {
+      held = { stanzas: [], deadline: Date.now() + this.holdMs, flushing: false };
+      this.held.set(node, held);
+      this.log.info({ node }, 'cluster node not listening; holding its stanzas');
+      if (!this.heldTimer) {
+        this.heldTimer = setInterval(() => this.retryHeld(), HELD_RETRY_MS);
+        this.heldTimer.unref();
+      }
+    }
+    if (held.stanzas.length >= HELD_PER_NODE) this.orphan(stanza);
+    else held.stanzas.push({ header, body, stanza });
+  }
+
+  private retryHeld(): void {
+    const now = Date.now();
+    for (const [node, held] of this.held) {
+      if (held.flushing) continue;
+      if (now < held.deadline) {
+        void this.flushHeld(node);
+        continue;
+      }
+      const forgotten = this.forgetNode(node);
+      this.log.warn({ node, sessions: forgotten.length, stanzas: held.stanzas.length }, 'cluster node unreachable; its sessions are treated as gone');
+      this.abandonHeld(node);
+    }
+    if (this.held.size === 0 && this.heldTimer) {
+      clearInterval(this.heldTimer);
+      this.heldTimer = null;
+    }
+  }
+
+  /** Sends what is held for `node`, in order, while it listens (after its sync, at once). */
+  async flushHeld(node: string): Promise<void> {
+    const held = this.held.get(node);
+    if (!held || held.flushing) return;
+    held.flushing = true;
+    try {
+      while (held.stanzas.length > 0) {
+        const next = held.stanzas[0]!;
+        if ((await this.bus.send(node, next.header, next.body)) === 0) return;
+        held.stanzas.shift();
+      }
+      if (this.held.get(node) === held) this.held.delete(node);
+    } finally {
+      held.flushing = false;
+    }
+  }
+
+  /** The node is gone: what was held for it is handled as for sessions that ended. */
+  abandonHeld(node: string): void {
+    const held = this.held.get(node);
+    if (!held) return;
+    this.held.delete(node);
+    const stanzas = held.stanzas.splice(0);
+    for (const { stanza } of stanzas) this.orphan(stanza);
+  }
+
+  /** Nodes with stanzas held for them. */
+  heldNodes(): string[] {
+    return [...this.held.keys()];
+  }
+
+  dispose(): void {
+    if (this.heldTimer) clearInterval(this.heldTimer);
+    this.heldTimer = null;
   }
 
   closeRemote(session: RemoteSession, error?: StreamError): void {
@@ -376,23 +501,27 @@ export class ClusterSessionRegistry implements SessionRegistry {
     void this.bus.send(session.node, header);
   }
 
-  /**
-   * Nobody listens on the node's channel: its sessions are gone as far as this node can tell
-   * (the node died, or lost Redis and will register again). The stanza is handled as for a
-   * resource that is no longer there: offline storage, another resource, or an error.
-   */
-  private unreachable(node: string, stanza: Element): void {
-    const forgotten = this.forgetNode(node);
-    if (forgotten.length > 0) this.log.warn({ node, sessions: forgotten.length }, 'cluster node unreachable; its sessions are treated as gone');
-    this.orphan(stanza);
-  }
-
   // ---- from this node's channel -----------------------------------------------------------
 
   direct(message: DirectMessage, body: string): void {
+    if (message.op === 'claim') {
+      void this.giveUp(message);
+      return;
+    }
+    if (message.op === 'claimed') {
+      this.claims.get(message.req)?.(body);
+      return;
+    }
     const jid = tryParseJid(message.jid);
     const session = jid ? this.own.get(jid) : undefined;
     const mine = session && session.id === message.sid ? session : undefined;
+    if (!mine) {
+      const moved = this.moved.get(message.jid);
+      if (moved && moved.sid === message.sid) {
+        void this.bus.send(moved.node, message, body);
+        return;
+      }
+    }
     if (message.op === 'close') {
       mine?.close(message.condition ? new StreamError(message.condition as StreamErrorCondition, message.text) : undefined);
       return;
@@ -406,6 +535,81 @@ export class ClusterSessionRegistry implements SessionRegistry {
     if (!mine) this.orphan(stanza);
     else if (message.op === 'deliver') mine.deliver(stanza);
     else mine.write(stanza);
+  }
+
+  // ---- stream management resumption on another node (src/core/session-handover.ts) -------
+
+  /** A client resumes here a session another node holds: ask that node for it. */
+  async claim(account: string, resumptionId: string, h: number): Promise<ClaimResult> {
+    const notFound: ClaimResult = { ok: false, condition: 'item-not-found' };
+    let target: RemoteSession | undefined;
+    for (const session of this.remote.get(account)?.values() ?? []) if (session.resumptionId === resumptionId) target = session;
+    if (!target) return notFound;
+    const req = randomBytes(12).toString('base64url');
+    const answer = new Promise<string | null>((resolve) => {
+      const timer = setTimeout(() => settle(null), CLAIM_TIMEOUT_MS);
+      const settle = (body: string | null) => {
+        clearTimeout(timer);
+        this.claims.delete(req);
+        resolve(body);
+      };
+      this.claims.set(req, settle);
+    });
+    const receivers = await this.bus.send(target.node, { op: 'claim', req, from: this.node, sid: target.id, jid: target.jid.toString(), sm: resumptionId, h });
+    if (receivers === 0) this.claims.get(req)?.(null);
+    const body = await answer;
+    const result = body === null ? null : parseClaimAnswer(body);
+    if (!result) {
+      this.log.warn({ node: target.node, account }, 'no answer to a stream management resumption from the node holding the session');
+      return notFound;
+    }
+    if (!result.ok) return result;
+    return { ...result, availableSeq: target.availableSeq };
+  }
+
+  adopt(session: ClientSession, claimed: ClaimedSession): void {
+    this.versions.set(session, claimed.version);
+    session.availableSeq = claimed.availableSeq;
+    const displaced = this.bind(session); // the mirror's entry for it on its old node, if still there
+    if (displaced && displaced.id !== session.id) displaced.close(new StreamError('conflict', 'replaced by a new session with the same resource'));
+  }
+
+  /** Another node claims a session of this one: give it up, or say why not. */
+  private async giveUp(message: Extract<DirectMessage, { op: 'claim' }>): Promise<void> {
+    const reply = (answer: ClaimAnswer) => void this.bus.send(message.from, { op: 'claimed', req: message.req }, JSON.stringify(answer));
+    const jid = tryParseJid(message.jid);
+    const session = jid ? this.own.get(jid) : undefined;
+    if (!this.giver || !session || session.id !== message.sid) return reply({ ok: false, condition: 'item-not-found' });
+    let refusal: HandoverRefusal | null;
+    try {
+      refusal = await this.giver.prepare(session, message.sm, message.h);
+    } catch (err) {
+      this.log.error({ err }, 'preparing a session for another node failed');
+      refusal = { condition: 'item-not-found' };
+    }
+    if (refusal) return reply({ ok: false, ...refusal });
+    // Sealed and moved in one turn: from here on, routing on this node sends to the new one.
+    const snapshot = this.own.get(session.jid) === session ? this.giver.seal(session) : null;
+    if (!snapshot) return reply({ ok: false, condition: 'item-not-found' });
+    const version = this.versions.get(session) ?? 0;
+    this.moveOut(session, message.from, snapshot, version);
+    reply({ ok: true, snapshot, version });
+  }
+
+  private moveOut(session: ClientSession, node: string, snapshot: SessionSnapshot, version: number): void {
+    this.own.unbind(session);
+    const jid = session.jid.toString();
+    void this.redis.srem(keys.nodeSessions(this.node), jid).catch(() => undefined);
+    const record = { ...recordOf(session, node, version), sm: snapshot.sm.id };
+    const remote = new RemoteSession(record, session.jid, this);
+    remote.apply(record);
+    remote.availableSeq = session.availableSeq;
+    this.addRemote(remote);
+    this.moved.set(jid, { sid: session.id, node });
+    setTimeout(() => {
+      if (this.moved.get(jid)?.sid === session.id) this.moved.delete(jid);
+    }, MOVED_FORWARD_MS).unref();
+    this.log.debug({ jid, node }, 'session moved to another node');
   }
 
   // ---- the mirror -------------------------------------------------------------------------
@@ -447,6 +651,20 @@ export class ClusterSessionRegistry implements SessionRegistry {
     onNode?.delete(session);
     if (onNode?.size === 0) this.byNode.delete(session.node);
     this.remoteCount--;
+  }
+}
+
+/** The holding node's answer to a claim, as it travels. */
+type ClaimAnswer = { ok: true; snapshot: SessionSnapshot; version: number } | ({ ok: false } & HandoverRefusal);
+
+function parseClaimAnswer(body: string): ClaimAnswer | null {
+  try {
+    const answer = JSON.parse(body) as ClaimAnswer;
+    if (answer.ok === true) return typeof answer.snapshot?.sm?.id === 'string' && typeof answer.version === 'number' ? answer : null;
+    if (answer.condition === 'handled-count-too-high') return typeof answer.received === 'number' && typeof answer.sent === 'number' ? answer : null;
+    return { ok: false, condition: 'item-not-found' };
+  } catch {
+    return null;
   }
 }
 

@@ -40,6 +40,11 @@ export interface ClientSession {
    */
   directedPresence: Set<string> | null;
   /**
+   * XEP-0198: the id a client resumes this session with, or null when it is not resumable. A
+   * cluster node resumes a session of another node through it (src/cluster/handover.ts).
+   */
+  readonly resumptionId: string | null;
+  /**
    * Hands a stanza to the client through the delivery filters (blocking, CSI), then stream
    * management; never throws.
    */

@@ -2,7 +2,9 @@
 //
 // Lists are kept in memory for accounts with sessions (read at 'session-bound', forgotten when
 // the last session ends), so the checks on the message path stay synchronous; an account
-// without a session is asked of the database. Blocked stanzas are stopped at three points:
+// without a session is asked of the database. In a cluster, the list of an account whose
+// sessions are all on other nodes is read on first need and kept in a bounded set, since the
+// router checks the recipient's list on the sender's node; other nodes' changes invalidate it. Blocked stanzas are stopped at three points:
 // the router's inbound filter (to a local account: before delivery, archive and offline
 // storage), its outbound filter (a local account sending), and the delivery filter, for the
 // presence the presence module hands to local sessions directly.
@@ -17,6 +19,9 @@ import { errorReply, readdress } from '../core/stanza.js';
 
 export const NS_BLOCKING = 'urn:xmpp:blocking';
 export const NS_BLOCKING_ERRORS = 'urn:xmpp:blocking:errors';
+
+/** Lists of accounts with sessions only on other cluster nodes kept in memory at most. */
+const DISTANT_LISTS = 10_000;
 
 /**
  * Addresses one account may block (kept in memory while it is online). Not yet a config key:
@@ -107,6 +112,8 @@ export const blockingModule = defineModule({
     const lists = new Map<string, Set<string>>();
     /** Accounts with sessions whose list is in memory (in `lists` unless empty). */
     const known = new Set<string>();
+    /** Of `known`, the accounts without a session on this node, oldest first (evicted past DISTANT_LISTS). */
+    const distant = new Set<string>();
     /** Lists being read: stanzas for those accounts' sessions wait (in order) until it is known. */
     const loading = new Map<string, Promise<void>>();
     const held = new Map<string, Array<[ClientSession, Element]>>();
@@ -124,6 +131,20 @@ export const blockingModule = defineModule({
     function forget(key: string): void {
       known.delete(key);
       lists.delete(key);
+      distant.delete(key);
+    }
+
+    /** Keeps a list known while its account has sessions, but only elsewhere: bounded. */
+    function keepDistant(key: string): void {
+      distant.delete(key);
+      distant.add(key);
+      if (distant.size <= DISTANT_LISTS) return;
+      const oldest = distant.values().next().value as string;
+      forget(oldest);
+    }
+
+    function hasLocalSession(key: string): boolean {
+      return sessions.ofAccount(key).some((session) => session.node === null);
     }
 
     /** Reads an online account's list into memory (once; later reads find it there). */
@@ -137,7 +158,9 @@ export const blockingModule = defineModule({
           if (known.has(key)) return;
           const items = await store.list(account.local, account.domain);
           // The last session may have ended meanwhile: then nothing is kept.
-          if (sessions.ofAccount(key).length > 0) remember(key, new Set(items));
+          if (sessions.ofAccount(key).length === 0) return;
+          remember(key, new Set(items));
+          if (!hasLocalSession(key)) keepDistant(key);
         })
         .catch((err: unknown) => log.error({ err, account: key }, 'reading a blocklist failed'))
         .finally(() => {
@@ -161,6 +184,14 @@ export const blockingModule = defineModule({
       if (known.has(key)) return false;
       const pending = loading.get(key);
       if (pending) return pending.then(() => blocks(account, address));
+      // Online on another node: read the whole list once rather than a row per stanza.
+      if (sessions.ofAccount(key).length > 0) {
+        return load(account).then(() => (known.has(key) ? blocks(account, address) : blocksStored(account, address)));
+      }
+      return blocksStored(account, address);
+    }
+
+    function blocksStored(account: Jid, address: Jid): Promise<boolean> {
       return store.blocksAny(account.local, account.domain, blockingEntries(address));
     }
 
@@ -255,6 +286,7 @@ export const blockingModule = defineModule({
 
     // First, so the read starts in the same turn as the bind.
     ctx.hooks.on('session-bound', ({ session }) => {
+      distant.delete(session.jid.bareString()); // held for this node's session now
       void load(session.jid.bare);
     }, 100);
 
@@ -266,6 +298,7 @@ export const blockingModule = defineModule({
     ctx.hooks.on('session-closed', ({ session }) => {
       const key = session.jid.bareString();
       if (sessions.ofAccount(key).length === 0) forget(key);
+      else if (known.has(key) && !hasLocalSession(key)) keepDistant(key);
     }, -100);
 
     // The rows went with the account (on delete cascade).

@@ -22,6 +22,7 @@ class RecordingSession implements ClientSession {
   received: Element[] = [];
   rosterRequested = false;
   directedPresence: Set<string> | null = null;
+  readonly resumptionId = null;
   availableSeq = 0;
   closedWith: StreamError | undefined;
   constructor(
