@@ -208,6 +208,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
         directTls: config.c2s.directTls,
         contexts,
         unauthenticatedPerIp: config.limits.unauthenticatedPerIp,
+        sharedCounts: cluster?.addressCounts ?? null,
         handshakeTimeoutMs: config.limits.unauthenticatedTimeoutS * 1000,
         log: c2sLog,
       },
@@ -219,7 +220,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       for (const session of sessions.local()) if (session instanceof C2sSession && session.isHibernated) count++;
       return count;
     });
-    const s2s = new Federation({ config, log: componentLogger(log, 's2s', levels), domains, router, secret: serverSecret, certificates, dnsServers: options.dnsServers, traffic: metrics.stanzaTraffic('s2s') });
+    const s2s = new Federation({ config, log: componentLogger(log, 's2s', levels), domains, router, secret: serverSecret, certificates, dnsServers: options.dnsServers, traffic: metrics.stanzaTraffic('s2s'), sharedCounts: cluster?.addressCounts ?? null });
     router.setRemoteDelivery(s2s);
     cluster?.reportStats(() => services.stats.own());
     metrics.setFederationSource(() => s2s.streamCounts());

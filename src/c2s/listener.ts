@@ -4,7 +4,7 @@ import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { StreamError } from '../core/errors.js';
 import { ListenerGroup } from '../core/listen.js';
-import { StreamsByAddress } from '../core/streams-by-address.js';
+import { StreamsByAddress, type SharedAddressCounts } from '../core/streams-by-address.js';
 import type { TlsContexts } from '../tls/certificates.js';
 import { ClientStream, type C2sContext } from './stream.js';
 import { TcpTransport } from './transport.js';
@@ -16,6 +16,8 @@ export interface C2sListenerOptions {
   directTls: readonly string[];
   contexts: TlsContexts;
   unauthenticatedPerIp: number;
+  /** In a cluster: the other nodes' unauthenticated streams per address. */
+  sharedCounts: SharedAddressCounts | null;
   handshakeTimeoutMs: number;
   log: Logger;
 }
@@ -23,7 +25,7 @@ export interface C2sListenerOptions {
 export class C2sListeners {
   private readonly listeners: ListenerGroup<'c2s' | 'c2s direct TLS'>;
   private readonly streams = new Set<ClientStream>();
-  private readonly byAddress = new StreamsByAddress<ClientStream>();
+  private readonly byAddress: StreamsByAddress<ClientStream>;
   /** Streams accepted on a direct TLS listener (the metrics tell the transports apart). */
   private readonly directTls = new WeakSet<ClientStream>();
 
@@ -31,11 +33,16 @@ export class C2sListeners {
   private livenessTimer: NodeJS.Timeout | null = null;
 
   constructor(
-    ctx: Omit<C2sContext, 'onStreamClosed'>,
+    ctx: Omit<C2sContext, 'onStreamClosed' | 'onAuthenticated'>,
     private readonly options: C2sListenerOptions,
   ) {
+    this.byAddress = new StreamsByAddress('c2s', options.sharedCounts);
     // One context shared by every stream (a copy per connection would cost memory).
-    this.ctx = { ...ctx, onStreamClosed: (stream) => this.forget(stream) };
+    this.ctx = {
+      ...ctx,
+      onStreamClosed: (stream) => this.forget(stream),
+      onAuthenticated: (stream) => this.byAddress.settled(stream.remoteAddress, stream),
+    };
     this.listeners = new ListenerGroup(options.log);
   }
 
@@ -100,15 +107,14 @@ export class C2sListeners {
     const stream = new ClientStream(transport, this.ctx);
     this.streams.add(stream);
     if (directTls) this.directTls.add(stream);
-    const unauthenticated = this.byAddress.add(transport.remoteAddress, stream, (peer) => !peer.isAuthenticated);
-    if (unauthenticated >= this.options.unauthenticatedPerIp) {
+    this.byAddress.admit(transport.remoteAddress, stream, this.options.unauthenticatedPerIp, () => !stream.isAuthenticated, () => {
       stream.fail(new StreamError('policy-violation', 'too many unauthenticated connections from your address'));
-    }
+    });
   }
 
   private forget(stream: ClientStream): void {
     this.streams.delete(stream);
-    this.byAddress.delete(stream.remoteAddress, stream);
+    this.byAddress.settled(stream.remoteAddress, stream);
   }
 
   /** Stops accepting; existing streams stay until closed. */

@@ -49,6 +49,8 @@ export interface C2sContext extends SessionContext {
   readonly auth: AuthCounters;
   /** Called once when the stream is gone, whatever the reason. */
   readonly onStreamClosed: (stream: ClientStream) => void;
+  /** Called once when the client authenticated (it no longer counts as a handshake). */
+  readonly onAuthenticated: (stream: ClientStream) => void;
   /** In a cluster: resumption of sessions other nodes hold (src/core/session-handover.ts). */
   readonly claims: SessionClaims | null;
 }
@@ -435,6 +437,7 @@ export class ClientStream implements SessionStream, TransportListener {
         this.ctx.auth.record(this.sasl?.mechanismName, true);
         this.sasl = null;
         this.authenticatedAs = outcome.jid;
+        this.ctx.onAuthenticated(this);
         if (this.unauthenticatedTimer) clearTimeout(this.unauthenticatedTimer);
         this.unauthenticatedTimer = null;
         this.transport.write(outcome.data ? `<success xmlns='${NS_SASL}'>${outcome.data}</success>` : `<success xmlns='${NS_SASL}'/>`);

@@ -10,6 +10,7 @@ import { StreamError } from '../core/errors.js';
 import type { ServerEvents } from '../core/events.js';
 import type { HookBus } from '../core/hooks.js';
 import { tryParseJid } from '../core/jid.js';
+import { RedisAddressCounts } from './address-counts.js';
 import { ClusterBus, type ClusterEvent } from './bus.js';
 import { Membership } from './membership.js';
 import { parseRecord } from './record.js';
@@ -38,6 +39,8 @@ export class Cluster implements CacheCoherence {
   readonly registry: ClusterSessionRegistry;
   /** Keyed live state owned by one live node (src/cluster/ownership.ts). */
   readonly ownership: RedisOwnership;
+  /** Unauthenticated streams per address, counted cluster-wide (limits.unauthenticatedPerIp). */
+  readonly addressCounts: RedisAddressCounts;
   private readonly sub: Redis;
   private readonly ttlMs: number;
   private statsTimer: NodeJS.Timeout | null = null;
@@ -59,6 +62,7 @@ export class Cluster implements CacheCoherence {
     this.ttlMs = options.ttlS * 1000;
     this.registry = new ClusterSessionRegistry({ node: this.node, redis: this.redis, bus: this.bus, log: options.log, orphan: options.orphan, holdMs: this.ttlMs });
     this.ownership = new RedisOwnership(this.redis, this.node, { log: options.log });
+    this.addressCounts = new RedisAddressCounts(this.redis, this.node);
     this.membership = new Membership(this.redis, this.node, this.ttlMs, {
       reaped: (nodes) => void this.speakFor(nodes),
       rejoined: (reaped) => void this.rejoin(reaped),
@@ -195,6 +199,7 @@ export class Cluster implements CacheCoherence {
       void this.ownership.check().catch(() => undefined);
     }
     try {
+      await this.addressCounts.rewrite();
       await this.registry.registerAll();
       await this.bus.publish({ t: 'sync', node: this.node });
     } catch (err) {
@@ -224,6 +229,7 @@ export class Cluster implements CacheCoherence {
         this.log.warn({ err, node }, 'removing a dead node\'s sessions from redis failed');
       }
       await this.redis.hdel(STATS_KEY, node).catch(() => undefined);
+      await this.redis.del(keys.handshakes(node)).catch(() => undefined);
       const known = new Map(this.registry.forgetNode(node).map((s) => [s.jid.toString(), s]));
       this.registry.abandonHeld(node);
       await this.bus.publish({ t: 'dead', node, by: this.node });
@@ -253,6 +259,7 @@ export class Cluster implements CacheCoherence {
     this.registry.dispose();
     await this.ownership.close().catch(() => undefined);
     await this.redis.hdel(STATS_KEY, this.node).catch(() => undefined);
+    await this.addressCounts.clear().catch(() => undefined);
     await this.membership.leave();
     this.sub.disconnect();
     await this.redis.quit().catch(() => this.redis.disconnect());

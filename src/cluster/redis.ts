@@ -20,6 +20,9 @@ export const keys = {
   nodeSessions: (node: string) => `${PREFIX}node-sessions:${node}`,
   /** Owner of a keyed piece of live state (src/cluster/ownership.ts). */
   owner: (key: string) => `${PREFIX}owner:${key}`,
+  /** Hash per node: "<kind>|<address>" → its unauthenticated streams from there (limits.unauthenticatedPerIp). */
+  handshakes: (node: string) => `${PREFIX}handshakes:${node}`,
+  handshakesPrefix: `${PREFIX}handshakes:`,
   /** Sliding-window counters of authentication failures. */
   authFailures: (key: string) => `${PREFIX}auth-failures:${key}`,
 };

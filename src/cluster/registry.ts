@@ -12,7 +12,7 @@ import { tryParseJid, type Jid } from '../core/jid.js';
 import type { ClaimedSession, ClaimResult, HandoverRefusal, SessionClaims, SessionGiver, SessionSnapshot } from '../core/session-handover.js';
 import { LocalSessionRegistry, type ClientSession, type SessionRegistry } from '../core/sessions.js';
 import { isArchived, markArchived, whenCommitted } from '../core/stanza-marks.js';
-import { parseStanza } from '../xml/parse-stanza.js';
+import { parseStanza, StanzaReader } from '../xml/parse-stanza.js';
 import type { ClusterBus, ClusterEvent, DirectMessage } from './bus.js';
 import { parseRecord, recordOf, type SessionRecord } from './record.js';
 import { keys } from './redis.js';
@@ -160,6 +160,8 @@ export class ClusterSessionRegistry implements SessionRegistry, SessionClaims {
   /** Sessions that moved from here, by full JID: what still arrives for them follows. */
   private readonly moved = new Map<string, { sid: string; node: string }>();
   private heldTimer: NodeJS.Timeout | null = null;
+  /** Parses the stanzas other nodes send (one tokenizer for all of them). */
+  private readonly reader = new StanzaReader();
   private readonly redis: Redis;
   private readonly bus: ClusterBus;
   private readonly log: Logger;
@@ -463,9 +465,12 @@ export class ClusterSessionRegistry implements SessionRegistry, SessionClaims {
     held.flushing = true;
     try {
       while (held.stanzas.length > 0) {
-        const next = held.stanzas[0]!;
-        if ((await this.bus.send(node, next.header, next.body)) === 0) return;
-        held.stanzas.shift();
+        // Everything held now, in order, in as few PUBLISHes as the bus makes of it.
+        const count = held.stanzas.length;
+        const sent = await Promise.all(held.stanzas.map(({ header, body }) => this.bus.send(node, header, body)));
+        const through = sent.indexOf(0) < 0 ? count : sent.indexOf(0);
+        held.stanzas.splice(0, through);
+        if (through < count) return;
       }
       if (this.held.get(node) === held) this.held.delete(node);
     } finally {
@@ -526,7 +531,7 @@ export class ClusterSessionRegistry implements SessionRegistry, SessionClaims {
       mine?.close(message.condition ? new StreamError(message.condition as StreamErrorCondition, message.text) : undefined);
       return;
     }
-    const stanza = parseStanza(body);
+    const stanza = this.reader.read(body);
     if (!stanza) {
       this.log.error({ op: message.op }, 'unparsable stanza from another cluster node');
       return;

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { StanzaError, StreamError } from '../core/errors.js';
 import { ListenerGroup } from '../core/listen.js';
-import { StreamsByAddress } from '../core/streams-by-address.js';
+import { StreamsByAddress, type SharedAddressCounts } from '../core/streams-by-address.js';
 import type { RemoteDelivery, Router } from '../core/router.js';
 import { TcpTransport } from '../c2s/transport.js';
 import type { StanzaTraffic } from '../metrics/counters.js';
@@ -27,6 +27,8 @@ export interface FederationOptions {
   secret: Buffer;
   certificates: readonly CertificatePair[];
   traffic: StanzaTraffic;
+  /** In a cluster: the other nodes' unauthenticated streams per address. */
+  sharedCounts?: SharedAddressCounts | null;
   /** A hosts file other than /etc/hosts (tests). */
   hostsFile?: string;
   /** DNS servers ("host:port") instead of the system's (tests). */
@@ -51,7 +53,7 @@ export interface StreamCounts {
 export class Federation implements RemoteDelivery {
   private readonly incoming = new Set<IncomingServerStream>();
   /** Inbound streams per peer address (limits.unauthenticatedPerIp). */
-  private readonly byAddress = new StreamsByAddress<IncomingServerStream>();
+  private readonly byAddress: StreamsByAddress<IncomingServerStream>;
   /** Keyed "local remote". */
   private readonly outgoing = new Map<string, OutgoingServerStream>();
   private readonly resolver: PeerResolver;
@@ -63,6 +65,7 @@ export class Federation implements RemoteDelivery {
   constructor(private readonly options: FederationOptions) {
     const { config } = options;
     this.listeners = new ListenerGroup(options.log);
+    this.byAddress = new StreamsByAddress('s2s', options.sharedCounts ?? null);
     this.peerTls = new PeerTls(options.certificates, loadTrustAnchors(config.s2s.trustedCa), config.s2s.insecureDomains);
     this.resolver = new PeerResolver({ routes: config.s2s.routes, timeoutMs: config.s2s.dnsTimeoutMs, hostsFile: options.hostsFile, servers: options.dnsServers });
     this.ctx = {
@@ -109,18 +112,20 @@ export class Federation implements RemoteDelivery {
       transport.destroy();
       return;
     }
-    const stream = new IncomingServerStream(transport, this.ctx, { closed: (s) => this.forget(s) });
+    const stream = new IncomingServerStream(transport, this.ctx, {
+      closed: (s) => this.forget(s),
+      authenticated: (s) => this.byAddress.settled(s.remoteAddress, s),
+    });
     this.incoming.add(stream);
-    const unauthenticated = this.byAddress.add(transport.remoteAddress, stream, (peer) => peer.authenticatedDomains.size === 0);
     // limits.unauthenticatedPerIp, as for clients: a peer cannot hold open unlimited handshakes.
-    if (unauthenticated >= this.options.config.limits.unauthenticatedPerIp) {
+    this.byAddress.admit(transport.remoteAddress, stream, this.options.config.limits.unauthenticatedPerIp, () => stream.authenticatedDomains.size === 0, () => {
       stream.fail(new StreamError('policy-violation', 'too many unauthenticated connections from your address'));
-    }
+    });
   }
 
   private forget(stream: IncomingServerStream): void {
     this.incoming.delete(stream);
-    this.byAddress.delete(stream.remoteAddress, stream);
+    this.byAddress.settled(stream.remoteAddress, stream);
   }
 
   // ---- outbound -------------------------------------------------------------------------

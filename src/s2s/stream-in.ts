@@ -18,6 +18,8 @@ import { NS_DIALBACK, NS_DIALBACK_FEATURE, NS_SERVER, ServerStream } from './ser
 export interface InboundHooks {
   /** Called once when the stream is gone. */
   closed(stream: IncomingServerStream): void;
+  /** Called once when the peer proved its first domain (it no longer counts as a handshake). */
+  authenticated(stream: IncomingServerStream): void;
 }
 
 export class IncomingServerStream extends ServerStream {
@@ -263,6 +265,7 @@ export class IncomingServerStream extends ServerStream {
       this.parser.setLimits({ maxStanzaBytes: this.ctx.config.limits.stanzaBytes });
     }
     this.authenticated.set(domain, method);
+    if (this.authenticated.size === 1) this.hooks.authenticated(this);
     this.ctx.log.info({ ...this.logFields, domain, method }, 'inbound s2s stream authenticated');
   }
 
