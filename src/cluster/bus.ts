@@ -113,7 +113,7 @@ export class ClusterBus {
    * the event loop goes in one PUBLISH.
    */
   send(node: string, message: DirectMessage, body = ''): Promise<number> {
-    const text = body === '' ? JSON.stringify(message) : `${JSON.stringify(message)}\n${body}`;
+    const text = encodeFrame(message, body);
     let batch = this.batches.get(node);
     if (!batch) {
       let resolve!: (receivers: number) => void;
@@ -170,7 +170,31 @@ export class ClusterBus {
 
   private frame(text: string, handlers: BusHandlers): void {
     const newline = text.indexOf('\n');
-    const header = JSON.parse(newline < 0 ? text : text.slice(0, newline)) as DirectMessage;
-    handlers.direct(header, newline < 0 ? '' : text.slice(newline + 1));
+    const head = newline < 0 ? text : text.slice(0, newline);
+    const header = head.charCodeAt(0) === 0x7b /* { */ ? (JSON.parse(head) as DirectMessage) : decodeStanzaHead(head);
+    if (header) handlers.direct(header, newline < 0 ? '' : text.slice(newline + 1));
+    else this.log.error('malformed frame from another cluster node');
   }
 }
+
+/**
+ * A frame: its header, a newline, its body. A stanza's header (the hot path) is compact text,
+ * `D` or `W` (deliver, write), `A` or `-` (archived), the session id, a space, the full JID
+ * (last: a resource may hold spaces); any other message's header is JSON.
+ */
+function encodeFrame(message: DirectMessage, body: string): string {
+  if (message.op === 'deliver' || message.op === 'write') {
+    return `${message.op === 'deliver' ? 'D' : 'W'}${message.archived ? 'A' : '-'}${message.sid} ${message.jid}\n${body}`;
+  }
+  return body === '' ? JSON.stringify(message) : `${JSON.stringify(message)}\n${body}`;
+}
+
+function decodeStanzaHead(head: string): DirectMessage | null {
+  const op = head[0] === 'D' ? 'deliver' : head[0] === 'W' ? 'write' : null;
+  const space = head.indexOf(' ', 2);
+  if (!op || space < 0) return null;
+  const message: DirectMessage = { op, sid: head.slice(2, space), jid: head.slice(space + 1) };
+  if (head[1] === 'A') message.archived = true;
+  return message;
+}
+
