@@ -36,9 +36,10 @@
 //   can be rebuilt, and the owner is who rebuilds it. A key that another node holds is lost.
 // - Each local claim carries a stamp, so a check that started before a key was lost and
 //   claimed again does not drop the new claim.
-// Wiring (Cluster, a later change): membership cutOff → dropAll(); rejoined(reaped: true) →
-// dropAll() (others may have taken over; keys still naming this node are claimed again on
-// demand and reloaded); rejoined(false) (Redis lost its data) → check().
+// Wiring (src/cluster/cluster.ts; docs/cluster.md has the overview): membership cutOff →
+// dropAll(); rejoined(reaped: true) → dropAll() (others may have taken over; keys still
+// naming this node are claimed again on demand and reloaded); rejoined(false) (Redis lost
+// its data) → check().
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { keys } from './redis.js';

@@ -397,9 +397,15 @@ export class ClusterSessionRegistry implements SessionRegistry, SessionClaims {
       return;
     }
     // Stanzas to one node keep their order: a later one waits behind one being committed.
+    // Only the hand-over to the bus is ordered: its PUBLISHes keep the order, and waiting
+    // for each one's reply would allow one stanza per Redis round trip. A commit that failed
+    // (logged where it failed) does not hold the stanza back.
+    const handOver = () => {
+      void this.send(node, header, body, stanza);
+    };
     const turn: Promise<void> = (before ?? Promise.resolve())
       .then(() => committed)
-      .then(() => this.send(node, header, body, stanza))
+      .then(handOver, handOver)
       .finally(() => {
         if (this.waiting.get(node) === turn) this.waiting.delete(node);
       });

@@ -38,8 +38,12 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-/** Starts one node per host, all serving `domain`. */
-export async function startTestCluster(hosts: string[], options: Omit<TestServerOptions, 'host' | 'database'> = {}): Promise<TestCluster> {
+/** Starts one node per host, all serving `domain`; `perNode` adds config sections of each node's own (listeners). */
+export async function startTestCluster(
+  hosts: string[],
+  options: Omit<TestServerOptions, 'host' | 'database'> = {},
+  perNode: (host: string) => NonNullable<TestServerOptions['config']> = () => ({}),
+): Promise<TestCluster> {
   await flushTestRedis();
   const database = await openIsolatedDatabase('postgres');
   const nodes: TestServer[] = [];
@@ -49,7 +53,7 @@ export async function startTestCluster(hosts: string[], options: Omit<TestServer
         ...options,
         host,
         database: database.database,
-        config: { ...options.config, cluster: { redis: TEST_REDIS_URL, ttlS: 2, ...options.config?.cluster } },
+        config: { ...options.config, ...perNode(host), cluster: { redis: TEST_REDIS_URL, ttlS: 2, ...options.config?.cluster } },
       }));
     }
   } catch (err) {
