@@ -27,7 +27,7 @@ import {
   type Session,
 } from './helpers.js';
 
-const USERS = ['carol', 'dave', 'mia', 'noah', 'alice', 'bob', 'carla', 'dan', 'kim', 'sam', 'ted', 'uma', 'vic', 'wes'];
+const USERS = ['carol', 'dave', 'mia', 'noah', 'alice', 'bob', 'carla', 'dan', 'kim', 'sam', 'ted', 'uma', 'vic', 'wes', 'yan'];
 const NS_CARBONS = 'urn:xmpp:carbons:2';
 const NS_FORWARD = 'urn:xmpp:forward:0';
 
@@ -305,10 +305,19 @@ describe('cluster of three hearth processes', function () {
       await available(sam, ted);
       await waitFor(sam.inbox, isPresence(ted.full), 'ted\'s presence at sam');
       await waitFor(ted.inbox, isPresence(sam.full), 'sam\'s presence at ted');
+      // RFC 6121 §4.6: ted also sends directed presence to yan (n3), who is no contact of his.
+      const yan = await open(n3, 'yan', 'phone');
+      await available(yan);
+      await ted.client.send(xml('presence', { to: yan.full }));
+      await waitFor(yan.inbox, isPresence(ted.full), 'ted\'s directed presence at yan');
+      await delay(500); // the other nodes learn of it through Redis
 
       const mark = sam.inbox.length;
+      const yanMark = yan.inbox.length;
       const killedAt = await n2.kill();
       await waitFor(sam.inbox, isPresence(ted.full, 'unavailable'), 'ted\'s unavailable presence at sam', 15_000, mark);
+      // §4.6.3: whoever got directed presence hears of the end too, from the node speaking for n2.
+      await waitFor(yan.inbox, isPresence(ted.full, 'unavailable'), 'ted\'s unavailable presence at yan', 5_000, yanMark);
       const seenAfter = Date.now() - killedAt;
       // Liveness ends at most ttlS after the last heartbeat before the kill, and nodes check
       // twice a second: ttlS + 1 s; 250 ms more for the presence to reach sam's client.

@@ -180,6 +180,8 @@ export interface NodeOptions {
   databaseUrl: string;
   redisUrl: string;
   ttlS?: number;
+  /** `hearth start --workers N` (default: one process). */
+  workers?: number;
 }
 
 export class HearthNode {
@@ -251,7 +253,8 @@ export class HearthNode {
   async start(): Promise<void> {
     if (this.alive) throw new Error(`node ${this.name} is already running`);
     writeFileSync(this.logFile, `---- hearth start (node ${this.name}) at ${new Date().toISOString()}\n`, { flag: 'a' });
-    const promise = startHearth(this.dir, this.env(), { logFile: this.logFile });
+    const args = this.options.workers ? ['--workers', String(this.options.workers)] : [];
+    const promise = startHearth(this.dir, this.env(), { logFile: this.logFile, args });
     this.running = await promise;
     track(this.running.process);
     // startHearth rejects on exit; after "ready" that rejection is of no interest.

@@ -151,6 +151,7 @@ export class Cluster implements CacheCoherence {
     if (event.t === 'sync') {
       if (event.node === this.node) return;
       this.dead.delete(event.node);
+      this.log.debug({ node: event.node }, 'a node registered its sessions again');
       void this.registry.flushHeld(event.node);
       void this.registry.loadNode(event.node).catch((err: unknown) => this.log.warn({ err, node: event.node }, 'reading a node\'s sessions failed'));
       return;
@@ -168,9 +169,15 @@ export class Cluster implements CacheCoherence {
   private async subscribed(): Promise<void> {
     const first = this.subscriptions++ === 0;
     try {
-      const missing = await this.registry.reload(await this.membership.live());
+      const live = await this.membership.live();
+      const missing = await this.registry.reload(live);
+      this.log.debug({ first, live, missing }, 'subscribed to the cluster channels');
       for (const node of this.registry.heldNodes()) void this.registry.flushHeld(node);
-      if (!first) await this.bus.publish({ t: 'sync', node: this.node });
+      if (!first) {
+        // Redis may have lost them: what the others read after the sync must be there.
+        await this.registry.registerAll();
+        await this.bus.publish({ t: 'sync', node: this.node });
+      }
       if (missing.length > 0) setTimeout(() => void this.forgetIfMissing(missing), this.ttlMs).unref();
     } catch (err) {
       this.log.warn({ err }, 'rebuilding the cluster session view failed');

@@ -14,6 +14,8 @@ export interface SessionRecord {
   presence: string | null;
   rosterRequested: boolean;
   flags: string[];
+  /** RFC 6121 §4.6: where the resource sent directed presence (they hear of its end, whichever node announces it). */
+  directed: string[];
   /** XEP-0198 resumption id (a client may resume the session on any node), or null. */
   sm: string | null;
   ip: string;
@@ -34,6 +36,7 @@ export function recordOf(session: ClientSession, node: string, version: number):
     presence: session.presence ? session.presence.toString() : null,
     rosterRequested: session.rosterRequested,
     flags: [...session.flags],
+    directed: session.directedPresence ? [...session.directedPresence] : [],
     sm: session.resumptionId,
     ip: session.remoteAddress,
     tls: session.secure,
@@ -62,6 +65,7 @@ export function parseRecord(text: string): SessionRecord | null {
     presence: typeof r.presence === 'string' ? r.presence : null,
     rosterRequested: r.rosterRequested === true,
     flags: Array.isArray(r.flags) ? r.flags.filter((f): f is string => typeof f === 'string') : [],
+    directed: Array.isArray(r.directed) ? r.directed.filter((d): d is string => typeof d === 'string') : [],
     sm: typeof r.sm === 'string' ? r.sm : null,
     ip: typeof r.ip === 'string' ? r.ip : '',
     tls: r.tls === true,

@@ -58,6 +58,9 @@ export function openRedis(url: string, name: string, log: Logger): Redis {
     autoResubscribe: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 3_000,
+    // A command caught by a dropped connection can stay unsettled (the stanzas held behind
+    // it with it): after this long it fails, and whoever sent it tries again.
+    commandTimeout: 2_000,
     retryStrategy: (times) => Math.min(100 * times, 1_000),
   });
   let lastReported = 0;

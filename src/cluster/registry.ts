@@ -59,7 +59,7 @@ export class RemoteSession implements ClientSession {
   presence: Element | null = null;
   availableSeq = 0;
   rosterRequested = false;
-  /** Directed presence is the owner's business (it sends the unavailable ones). */
+  /** Mirrored so that the node speaking for a dead node can end it (RFC 6121 §4.6.3). */
   directedPresence: Set<string> | null = null;
   readonly flags = new Set<string>();
   resumptionId: string | null = null;
@@ -84,6 +84,7 @@ export class RemoteSession implements ClientSession {
     this.available = record.available;
     this.rosterRequested = record.rosterRequested;
     this.resumptionId = record.sm;
+    this.directedPresence = record.directed.length > 0 ? new Set(record.directed) : null;
     this.flags.clear();
     for (const flag of record.flags) this.flags.add(flag);
     if (!record.available || record.presence === null) this.presence = null;
@@ -325,9 +326,19 @@ export class ClusterSessionRegistry implements SessionRegistry, SessionClaims {
     else if (!wasAvailable) session.availableSeq = 0; // its initial presence was missed: earlier than any
   }
 
-  /** Replaces what is known of `node`'s sessions with what Redis holds. */
+  /**
+   * Replaces what is known of `node`'s sessions with what Redis holds. Nothing held there is
+   * no proof the node has no sessions (Redis may have lost its data, and the node not have
+   * registered again yet): then the mirror stays as it is. A session missing from the mirror
+   * would send its messages to offline storage; one that ended only costs a stanza that its
+   * node hands back.
+   */
   async loadNode(node: string): Promise<void> {
     const jids = await this.redis.smembers(keys.nodeSessions(node));
+    if (jids.length === 0 && this.byNode.has(node)) {
+      this.log.debug({ node }, 'no sessions of the node in redis; keeping what is known of them');
+      return;
+    }
     const pipeline = this.redis.pipeline();
     const parsed: Jid[] = [];
     for (const text of jids) {
@@ -344,7 +355,9 @@ export class ClusterSessionRegistry implements SessionRegistry, SessionClaims {
     });
     this.forgetNode(node);
     for (const record of records) this.applyRemote(record, false);
+    this.log.debug({ node, sessions: records.length }, 'read a node\'s sessions');
   }
+
 
   /**
    * Rebuilds the mirror of the live nodes: after (re)subscribing, events may have been
@@ -476,6 +489,7 @@ export class ClusterSessionRegistry implements SessionRegistry, SessionClaims {
         const sent = await Promise.all(held.stanzas.map(({ header, body }) => this.bus.send(node, header, body)));
         const through = sent.indexOf(0) < 0 ? count : sent.indexOf(0);
         held.stanzas.splice(0, through);
+        this.log.debug({ node, sent: through, of: count }, 'held stanzas sent');
         if (through < count) return;
       }
       if (this.held.get(node) === held) this.held.delete(node);
@@ -543,6 +557,7 @@ export class ClusterSessionRegistry implements SessionRegistry, SessionClaims {
       return;
     }
     if (message.archived) markArchived(stanza);
+    if (!mine) this.log.debug({ jid: message.jid, sid: message.sid }, 'stanza for a session no longer here');
     if (!mine) this.orphan(stanza);
     else if (message.op === 'deliver') mine.deliver(stanza);
     else mine.write(stanza);

@@ -360,6 +360,7 @@ export const blockingModule = defineModule({
         }
         // RFC 6121 §4.6.3: directed presence ends with this unavailable; nothing more follows.
         for (const to of directed) session.directedPresence?.delete(to);
+        if (directed.length > 0) void sessions.changed(session);
         for (const to of new Set([...targets, ...directed])) await router.send(new Element('presence', { type: 'unavailable', from, to }));
       }
     }

@@ -84,6 +84,12 @@ export const lastActivityModule = defineModule({
       recordLogout(session.jid.bare, { at: new Date(), status: statusOf(stanza) });
     }, RECORD_FIRST);
 
+    // A session that arrives from another cluster node (XEP-0198 resumption there) is bound
+    // here already available (a session binding here is not).
+    ctx.hooks.on('session-bound', ({ session }) => {
+      if (session.available) available.add(session);
+    });
+
     // …or when its last available session ends without one (RFC 6121 §4.5.2: the server's
     // unavailable presence has no status). A session that was unavailable when it ended
     // was recorded when it went unavailable.

@@ -214,12 +214,15 @@ export const presenceModule = defineModule({
     ctx.hooks.on('presence-directed', async ({ session, stanza, to }) => {
       const target = to.toString();
       if (stanza.attrs.type === 'unavailable') {
-        session.directedPresence?.delete(target);
+        if (session.directedPresence?.delete(target)) void sessions.changed(session);
         return;
       }
       const item = await rosters.item(session.jid.bare, to.bareString());
       if (item && sendsPresenceTo(item)) return;
+      if (session.directedPresence?.has(target)) return;
       (session.directedPresence ??= new Set()).add(target);
+      // A cluster's other nodes learn it too: one of them may have to end it.
+      void sessions.changed(session);
     });
 
     // §4.5.2: a session that ends without unavailable presence still goes unavailable.

@@ -2,7 +2,7 @@
 // node), kicks of a session held by another node, stats per node and in total.
 import { expect } from 'chai';
 import { connect, delay, nextStreamError, stopQuietly, xml, type Client } from '../helpers/xmpp-client.js';
-import { clusterServicesMissing, startTestCluster, type TestCluster } from './helpers.js';
+import { skipWithoutClusterServices, startTestCluster, type TestCluster } from './helpers.js';
 
 describe('cluster: administration across nodes', function () {
   this.timeout(30_000);
@@ -11,11 +11,7 @@ describe('cluster: administration across nodes', function () {
   const clients: Client[] = [];
 
   before(async function () {
-    const missing = await clusterServicesMissing();
-    if (missing) {
-      console.log(`    (skipped: ${missing})`);
-      this.skip();
-    }
+    await skipWithoutClusterServices(this);
     cluster = await startTestCluster(['127.0.0.196', '127.0.0.197']);
     const [a] = cluster.nodes;
     await a!.addUser('carol', 'carol-pw');

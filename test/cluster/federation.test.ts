@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { acknowledgeRosterPushes, connect, stopQuietly, xml, type Client } from '../helpers/xmpp-client.js';
-import { clusterServicesMissing, startTestCluster, type TestCluster } from './helpers.js';
+import { skipWithoutClusterServices, startTestCluster, type TestCluster } from './helpers.js';
 
 const NODES = ['127.0.0.183', '127.0.0.184'];
 const PEER = { host: '127.0.0.182', domain: 'remote.hearth.example' };
@@ -18,11 +18,7 @@ describe('cluster: federation with another server', function () {
   const clients: Client[] = [];
 
   before(async function () {
-    const missing = await clusterServicesMissing();
-    if (missing) {
-      console.log(`    (skipped: ${missing})`);
-      this.skip();
-    }
+    await skipWithoutClusterServices(this);
     // The cluster's domain resolves to the second node only: the peer's dialback verification
     // of a key the first node issued, and its own stanzas, all go there.
     peer = await startTestServer({

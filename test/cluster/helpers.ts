@@ -23,6 +23,14 @@ export async function clusterServicesMissing(): Promise<string | null> {
   }
 }
 
+/** In a `before`: skips the suite, saying why, when PostgreSQL or Redis is not there. */
+export async function skipWithoutClusterServices(context: Mocha.Context): Promise<void> {
+  const missing = await clusterServicesMissing();
+  if (!missing) return;
+  console.log(`    (skipped: ${missing})`);
+  context.skip();
+}
+
 export async function flushTestRedis(): Promise<void> {
   const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
   try {

@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { plainAuth, RawConnection, streamHeader } from '../helpers/raw.js';
 import type { TestServer } from '../helpers/server.js';
 import { delay } from '../helpers/xmpp-client.js';
-import { clusterServicesMissing, startTestCluster, type TestCluster } from './helpers.js';
+import { skipWithoutClusterServices, startTestCluster, type TestCluster } from './helpers.js';
 
 describe('cluster: limits counted over every node', function () {
   this.timeout(30_000);
@@ -14,11 +14,7 @@ describe('cluster: limits counted over every node', function () {
   const connections: RawConnection[] = [];
 
   before(async function () {
-    const missing = await clusterServicesMissing();
-    if (missing) {
-      console.log(`    (skipped: ${missing})`);
-      this.skip();
-    }
+    await skipWithoutClusterServices(this);
     cluster = await startTestCluster(['127.0.0.185', '127.0.0.186'], {
       config: { c2s: { requireTls: false, allowPlaintextAuth: true }, limits: { unauthenticatedPerIp: 2, authFailuresPerMinute: 2 } },
     });

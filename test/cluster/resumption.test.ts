@@ -6,7 +6,7 @@ import { PASSWORD, RawClient, waitAfter } from '../helpers/raw-client.js';
 import type { RawConnection } from '../helpers/raw.js';
 import type { TestServer } from '../helpers/server.js';
 import { collectStanzas, connect, delay, roundTrip, stopQuietly, waitForStanza, xml, type Client, type Element } from '../helpers/xmpp-client.js';
-import { clusterServicesMissing, startTestCluster, type TestCluster } from './helpers.js';
+import { skipWithoutClusterServices, startTestCluster, type TestCluster } from './helpers.js';
 
 const NS_SM = 'urn:xmpp:sm:3';
 
@@ -20,11 +20,7 @@ describe('cluster: stream management resumption on another node', function () {
   const raws: RawConnection[] = [];
 
   before(async function () {
-    const missing = await clusterServicesMissing();
-    if (missing) {
-      console.log(`    (skipped: ${missing})`);
-      this.skip();
-    }
+    await skipWithoutClusterServices(this);
     cluster = await startTestCluster(['127.0.0.187', '127.0.0.188'], {
       config: { c2s: { requireTls: false, allowPlaintextAuth: true } },
     });

@@ -1,7 +1,7 @@
 // Users on different nodes of one cluster: as if they were on one server.
 import { expect } from 'chai';
 import { collectStanzas, connect, delay, nextStanza, stopQuietly, xml, type Client, type Element } from '../helpers/xmpp-client.js';
-import { clusterServicesMissing, startTestCluster, type TestCluster } from './helpers.js';
+import { skipWithoutClusterServices, startTestCluster, type TestCluster } from './helpers.js';
 
 describe('cluster: routing between nodes', function () {
   this.timeout(30_000);
@@ -9,11 +9,7 @@ describe('cluster: routing between nodes', function () {
   const clients: Client[] = [];
 
   before(async function () {
-    const missing = await clusterServicesMissing();
-    if (missing) {
-      console.log(`    (skipped: ${missing})`);
-      this.skip();
-    }
+    await skipWithoutClusterServices(this);
     cluster = await startTestCluster(['127.0.0.190', '127.0.0.191']);
     const [a] = cluster.nodes;
     await a!.addUser('alice', 'alice-pw');

@@ -46,11 +46,13 @@ export interface StartedHearth {
 export interface StartHearthOptions {
   /** Appends everything the process prints (stdout and stderr) to this file. */
   logFile?: string;
+  /** More arguments after `start` (e.g. --workers 2). */
+  args?: string[];
 }
 
 /** Starts `hearth start` and waits for the "ready" log line, which names the addresses. */
 export function startHearth(cwd: string, env: NodeJS.ProcessEnv = {}, options: StartHearthOptions = {}): Promise<StartedHearth> {
-  const child = spawn(process.execPath, [HEARTH_BIN, 'start'], { cwd, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [HEARTH_BIN, 'start', ...(options.args ?? [])], { cwd, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   if (options.logFile) {
     const log = createWriteStream(options.logFile, { flags: 'a' });
