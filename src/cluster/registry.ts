@@ -358,7 +358,6 @@ export class ClusterSessionRegistry implements SessionRegistry, SessionClaims {
     this.log.debug({ node, sessions: records.length }, 'read a node\'s sessions');
   }
 
-
   /**
    * Rebuilds the mirror of the live nodes: after (re)subscribing, events may have been
    * missed. Known nodes not among them are returned, not forgotten: after Redis lost its
@@ -557,10 +556,14 @@ export class ClusterSessionRegistry implements SessionRegistry, SessionClaims {
       return;
     }
     if (message.archived) markArchived(stanza);
-    if (!mine) this.log.debug({ jid: message.jid, sid: message.sid }, 'stanza for a session no longer here');
-    if (!mine) this.orphan(stanza);
-    else if (message.op === 'deliver') mine.deliver(stanza);
-    else mine.write(stanza);
+    if (!mine) {
+      this.log.debug({ jid: message.jid, sid: message.sid }, 'stanza for a session no longer here');
+      this.orphan(stanza);
+    } else if (message.op === 'deliver') {
+      mine.deliver(stanza);
+    } else {
+      mine.write(stanza);
+    }
   }
 
   // ---- stream management resumption on another node (src/core/session-handover.ts) -------
