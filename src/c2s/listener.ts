@@ -7,6 +7,7 @@ import { ListenerGroup } from '../core/listen.js';
 import { StreamsByAddress, type SharedAddressCounts } from '../core/streams-by-address.js';
 import type { TlsContexts } from '../tls/certificates.js';
 import { ClientStream, type C2sContext } from './stream.js';
+import { TcpFraming } from './tcp-framing.js';
 import { TcpTransport } from './transport.js';
 
 export { parseListenAddress, type ListenAddress } from '../core/listen.js';
@@ -26,8 +27,6 @@ export class C2sListeners {
   private readonly listeners: ListenerGroup<'c2s' | 'c2s direct TLS'>;
   private readonly streams = new Set<ClientStream>();
   private readonly byAddress: StreamsByAddress<ClientStream>;
-  /** Streams accepted on a direct TLS listener (the metrics tell the transports apart). */
-  private readonly directTls = new WeakSet<ClientStream>();
 
   private readonly ctx: C2sContext;
   private livenessTimer: NodeJS.Timeout | null = null;
@@ -71,7 +70,7 @@ export class C2sListeners {
       c2s_direct_tls: { unauthenticated: 0, authenticated: 0, bound: 0 },
     };
     for (const stream of this.streams) {
-      const byState = this.directTls.has(stream) ? counts.c2s_direct_tls : counts.c2s;
+      const byState = stream.kind === 'c2s_direct_tls' ? counts.c2s_direct_tls : counts.c2s;
       if (stream.isBound) byState.bound++;
       else if (stream.isAuthenticated) byState.authenticated++;
       else byState.unauthenticated++;
@@ -104,9 +103,14 @@ export class C2sListeners {
   }
 
   private accept(transport: TcpTransport, directTls = false): void {
-    const stream = new ClientStream(transport, this.ctx);
+    const limits = this.ctx.config.limits;
+    const framing = new TcpFraming(
+      transport,
+      { maxStanzaBytes: limits.preAuthStanzaBytes, maxDepth: limits.depth, maxAttributes: limits.attributes },
+      directTls ? 'c2s_direct_tls' : 'c2s',
+    );
+    const stream = new ClientStream(framing, this.ctx);
     this.streams.add(stream);
-    if (directTls) this.directTls.add(stream);
     this.byAddress.admit(transport.remoteAddress, stream, this.options.unauthenticatedPerIp, () => !stream.isAuthenticated, () => {
       stream.fail(new StreamError('policy-violation', 'too many unauthenticated connections from your address'));
     });

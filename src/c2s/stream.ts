@@ -1,6 +1,6 @@
 // The client stream state machine (RFC 6120 §4–§7): header validation, features, STARTTLS,
-// SASL, resource binding, then stanzas into the router. Framing-independent: it sees bytes
-// through a StreamTransport and parses them with the restricted-XML tokenizer.
+// SASL, resource binding, then stanzas into the router. Framing-independent: TCP, WebSocket
+// and BOSH hand it parsed headers and elements through a ClientFraming (framing.ts).
 import { randomBytes } from 'node:crypto';
 import { Element, escapeXML } from 'ltx';
 import type { Logger } from 'pino';
@@ -17,13 +17,11 @@ import type { ClaimResult, SessionClaims } from '../core/session-handover.js';
 import type { SessionRegistry } from '../core/sessions.js';
 import { errorReply, iqResult, NS_CLIENT } from '../core/stanza.js';
 import type { AuthCounters, StanzaTraffic } from '../metrics/counters.js';
-import type { XmlErrorCondition, XmlStreamEvents, StreamHeader } from '../xml/stream-parser.js';
-import { XmlStreamParser } from '../xml/stream-parser.js';
 import type { AuthThrottle } from './auth-throttle.js';
 import { SaslNegotiation, type SaslOutcome, type SaslProvider } from './sasl-negotiation.js';
 import { C2sSession, type SessionContext, type SessionStream } from './session.js';
 import { NS_SM, parseH, REQUEST_AFTER_MS, SmState } from './stream-management.js';
-import type { StreamTransport, TransportListener } from './transport.js';
+import type { ClientFraming, FramingEvents } from './framing.js';
 
 export const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
 export const NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind';
@@ -71,27 +69,7 @@ type State = 'header' | 'negotiating' | 'bound' | 'closing' | 'closed';
 
 let streamCounter = 0;
 
-/**
- * Parser events forwarded to the stream, as prototype methods: an idle connection should
- * carry as few closures as possible.
- */
-class ParserEvents implements XmlStreamEvents {
-  constructor(private readonly stream: ClientStream) {}
-  streamStart(header: StreamHeader): void {
-    this.stream.onStreamStart(header);
-  }
-  element(element: Element): void {
-    this.stream.onElement(element);
-  }
-  streamEnd(): void {
-    this.stream.onStreamEnd();
-  }
-  error(condition: XmlErrorCondition, text: string): void {
-    this.stream.fail(new StreamError(condition, text));
-  }
-}
-
-export class ClientStream implements SessionStream, TransportListener {
+export class ClientStream implements SessionStream, FramingEvents {
   readonly id: string;
   private readonly sinceMs = Date.now();
   /** The session once bound (or resumed); null again once the stream is done with it. */
@@ -101,7 +79,6 @@ export class ClientStream implements SessionStream, TransportListener {
   probeSentAt = 0;
 
   private state: State = 'header';
-  private parser: XmlStreamParser;
   private domain = '';
   private lang = 'en';
   private headerSent = false;
@@ -111,12 +88,11 @@ export class ClientStream implements SessionStream, TransportListener {
   private unauthenticatedTimer: NodeJS.Timeout | null;
 
   constructor(
-    private readonly transport: StreamTransport,
+    private readonly framing: ClientFraming,
     private readonly ctx: C2sContext,
   ) {
     this.id = (++streamCounter).toString(36) + randomBytes(6).toString('base64url');
-    this.parser = this.createParser();
-    transport.attach(this);
+    framing.attach(this);
     // RFC 6120 §4.9.3.4 connection-timeout: an unauthenticated stream gets a bounded time,
     // which also catches a header trickled byte by byte.
     this.unauthenticatedTimer = setTimeout(() => {
@@ -131,13 +107,12 @@ export class ClientStream implements SessionStream, TransportListener {
 
   /** Log fields that identify this stream (no per-stream child logger: it costs memory). */
   private get logFields(): { stream: string; ip: string } {
-    return { stream: this.id, ip: this.transport.remoteAddress };
+    return { stream: this.id, ip: this.framing.remoteAddress };
   }
 
-  onTransportData(chunk: Buffer): void {
+  onActivity(): void {
     this.lastReadAt = Date.now();
     this.probeSentAt = 0;
-    this.parser.write(chunk);
   }
 
   onTransportClose(): void {
@@ -150,11 +125,16 @@ export class ClientStream implements SessionStream, TransportListener {
   }
 
   get remoteAddress(): string {
-    return this.transport.remoteAddress;
+    return this.framing.remoteAddress;
   }
 
   get secure(): boolean {
-    return this.transport.secure;
+    return this.framing.secure;
+  }
+
+  /** 'c2s', 'c2s_direct_tls', 'websocket' or 'bosh'. */
+  get kind(): string {
+    return this.framing.kind;
   }
 
   get isBound(): boolean {
@@ -163,18 +143,6 @@ export class ClientStream implements SessionStream, TransportListener {
 
   get isAuthenticated(): boolean {
     return this.authenticatedAs !== null;
-  }
-
-  private createParser(): XmlStreamParser {
-    const limits = this.ctx.config.limits;
-    return new XmlStreamParser(
-      new ParserEvents(this),
-      {
-        maxStanzaBytes: this.authenticatedAs ? limits.stanzaBytes : limits.preAuthStanzaBytes,
-        maxDepth: limits.depth,
-        maxAttributes: limits.attributes,
-      },
-    );
   }
 
   /** No input may throw out of the socket handler (design: safety at the edge). */
@@ -187,9 +155,9 @@ export class ClientStream implements SessionStream, TransportListener {
     }
   }
 
-  onStreamStart(header: StreamHeader): void {
+  onStreamStart(attrs: Readonly<Record<string, string | undefined>>, problem: StreamError | null): void {
     try {
-      this.handleStreamStart(header);
+      this.handleStreamStart(attrs, problem);
     } catch (err) {
       this.failFor(err);
     }
@@ -213,9 +181,8 @@ export class ClientStream implements SessionStream, TransportListener {
 
   // ---- stream header (RFC 6120 §4.7, §4.8) ------------------------------------------
 
-  private handleStreamStart(header: StreamHeader): void {
+  private handleStreamStart(attrs: Readonly<Record<string, string | undefined>>, problem: StreamError | null): void {
     if (this.state === 'closing' || this.state === 'closed') return;
-    const attrs = header.attrs;
     const to = attrs.to !== undefined ? tryParseJid(attrs.to) : null;
     if (to && to.local === '' && to.resource === '' && this.ctx.domains.has(to.domain)) {
       this.domain = to.domain;
@@ -226,10 +193,7 @@ export class ClientStream implements SessionStream, TransportListener {
     // §4.9.1.1: a stream error before our header still needs our header first.
     this.sendHeader(attrs.from);
 
-    if (header.localName !== 'stream') throw new StreamError('bad-format', 'the root element must be <stream:stream/>');
-    if (header.namespace !== NS_STREAMS) throw new StreamError('invalid-namespace', `the stream namespace must be ${NS_STREAMS}`);
-    if (header.prefix === null) throw new StreamError('bad-namespace-prefix', 'the stream element needs the stream prefix');
-    if (header.defaultNamespace !== NS_CLIENT) throw new StreamError('invalid-namespace', `the content namespace must be ${NS_CLIENT}`);
+    if (problem) throw problem;
     // §4.7.5: no version, or a major version below 1, is pre-RFC 3920 XMPP.
     const version = attrs.version;
     const match = version ? /^(\d+)\.(\d+)$/.exec(version) : null;
@@ -255,17 +219,15 @@ export class ClientStream implements SessionStream, TransportListener {
     if (this.headerSent) return;
     this.headerSent = true;
     const from = this.domain || [...this.ctx.domains][0] || 'localhost';
-    const to = clientFrom && tryParseJid(clientFrom) ? ` to='${escapeXML(clientFrom)}'` : '';
-    this.transport.write(
-      `<?xml version='1.0'?><stream:stream xmlns='${NS_CLIENT}' xmlns:stream='${NS_STREAMS}' id='${this.id}' from='${escapeXML(from)}'${to} version='1.0' xml:lang='en'>`,
-    );
+    const to = clientFrom && tryParseJid(clientFrom) ? clientFrom : undefined;
+    this.framing.openStream({ id: this.id, from, to });
   }
 
   private sendFeatures(): void {
     const features = new Element('stream:features');
-    const tlsRequired = this.ctx.config.c2s.requireTls && !this.transport.secure;
+    const tlsRequired = this.ctx.config.c2s.requireTls && !this.framing.secure;
     if (!this.authenticatedAs) {
-      if (this.transport.canStartTls) {
+      if (this.framing.canStartTls) {
         const starttls = features.c('starttls', { xmlns: NS_TLS });
         if (this.ctx.config.c2s.requireTls) starttls.c('required');
       }
@@ -281,17 +243,17 @@ export class ClientStream implements SessionStream, TransportListener {
       features.c('sm', { xmlns: NS_SM });
       for (const feature of this.ctx.features.afterAuthentication) features.cnode(feature);
     }
-    this.transport.write(features.toString());
+    this.framing.writeFeatures(features);
   }
 
   /** Whether SASL may run on this stream now (TLS, or the loopback-benchmark switch). */
   private saslAllowed(): boolean {
-    return this.transport.secure || !this.ctx.config.c2s.requireTls;
+    return this.framing.secure || !this.ctx.config.c2s.requireTls;
   }
 
   /** PLAIN sends the password itself: only over TLS unless explicitly allowed. */
   private plaintextAllowed(): boolean {
-    return this.transport.secure || this.ctx.config.c2s.allowPlaintextAuth;
+    return this.framing.secure || this.ctx.config.c2s.allowPlaintextAuth;
   }
 
   // ---- elements ------------------------------------------------------------------------
@@ -327,13 +289,18 @@ export class ClientStream implements SessionStream, TransportListener {
       // XEP-0198 §5: resumption instead of binding, once authenticated; §3: enable only after binding.
       if (this.authenticatedAs && element.name === 'resume') return this.resume(element);
       if (element.name === 'enable' || element.name === 'resume') {
-        this.transport.write(smFailed('unexpected-request'));
+        this.framing.writeElement(smFailed('unexpected-request'));
         return;
       }
     }
     if (this.authenticatedAs && ns === NS_CLIENT && (element.name === 'message' || element.name === 'presence')) {
       // RFC 6120 §7.1: no stanzas before a resource is bound.
       throw new StreamError('not-authorized', 'bind a resource first');
+    }
+    if (this.state === 'header') {
+      // Only a framing that delivers elements by themselves (WebSocket, BOSH) gets here:
+      // an element where the (re)opening of the stream is due.
+      throw new StreamError('bad-format', 'open the stream first');
     }
     if (ns === NS_CLIENT || ns === NS_STREAMS) {
       throw new StreamError('not-authorized', 'authenticate first');
@@ -344,25 +311,22 @@ export class ClientStream implements SessionStream, TransportListener {
   // ---- STARTTLS (RFC 6120 §5) ----------------------------------------------------------
 
   private handleStartTls(): void {
-    if (!this.transport.canStartTls || this.authenticatedAs) {
+    if (!this.framing.canStartTls || this.authenticatedAs) {
       // §5.4.2.2: failure, then close.
-      this.transport.write(`<failure xmlns='${NS_TLS}'/>`);
+      this.framing.writeElement(`<failure xmlns='${NS_TLS}'/>`);
       this.closeStream();
       return;
     }
-    this.transport.write(`<proceed xmlns='${NS_TLS}'/>`);
-    // Anything after <starttls/> in this read is plaintext the client must not have sent.
-    this.parser.end();
+    this.framing.writeElement(`<proceed xmlns='${NS_TLS}'/>`);
     this.state = 'header';
-    this.transport.startTls(this.domain).then(
+    this.framing.startTls(this.domain).then(
       () => {
         // §5.4.3.3: a fresh stream over TLS.
         this.headerSent = false;
-        this.parser = this.createParser();
       },
       (err: Error) => {
         this.ctx.log.debug({ ...this.logFields, err: err.message }, 'TLS negotiation failed');
-        this.transport.destroy();
+        this.framing.destroy();
       },
     );
   }
@@ -377,7 +341,7 @@ export class ClientStream implements SessionStream, TransportListener {
     if (!this.saslAllowed()) {
       if (element.name === 'auth') {
         // §5.3.1 / §6.4.?: TLS must come first.
-        this.transport.write(new SaslFailure('encryption-required').toElement().toString());
+        this.framing.writeElement(new SaslFailure('encryption-required').toElement().toString());
         return;
       }
       throw new StreamError('not-authorized', 'negotiate TLS first');
@@ -386,7 +350,7 @@ export class ClientStream implements SessionStream, TransportListener {
     if (element.name === 'auth') {
       this.sasl = new SaslNegotiation(this.ctx.sasl, {
         domain: this.domain,
-        address: this.transport.remoteAddress,
+        address: this.framing.remoteAddress,
         plaintextAllowed: this.plaintextAllowed(),
         throttle: this.ctx.throttle,
       });
@@ -397,15 +361,14 @@ export class ClientStream implements SessionStream, TransportListener {
     } else if (element.name === 'abort') {
       // §6.4.4: the client gives up; it may try again.
       this.sasl = null;
-      this.transport.write(new SaslFailure('aborted').toElement().toString());
+      this.framing.writeElement(new SaslFailure('aborted').toElement().toString());
       return;
     } else {
       throw new StreamError('unsupported-stanza-type', `<${element.name}/> is not a SASL element`);
     }
     // Nothing after this element is read until the step is decided: after <success/> the
     // pipelined bytes belong to a new stream (§6.4.6 restart).
-    this.parser.pause();
-    this.transport.pause();
+    this.framing.pauseInput();
     step
       .then((outcome) => this.applySaslOutcome(outcome))
       .catch((err: unknown) => {
@@ -415,8 +378,7 @@ export class ClientStream implements SessionStream, TransportListener {
       })
       .finally(() => {
         if (this.state === 'closing' || this.state === 'closed') return;
-        this.transport.resume();
-        this.parser.resume();
+        this.framing.resumeInput();
       });
   }
 
@@ -424,12 +386,12 @@ export class ClientStream implements SessionStream, TransportListener {
     if (this.state === 'closing' || this.state === 'closed') return;
     switch (outcome.kind) {
       case 'challenge':
-        this.transport.write(`<challenge xmlns='${NS_SASL}'>${outcome.data}</challenge>`);
+        this.framing.writeElement(`<challenge xmlns='${NS_SASL}'>${outcome.data}</challenge>`);
         return;
       case 'failure':
         this.ctx.auth.record(this.sasl?.mechanismName, false);
         this.sasl = null;
-        this.transport.write(outcome.failure.toElement().toString());
+        this.framing.writeElement(outcome.failure.toElement().toString());
         // §6.4.5: a bounded number of retries (2..5) per stream.
         if (++this.saslFailures >= 5) this.fail(new StreamError('policy-violation', 'too many failed authentication attempts'));
         return;
@@ -440,13 +402,12 @@ export class ClientStream implements SessionStream, TransportListener {
         this.ctx.onAuthenticated(this);
         if (this.unauthenticatedTimer) clearTimeout(this.unauthenticatedTimer);
         this.unauthenticatedTimer = null;
-        this.transport.write(outcome.data ? `<success xmlns='${NS_SASL}'>${outcome.data}</success>` : `<success xmlns='${NS_SASL}'/>`);
+        this.framing.writeElement(outcome.data ? `<success xmlns='${NS_SASL}'>${outcome.data}</success>` : `<success xmlns='${NS_SASL}'/>`);
         this.ctx.log.info({ ...this.logFields, jid: outcome.jid.toString() }, 'authenticated');
         // §6.4.6: the stream restarts, without a closing tag.
         this.state = 'header';
         this.headerSent = false;
-        this.parser.reset();
-        this.parser.setLimits({ maxStanzaBytes: this.ctx.config.limits.stanzaBytes });
+        this.framing.expectRestart(this.ctx.config.limits.stanzaBytes);
         return;
     }
   }
@@ -461,7 +422,7 @@ export class ClientStream implements SessionStream, TransportListener {
       return this.bind(iq, child);
     }
     if (this.isLegacySessionRequest(iq)) {
-      this.transport.write(iqResult(iq).toString());
+      this.framing.writeStanza(iqResult(iq).toString());
       return;
     }
     if (type === 'error' || type === 'result') return;
@@ -507,7 +468,7 @@ export class ClientStream implements SessionStream, TransportListener {
     }
     const result = iqResult(iq, new Element('bind', { xmlns: NS_BIND }).c('jid').t(jid.toString()).up());
     delete result.attrs.from;
-    this.transport.write(result.toString());
+    this.framing.writeStanza(result.toString());
     this.ctx.log.debug({ ...this.logFields, jid: jid.toString() }, 'bound');
     void this.ctx.hooks.emit('session-bound', { session });
   }
@@ -520,7 +481,7 @@ export class ClientStream implements SessionStream, TransportListener {
       case 'enable': {
         // §3: once per session.
         if (sm) {
-          this.transport.write(smFailed('unexpected-request'));
+          this.framing.writeElement(smFailed('unexpected-request'));
           return;
         }
         const timeoutS = this.ctx.config.c2s.smResumeTimeoutS;
@@ -539,18 +500,18 @@ export class ClientStream implements SessionStream, TransportListener {
           enabled.attrs.resume = 'true';
           enabled.attrs.max = String(asked !== null && asked > 0 ? Math.min(asked, timeoutS) : timeoutS);
         }
-        this.transport.write(enabled.toString());
+        this.framing.writeElement(enabled.toString());
         // Alone in its own write: a client that starts counting when it has handled
         // <enabled/> must not find stanzas counted before it in the same read.
-        this.transport.flush();
+        this.framing.flush();
         return;
       }
       case 'r': {
         if (!sm) throw new StreamError('unsupported-stanza-type', 'stream management is not enabled');
         // Acked means durable: h counts a stanza once what it stored is committed.
         const h = sm.handled();
-        if (typeof h === 'number') this.transport.write(`<a xmlns='${NS_SM}' h='${h}'/>`);
-        else void h.then((value) => this.transport.write(`<a xmlns='${NS_SM}' h='${value}'/>`));
+        if (typeof h === 'number') this.framing.writeElement(`<a xmlns='${NS_SM}' h='${h}'/>`);
+        else void h.then((value) => this.framing.writeElement(`<a xmlns='${NS_SM}' h='${value}'/>`));
         return;
       }
       case 'a': {
@@ -580,21 +541,21 @@ export class ClientStream implements SessionStream, TransportListener {
     if (this.probeSentAt !== 0) {
       if (now - this.probeSentAt > timeoutMs) {
         this.ctx.log.debug(this.logFields, 'no answer to the liveness probe; dropping the connection');
-        this.transport.destroy();
+        this.framing.destroy();
       }
       return;
     }
     const sm = this.session?.sm;
     if (sm && sm.unrequested > 0 && !sm.requestOutstanding && now - sm.firstUnrequestedAt >= REQUEST_AFTER_MS) this.requestAck();
-    if (now - this.lastReadAt < idleMs) return;
+    if (now - this.lastReadAt < idleMs || this.framing.watchesLiveness) return;
     this.probeSentAt = now;
     if (sm) {
       sm.requested();
-      this.transport.write(`<r xmlns='${NS_SM}'/>`);
+      this.framing.writeElement(`<r xmlns='${NS_SM}'/>`);
     } else {
       // XEP-0199 §4.3 server-to-client ping; any answer (even an error) is a sign of life.
       const to = escapeXML(this.session!.jid.toString());
-      this.transport.write(`<iq type='get' id='ping-${now.toString(36)}' from='${escapeXML(this.domain)}' to='${to}'><ping xmlns='urn:xmpp:ping'/></iq>`);
+      this.framing.writeStanza(`<iq type='get' id='ping-${now.toString(36)}' from='${escapeXML(this.domain)}' to='${to}'><ping xmlns='urn:xmpp:ping'/></iq>`);
     }
   }
 
@@ -603,7 +564,7 @@ export class ClientStream implements SessionStream, TransportListener {
     const sm = this.session?.sm;
     if (!sm || this.state !== 'bound') return;
     sm.requested();
-    this.transport.write(`<r xmlns='${NS_SM}'/>`);
+    this.framing.writeElement(`<r xmlns='${NS_SM}'/>`);
   }
 
   /**
@@ -615,15 +576,14 @@ export class ClientStream implements SessionStream, TransportListener {
     const previd = element.attrs.previd ?? '';
     const h = parseH(element.attrs.h);
     if (h === null) {
-      this.transport.write(smFailed('bad-request'));
+      this.framing.writeElement(smFailed('bad-request'));
       return;
     }
     const session = this.ctx.resumable.get(previd);
     if (!session && this.ctx.claims) {
       // Perhaps held by another node of the cluster: it hands the session over. Nothing
       // further is read meanwhile: the client's stanzas come after <resumed/>.
-      this.parser.pause();
-      this.transport.pause();
+      this.framing.pauseInput();
       void this.ctx.claims.claim(account, previd, h).then(
         (result) => this.resumeClaimed(result, previd, account, h),
         (err: unknown) => {
@@ -635,21 +595,20 @@ export class ClientStream implements SessionStream, TransportListener {
     }
     if (!session || session.hasEnded || session.jid.bareString() !== account || !session.sm) {
       const knownH = this.ctx.resumable.endedH(previd, account);
-      this.transport.write(smFailed('item-not-found', knownH));
+      this.framing.writeElement(smFailed('item-not-found', knownH));
       return;
     }
     const sm = session.sm;
     const sent = sm.sent;
     if (!sm.acknowledge(h)) {
-      this.transport.write(handledCountTooHigh(sm.receivedCount, h, sent));
+      this.framing.writeElement(handledCountTooHigh(sm.receivedCount, h, sent));
       return;
     }
     sm.answered();
     // §5: a stream still attached to the session loses it, with a conflict error.
     session.detachForResumption()?.replaced();
     // Nothing further is read until <resumed/> is out: the client's stanzas come after it.
-    this.parser.pause();
-    this.transport.pause();
+    this.framing.pauseInput();
     this.takeSession(session);
     const handled = sm.handled();
     if (typeof handled === 'number') this.finishResumption(session, previd, handled);
@@ -666,14 +625,13 @@ export class ClientStream implements SessionStream, TransportListener {
   private finishResumption(session: C2sSession, previd: string, handled: number): void {
     const sm = session.sm;
     if (this.state !== 'bound' || this.session !== session || session.hasEnded || !sm) return;
-    this.transport.write(`<resumed xmlns='${NS_SM}' previd='${escapeXML(previd)}' h='${handled}'/>`);
+    this.framing.writeElement(`<resumed xmlns='${NS_SM}' previd='${escapeXML(previd)}' h='${handled}'/>`);
     session.attach(this);
     for (const stanza of sm.pending()) this.writeStanza(stanza);
     if (sm.unacknowledged > 0) this.requestAck();
     this.ctx.log.debug({ ...this.logFields, jid: session.jid.toString() }, 'session resumed');
     void this.ctx.hooks.emit('session-resumed', { session });
-    this.transport.resume();
-    this.parser.resume();
+    this.framing.resumeInput();
   }
 
   /** The answer of the node that held the session (a cluster): resume it here, or say why not. */
@@ -696,10 +654,9 @@ export class ClientStream implements SessionStream, TransportListener {
       return;
     }
     if (!session) {
-      if (!result.ok && result.condition === 'handled-count-too-high') this.transport.write(handledCountTooHigh(result.received, h, result.sent));
-      else this.transport.write(smFailed('item-not-found', this.ctx.resumable.endedH(previd, account)));
-      this.transport.resume();
-      this.parser.resume();
+      if (!result.ok && result.condition === 'handled-count-too-high') this.framing.writeElement(handledCountTooHigh(result.received, h, result.sent));
+      else this.framing.writeElement(smFailed('item-not-found', this.ctx.resumable.endedH(previd, account)));
+      this.framing.resumeInput();
       return;
     }
     this.takeSession(session);
@@ -711,26 +668,26 @@ export class ClientStream implements SessionStream, TransportListener {
   /** Writes a stanza of the bound session (C2sSession.write decides what reaches here). */
   writeStanza(stanza: Element): void {
     if (this.state !== 'bound') return;
-    if (this.transport.pendingBytes > MAX_PENDING_OUTPUT) {
+    if (this.framing.pendingBytes > MAX_PENDING_OUTPUT) {
       this.fail(new StreamError('resource-constraint', 'the client does not read its stream'));
       return;
     }
     this.ctx.traffic.sent.add(stanza.name);
-    this.transport.write(stanza.toString());
+    this.framing.writeStanza(stanza.toString());
   }
 
-  private writeElement(element: Element): void {
-    this.transport.write(element.toString());
+  private writeElement(stanza: Element): void {
+    this.framing.writeStanza(stanza.toString());
   }
 
   // ---- closing (RFC 6120 §4.4) ---------------------------------------------------------
 
   private handleStreamEnd(): void {
     if (this.state === 'closed') return;
-    if (this.state !== 'closing') this.transport.write('</stream:stream>');
     this.state = 'closing';
     this.teardown();
-    this.transport.end(0);
+    // Our closing answers theirs (once: after our own close it is already out).
+    this.framing.closeStream(null, 0);
   }
 
   /** Ends the stream: with a stream error when given, else a clean close. */
@@ -742,11 +699,10 @@ export class ClientStream implements SessionStream, TransportListener {
   private closeStream(): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     if (!this.headerSent) this.sendHeader(undefined);
-    this.transport.write('</stream:stream>');
     this.state = 'closing';
     this.teardown();
     // §4.4: wait a little for the peer's closing tag, then close the connection.
-    this.transport.end(2_000);
+    this.framing.closeStream(null, 2_000);
   }
 
   /** §4.9.1: send the error, close the stream, close the connection. */
@@ -754,11 +710,9 @@ export class ClientStream implements SessionStream, TransportListener {
     if (this.state === 'closing' || this.state === 'closed') return;
     if (!this.headerSent) this.sendHeader(undefined);
     this.ctx.log.debug({ ...this.logFields, condition: error.condition, text: error.text }, 'stream error');
-    this.transport.write(error.toElement().toString() + '</stream:stream>');
     this.state = 'closing';
-    this.parser.end();
+    this.framing.closeStream(error, 1_000);
     this.teardown();
-    this.transport.end(1_000);
   }
 
   /**
@@ -791,7 +745,7 @@ export class ClientStream implements SessionStream, TransportListener {
     if (this.state === 'closed') return;
     this.teardown(true);
     this.state = 'closed';
-    this.parser.end();
+    this.framing.stopInput();
     this.ctx.onStreamClosed(this);
   }
 }
