@@ -117,6 +117,7 @@ log: {level: warn}
 c2s: {listen: ["$addr:5222"], directTls: [], requireTls: false, allowPlaintextAuth: true}
 s2s: {listen: ["$addr:5269"]}
 admin: {listen: ["$addr:5281"]}
+http: {listen: ["$addr:5280"]}
 mam: {defaultPolicy: $ARCHIVE}
 $cluster
 ${HEARTH_EXTRA_YAML:-}

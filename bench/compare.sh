@@ -155,6 +155,7 @@ log: {level: warn}
 c2s: {listen: ["$HEARTH_ADDR:5222"], directTls: [], requireTls: false, allowPlaintextAuth: true}
 s2s: {listen: ["$HEARTH_ADDR:5269"]}
 admin: {listen: ["$HEARTH_ADDR:5281"]}
+http: {listen: ["$HEARTH_ADDR:5280"]}
 ${HEARTH_EXTRA_YAML:-}
 EOF
   echo "$file"

@@ -173,6 +173,7 @@ async function socketQueries(database: Database, host: string): Promise<ReturnTy
       c2s: { listen: [`${host}:0`], directTls: [], requireTls: false, allowPlaintextAuth: true },
       s2s: { listen: [] },
       admin: { listen: [] },
+      http: { listen: [] },
     },
     process.cwd(),
     {},

@@ -207,6 +207,7 @@ export class HearthNode {
       c2s: { listen: [`${a}:5222`], directTls: [`${a}:5223`] },
       s2s: { listen: [`${a}:5269`] },
       admin: { listen: [`${a}:5281`] },
+      http: { listen: [`${a}:5280`] },
       cluster: { redis: options.redisUrl, nodeId: options.name, ttlS: options.ttlS ?? TTL_S },
     };
     writeFileSync(path.join(this.dir, 'hearth.yaml'), `# written by cluster-tests for node ${options.name}\n${stringify(config)}`);

@@ -1,6 +1,7 @@
 // One typed configuration: hearth.yaml (or built-in defaults) + environment.
 // Every limit has a default and bounds; unknown keys are an error naming the key (contract.md).
 import { readFileSync, existsSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -61,6 +62,26 @@ const contactUri = z
     return url.pathname !== '';
   }, 'expected a mailto:, xmpp:, https:, http: or tel: URI');
 const contactList = z.array(contactUri).default([]);
+
+/** A web origin as browsers send it: scheme://host[:port], nothing after. */
+const webOrigin = z.string().refine((s) => {
+  try {
+    const url = new URL(s);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === s.replace(/\/$/, '').toLowerCase();
+  } catch {
+    return false;
+  }
+}, 'expected an origin like https://chat.example.org (scheme, host and port only)');
+
+/** An IP address or a CIDR range (10.0.0.0/8, fd00::/8). */
+const addressOrRange = z.string().refine((s) => {
+  const [address, bits, extra] = s.split('/');
+  const family = net.isIP(address ?? '');
+  if (family === 0 || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return /^\d{1,3}$/.test(bits) && n <= (family === 4 ? 32 : 128);
+}, 'expected an IP address or a CIDR range such as 10.0.0.0/8');
 
 const configSchema = z.strictObject({
   domains: z.array(domainName).min(1).default(['localhost']),
@@ -130,6 +151,19 @@ const configSchema = z.strictObject({
   admin: z
     .strictObject({
       listen: z.array(listenAddress).default(['127.0.0.1:5281']),
+    })
+    .prefault({}),
+  // Client-facing HTTP: WebSocket (RFC 7395), BOSH (XEP-0206), host-meta (XEP-0156), web chat.
+  http: z
+    .strictObject({
+      listen: z.array(listenAddress).default(['*:5280']),
+      tlsListen: z.array(listenAddress).default([]),
+      // The base URL clients reach this listener at when it sits behind a reverse proxy.
+      publicUrl: z.url({ protocol: /^https?$/ }).nullable().default(null),
+      // Web origins allowed besides the served domains (scheme://host[:port]).
+      allowedOrigins: z.array(webOrigin).default([]),
+      // TLS-terminating reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For is believed.
+      trustedProxies: z.array(addressOrRange).default([]),
     })
     .prefault({}),
   limits: z

@@ -32,6 +32,11 @@ import { StreamElementHandlers } from './core/stream-elements.js';
 import { createAdminApp } from './http/admin/app.js';
 import type { MetricsSource } from './http/admin/routes.js';
 import { AdminListener } from './http/admin/listener.js';
+import { createClientApp } from './http/client/app.js';
+import { ClientAddresses } from './http/client/client-address.js';
+import { ClientHttpListener } from './http/client/listener.js';
+import { OriginPolicy } from './http/client/origins.js';
+import { WebSocketEndpoint } from './http/client/websocket.js';
 import { Metrics } from './metrics/metrics.js';
 import { builtinModules } from './modules/index.js';
 import { Federation } from './s2s/federation.js';
@@ -56,6 +61,8 @@ export interface RunningServer {
   readonly services: AdminServices;
   /** The admin HTTP API's listener (admin.listen). */
   readonly admin: AdminListener;
+  /** The client-facing HTTP listeners (http.listen, http.tlsListen): WebSocket, host-meta. */
+  readonly http: ClientHttpListener;
   readonly hooks: HookBus<ServerEvents>;
   /** Human-readable listener addresses, e.g. "c2s 127.0.0.1:5222". */
   readonly addresses: readonly string[];
@@ -226,13 +233,31 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     metrics.setFederationSource(() => s2s.streamCounts());
     const { app: adminApp } = createAdminApp({ services, metrics: options.metricsSource?.(metrics) ?? metrics, version: VERSION, log: adminLog });
     const admin = new AdminListener(adminApp, config.admin.listen, adminLog);
+    const httpLog = componentLogger(log, 'http', levels);
+    const websocket = new WebSocketEndpoint({
+      accept: (framing) => listeners.accept(framing),
+      origins: new OriginPolicy(config.domains, config.http.allowedOrigins),
+      addresses: new ClientAddresses(config.http.trustedProxies),
+      limits: listeners.preAuthLimits,
+      maxStanzaBytes: config.limits.stanzaBytes,
+      log: httpLog,
+    });
+    const clientHttp = new ClientHttpListener(createClientApp({ config, domains }), websocket, {
+      listen: config.http.listen,
+      tlsListen: config.http.tlsListen,
+      tls: contexts,
+      handshakeTimeoutMs: config.limits.unauthenticatedTimeoutS * 1000,
+      log: httpLog,
+    });
     try {
       await listeners.listen();
       await s2s.listen();
       await admin.listen();
+      await clientHttp.listen();
     } catch (err) {
       listeners.stopAccepting();
       s2s.stopAccepting();
+      await clientHttp.close();
       await admin.close();
       await control?.close();
       throw err;
@@ -249,11 +274,12 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       accounts,
       services,
       admin,
+      http: clientHttp,
       hooks,
       listeners,
       metrics,
       s2s,
-      addresses: [...listeners.addresses, ...s2s.addresses, ...admin.addresses],
+      addresses: [...listeners.addresses, ...s2s.addresses, ...admin.addresses, ...clientHttp.addresses],
       async reloadCertificates() {
         const pairs = await loadCertificates(config.domains, config.tls.certificates, config.dataDir);
         contexts.replace(pairs);
@@ -264,6 +290,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
         stopping ??= (async () => {
           listeners.stopAccepting();
           s2s.stopAccepting();
+          clientHttp.stopAccepting();
           // RFC 6120 §4.9.3.20: every stream learns why it ends.
           const shutdown = new StreamError('system-shutdown', 'the server is shutting down');
           for (const stream of [...listeners.allStreams()]) stream.close(shutdown);
@@ -276,6 +303,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
           await admin.close();
           db.observeQueries(null);
           await waitFor(() => listeners.streamCount === 0 && s2s.streamCount === 0, 3_000);
+          await clientHttp.close();
           // Modules stop their timers and flush what they write, while the database is open.
           await hooks.emit('server-stopping', {});
           await cluster?.stop();

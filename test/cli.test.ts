@@ -61,7 +61,7 @@ describe('hearth command line', function () {
     copyFileSync(path.join(fixtures, 'hearth.example.key'), path.join(certs, `${DOMAIN}.key`));
     writeFileSync(
       path.join(dir, 'hearth.yaml'),
-      `domains: [${DOMAIN}]\ndataDir: ./data\ntls:\n  certificates: ./certs\nc2s:\n  listen: ["${HOST}:0"]\n  directTls: []\ns2s:\n  listen: ["${HOST}:0"]\nadmin:\n  listen: ["${HOST}:0"]\nlog:\n  level: info\n${extra}`,
+      `domains: [${DOMAIN}]\ndataDir: ./data\ntls:\n  certificates: ./certs\nc2s:\n  listen: ["${HOST}:0"]\n  directTls: []\ns2s:\n  listen: ["${HOST}:0"]\nadmin:\n  listen: ["${HOST}:0"]\nhttp:\n  listen: ["${HOST}:0"]\nlog:\n  level: info\n${extra}`,
     );
   }
 

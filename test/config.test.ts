@@ -47,7 +47,18 @@ describe('config', function () {
     expect(problems({ c2s: { requireTLS: false } })).to.deep.equal(['c2s.requireTLS: unknown key']);
     expect(problems({ s2s: { route: {} } })).to.deep.equal(['s2s.route: unknown key']);
     // Sections of later issues are unknown until they exist.
-    expect(problems({ http: {} })).to.deep.equal(['http: unknown key']);
+    expect(problems({ muc: {} })).to.deep.equal(['muc: unknown key']);
+  });
+
+  it('checks the client HTTP section: origins, proxies, the public URL', function () {
+    expect(problems({ http: { allowedOrigins: ['https://app.example.org', 'http://localhost:8080'] } })).to.deep.equal([]);
+    expect(problems({ http: { allowedOrigins: ['https://app.example.org/path'] } })[0]).to.match(/^http\.allowedOrigins\[0\]: expected an origin/);
+    expect(problems({ http: { allowedOrigins: ['app.example.org'] } })[0]).to.match(/^http\.allowedOrigins\[0\]: /);
+    expect(problems({ http: { trustedProxies: ['10.0.0.0/8', '192.0.2.1', '::1', 'fd00::/8'] } })).to.deep.equal([]);
+    expect(problems({ http: { trustedProxies: ['10.0.0.0/33'] } })[0]).to.match(/^http\.trustedProxies\[0\]: expected an IP address/);
+    expect(problems({ http: { trustedProxies: ['proxy.example'] } })[0]).to.match(/^http\.trustedProxies\[0\]: /);
+    expect(problems({ http: { publicUrl: 'ftp://chat.example.org' } })[0]).to.match(/^http\.publicUrl: /);
+    expect(problems({ http: { publicUrl: 'https://chat.example.org' } })).to.deep.equal([]);
   });
 
   it('names invalid values with the key', function () {

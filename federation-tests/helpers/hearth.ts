@@ -112,6 +112,7 @@ export class HearthServer {
         idleTimeoutS: o.idleTimeoutS ?? 600,
       },
       admin: { listen: [`${o.address}:5281`] },
+      http: { listen: [`${o.address}:5280`] },
     };
     writeFileSync(this.configFile, `# written by federation-tests for ${o.name}\n${stringify(config)}`);
   }

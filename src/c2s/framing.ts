@@ -41,8 +41,12 @@ export interface ClientFraming {
   readonly canStartTls: boolean;
   /** Bytes (or stanza text) written but not yet taken by the client. */
   readonly pendingBytes: number;
-  /** The framing notices a vanished client itself (WebSocket pings, BOSH inactivity). */
-  readonly watchesLiveness: boolean;
+  /**
+   * Checks that a silent client is still there by the framing's own means (a WebSocket
+   * ping; BOSH needs none, its requests are the sign of life): false when the stream must
+   * ask at the XMPP level. An answer arrives as onActivity().
+   */
+  probe(): boolean;
   attach(events: FramingEvents): void;
   /** Sends our stream header (once per stream and restart). */
   openStream(header: OutgoingHeader): void;

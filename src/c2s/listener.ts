@@ -1,11 +1,15 @@
-// Client listeners: plain TCP with STARTTLS (5222) and direct TLS (5223, XEP-0368).
+// Client listeners: plain TCP with STARTTLS (5222) and direct TLS (5223, XEP-0368). Streams
+// framed otherwise (WebSocket, BOSH: src/http/client/) join the same set through accept(), so
+// per-address caps, liveness checks, metrics and shutdown treat every client stream alike.
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { StreamError } from '../core/errors.js';
 import { ListenerGroup } from '../core/listen.js';
 import { StreamsByAddress, type SharedAddressCounts } from '../core/streams-by-address.js';
+import type { XmlLimits } from '../xml/stream-parser.js';
 import type { TlsContexts } from '../tls/certificates.js';
+import type { ClientFraming } from './framing.js';
 import { ClientStream, type C2sContext } from './stream.js';
 import { TcpFraming } from './tcp-framing.js';
 import { TcpTransport } from './transport.js';
@@ -64,13 +68,11 @@ export class C2sListeners {
   }
 
   /** Open streams by listener kind and state, counted when metrics are scraped. */
-  connectionCounts(): Record<'c2s' | 'c2s_direct_tls', Record<'unauthenticated' | 'authenticated' | 'bound', number>> {
-    const counts = {
-      c2s: { unauthenticated: 0, authenticated: 0, bound: 0 },
-      c2s_direct_tls: { unauthenticated: 0, authenticated: 0, bound: 0 },
-    };
+  connectionCounts(): Record<string, Record<'unauthenticated' | 'authenticated' | 'bound', number>> {
+    const counts: Record<string, Record<'unauthenticated' | 'authenticated' | 'bound', number>> = {};
+    for (const kind of ['c2s', 'c2s_direct_tls', 'websocket', 'bosh']) counts[kind] = { unauthenticated: 0, authenticated: 0, bound: 0 };
     for (const stream of this.streams) {
-      const byState = stream.kind === 'c2s_direct_tls' ? counts.c2s_direct_tls : counts.c2s;
+      const byState = (counts[stream.kind] ??= { unauthenticated: 0, authenticated: 0, bound: 0 });
       if (stream.isBound) byState.bound++;
       else if (stream.isAuthenticated) byState.authenticated++;
       else byState.unauthenticated++;
@@ -88,13 +90,13 @@ export class C2sListeners {
     }, 1_000);
     this.livenessTimer.unref();
     for (const spec of this.options.plain) {
-      const server = net.createServer((socket) => this.accept(new TcpTransport(socket, this.options.contexts)));
+      const server = net.createServer((socket) => this.acceptTcp(new TcpTransport(socket, this.options.contexts)));
       await this.listeners.add(server, spec, 'c2s');
     }
     for (const spec of this.options.directTls) {
       const server = tls.createServer(
         { ...this.options.contexts.serverOptions(), handshakeTimeout: this.options.handshakeTimeoutMs },
-        (socket) => this.accept(new TcpTransport(socket, null), true),
+        (socket) => this.acceptTcp(new TcpTransport(socket, null), true),
       );
       // Failed handshakes (a client refusing our certificate, port scanners) are routine.
       server.on('tlsClientError', (err) => this.options.log.debug({ err: err.message }, 'TLS handshake failed'));
@@ -102,18 +104,24 @@ export class C2sListeners {
     }
   }
 
-  private accept(transport: TcpTransport, directTls = false): void {
+  /** Parser limits of a stream that has not authenticated yet. */
+  get preAuthLimits(): XmlLimits {
     const limits = this.ctx.config.limits;
-    const framing = new TcpFraming(
-      transport,
-      { maxStanzaBytes: limits.preAuthStanzaBytes, maxDepth: limits.depth, maxAttributes: limits.attributes },
-      directTls ? 'c2s_direct_tls' : 'c2s',
-    );
+    return { maxStanzaBytes: limits.preAuthStanzaBytes, maxDepth: limits.depth, maxAttributes: limits.attributes };
+  }
+
+  private acceptTcp(transport: TcpTransport, directTls = false): void {
+    this.accept(new TcpFraming(transport, this.preAuthLimits, directTls ? 'c2s_direct_tls' : 'c2s'));
+  }
+
+  /** A new client connection, however framed: a stream under every c2s limit. */
+  accept(framing: ClientFraming): ClientStream {
     const stream = new ClientStream(framing, this.ctx);
     this.streams.add(stream);
-    this.byAddress.admit(transport.remoteAddress, stream, this.options.unauthenticatedPerIp, () => !stream.isAuthenticated, () => {
+    this.byAddress.admit(framing.remoteAddress, stream, this.options.unauthenticatedPerIp, () => !stream.isAuthenticated, () => {
       stream.fail(new StreamError('policy-violation', 'too many unauthenticated connections from your address'));
     });
+    return stream;
   }
 
   private forget(stream: ClientStream): void {

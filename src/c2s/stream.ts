@@ -82,6 +82,8 @@ export class ClientStream implements SessionStream, FramingEvents {
   private domain = '';
   private lang = 'en';
   private headerSent = false;
+  /** Stream headers sent so far (each restart sends one with its own id). */
+  private restarts = 0;
   private authenticatedAs: Jid | null = null;
   private sasl: SaslNegotiation | null = null;
   private saslFailures = 0;
@@ -220,7 +222,9 @@ export class ClientStream implements SessionStream, FramingEvents {
     this.headerSent = true;
     const from = this.domain || [...this.ctx.domains][0] || 'localhost';
     const to = clientFrom && tryParseJid(clientFrom) ? clientFrom : undefined;
-    this.framing.openStream({ id: this.id, from, to });
+    // RFC 6120 §4.7.3: a stream ID is unique to each stream, a restarted one included.
+    const id = this.restarts++ === 0 ? this.id : `${this.id}.${this.restarts}`;
+    this.framing.openStream({ id, from, to });
   }
 
   private sendFeatures(): void {
@@ -547,8 +551,9 @@ export class ClientStream implements SessionStream, FramingEvents {
     }
     const sm = this.session?.sm;
     if (sm && sm.unrequested > 0 && !sm.requestOutstanding && now - sm.firstUnrequestedAt >= REQUEST_AFTER_MS) this.requestAck();
-    if (now - this.lastReadAt < idleMs || this.framing.watchesLiveness) return;
+    if (now - this.lastReadAt < idleMs) return;
     this.probeSentAt = now;
+    if (this.framing.probe()) return;
     if (sm) {
       sm.requested();
       this.framing.writeElement(`<r xmlns='${NS_SM}'/>`);

@@ -45,7 +45,7 @@ export class TcpFraming implements ClientFraming, XmlStreamEvents, TransportList
   get pendingBytes(): number {
     return this.transport.pendingBytes;
   }
-  get watchesLiveness(): boolean {
+  probe(): boolean {
     return false;
   }
 

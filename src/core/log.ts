@@ -10,7 +10,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** The components whose loggers `log.components` can set a level for. */
-export const LOG_COMPONENTS = ['c2s', 's2s', 'router', 'hooks', 'modules', 'storage', 'control', 'admin', 'cluster'] as const;
+export const LOG_COMPONENTS = ['c2s', 's2s', 'router', 'hooks', 'modules', 'storage', 'control', 'admin', 'cluster', 'http', 'component'] as const;
 export type LogComponent = (typeof LOG_COMPONENTS)[number];
 export type ComponentLevels = Partial<Record<LogComponent, LogLevel>>;
 

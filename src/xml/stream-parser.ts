@@ -301,6 +301,14 @@ export class XmlStreamParser {
     }
   }
 
+  /**
+   * Inside the stream root with no element or token begun: everything written so far formed
+   * complete elements (framings that carry one element per message check this).
+   */
+  get betweenElements(): boolean {
+    return this.state === S_ROOT_TEXT && this.depth === 0;
+  }
+
   /** Changes limits; takes effect immediately (also for the token being read). */
   setLimits(limits: Partial<XmlLimits>): void {
     if (!limits) return;

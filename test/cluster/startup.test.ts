@@ -14,7 +14,7 @@ describe('cluster: start-up', () => {
       const env = { ...process.env };
       delete env.DATABASE_URL;
       delete env.REDIS_URL;
-      const config = validateConfig({ dataDir, cluster: { redis: 'redis://127.0.0.1:6379/11' }, c2s: { listen: [], directTls: [] }, s2s: { listen: [] }, admin: { listen: [] } }, dataDir, env);
+      const config = validateConfig({ dataDir, cluster: { redis: 'redis://127.0.0.1:6379/11' }, c2s: { listen: [], directTls: [] }, s2s: { listen: [] }, admin: { listen: [] }, http: { listen: [] } }, dataDir, env);
       let error: Error | null = null;
       await startServer(config, createLogger('silent', { pretty: false })).catch((err: Error) => (error = err));
       expect(error).to.be.instanceOf(Error);

@@ -20,6 +20,8 @@ export interface TestServer {
   readonly directTlsPort: number;
   /** Base URL of the admin HTTP API, e.g. http://127.0.0.130:41234 */
   readonly adminUrl: string;
+  /** Base URL of the client HTTP listener (WebSocket, BOSH, host-meta), e.g. http://127.0.0.130:41235 */
+  readonly httpUrl: string;
   readonly dataDir: string;
   /** The server's database (tests that need to break it on purpose). */
   readonly database: Database;
@@ -50,6 +52,11 @@ export interface TestServerOptions {
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'tls');
 
+function httpBase(server: RunningServer): string {
+  const plain = server.http.bound.find((b) => b.kind === 'http');
+  return plain ? `http://${plain.host}:${plain.port}` : '';
+}
+
 export async function startTestServer(options: TestServerOptions): Promise<TestServer> {
   const domain = options.domain ?? 'hearth.example';
   const dataDir = await mkdtemp(path.join(tmpdir(), 'hearth-test-'));
@@ -72,6 +79,7 @@ export async function startTestServer(options: TestServerOptions): Promise<TestS
     c2s: { listen: [`${options.host}:0`], directTls: [`${options.host}:0`], ...options.config?.c2s },
     s2s: { listen: [`${options.host}:0`], ...options.config?.s2s },
     admin: { listen: [`${options.host}:0`], ...options.config?.admin },
+    http: { listen: [`${options.host}:0`], ...options.config?.http },
   };
   const env = { ...process.env };
   delete env.DATABASE_URL;
@@ -95,6 +103,7 @@ export async function startTestServer(options: TestServerOptions): Promise<TestS
     port: plain?.port ?? 0,
     directTlsPort: direct?.port ?? 0,
     adminUrl: server.admin.bound[0] ? `http://${server.admin.bound[0].host}:${server.admin.bound[0].port}` : '',
+    httpUrl: httpBase(server),
     dataDir,
     database,
     async addUser(local, password) {

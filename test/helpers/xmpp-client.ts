@@ -1,5 +1,6 @@
 // Drives Hearth with an independent client library (@xmpp/client) over real sockets.
 import { client, xml, type Client } from '@xmpp/client';
+import { WebSocket as WsWebSocket } from 'ws';
 import type { Element } from '@xmpp/xml';
 import { ensureHostsEntry } from './hosts.js';
 import type { TestServer } from './server.js';
@@ -9,8 +10,8 @@ export type { Client, Element };
 
 export interface ConnectOptions {
   resource?: string;
-  /** 'starttls' (default) or 'direct' (XEP-0368 TLS on the direct port). */
-  transport?: 'starttls' | 'direct';
+  /** 'starttls' (default), 'direct' (XEP-0368 TLS on the direct port) or 'websocket' (RFC 7395). */
+  transport?: 'starttls' | 'direct' | 'websocket';
   mechanism?: 'SCRAM-SHA-1' | 'PLAIN';
 }
 
@@ -23,6 +24,10 @@ export async function connect(server: TestServer, username: string, password: st
     const name = `c2s-${server.host.replace(/\./g, '-')}.hearth.example`;
     ensureHostsEntry(name, server.host);
     service = `xmpps://${name}:${server.directTlsPort}`;
+  } else if (options.transport === 'websocket') {
+    // @xmpp/websocket uses the platform's WebSocket, which Node 20 lacks.
+    (globalThis as { WebSocket?: unknown }).WebSocket ??= WsWebSocket;
+    service = `${server.httpUrl.replace(/^http/, 'ws')}/xmpp-websocket`;
   }
   const xmpp = client({
     service,

@@ -1,0 +1,27 @@
+// The client-facing express app: XEP-0156 discovery (WebSocket upgrades bypass it: listener.ts).
+import express, { type Express } from 'express';
+import type { Config } from '../../config.js';
+import { serveHostMeta } from './host-meta.js';
+import { WEBSOCKET_PATH } from './websocket.js';
+
+export interface ClientAppOptions {
+  config: Config;
+  domains: ReadonlySet<string>;
+}
+
+export function createClientApp(options: ClientAppOptions): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use((_request, response, next) => {
+    response.setHeader('X-Content-Type-Options', 'nosniff');
+    next();
+  });
+  const paths = { websocket: WEBSOCKET_PATH };
+  app.get('/.well-known/host-meta', serveHostMeta('xrd', options.config.http.publicUrl, options.domains, paths));
+  app.get('/.well-known/host-meta.json', serveHostMeta('json', options.config.http.publicUrl, options.domains, paths));
+  app.use((_request, response) => {
+    response.status(404).type('text/plain').send('Not found.\n');
+  });
+  return app;
+}
