@@ -164,6 +164,8 @@ const configSchema = z.strictObject({
       allowedOrigins: z.array(webOrigin).default([]),
       // TLS-terminating reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For is believed.
       trustedProxies: z.array(addressOrRange).default([]),
+      // XEP-0124 §12: a BOSH session whose client sent no request for this long is gone.
+      boshInactivityS: int(2, 3_600, 60),
     })
     .prefault({}),
   limits: z

@@ -33,6 +33,7 @@ import { createAdminApp } from './http/admin/app.js';
 import type { MetricsSource } from './http/admin/routes.js';
 import { AdminListener } from './http/admin/listener.js';
 import { createClientApp } from './http/client/app.js';
+import { BoshEndpoint } from './http/client/bosh.js';
 import { ClientAddresses } from './http/client/client-address.js';
 import { ClientHttpListener } from './http/client/listener.js';
 import { OriginPolicy } from './http/client/origins.js';
@@ -234,15 +235,26 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     const { app: adminApp } = createAdminApp({ services, metrics: options.metricsSource?.(metrics) ?? metrics, version: VERSION, log: adminLog });
     const admin = new AdminListener(adminApp, config.admin.listen, adminLog);
     const httpLog = componentLogger(log, 'http', levels);
+    const origins = new OriginPolicy(config.domains, config.http.allowedOrigins);
+    const clientAddresses = new ClientAddresses(config.http.trustedProxies);
     const websocket = new WebSocketEndpoint({
       accept: (framing) => listeners.accept(framing),
-      origins: new OriginPolicy(config.domains, config.http.allowedOrigins),
-      addresses: new ClientAddresses(config.http.trustedProxies),
+      origins,
+      addresses: clientAddresses,
       limits: listeners.preAuthLimits,
       maxStanzaBytes: config.limits.stanzaBytes,
       log: httpLog,
     });
-    const clientHttp = new ClientHttpListener(createClientApp({ config, domains }), websocket, {
+    const bosh = new BoshEndpoint({
+      accept: (framing) => listeners.accept(framing),
+      origins,
+      addresses: clientAddresses,
+      limits: listeners.preAuthLimits,
+      maxBodyBytes: config.limits.stanzaBytes + 8192,
+      inactivityS: config.http.boshInactivityS,
+      log: httpLog,
+    });
+    const clientHttp = new ClientHttpListener(createClientApp({ config, domains, bosh }), websocket, {
       listen: config.http.listen,
       tlsListen: config.http.tlsListen,
       tls: contexts,
@@ -258,6 +270,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       listeners.stopAccepting();
       s2s.stopAccepting();
       await clientHttp.close();
+      bosh.close();
       await admin.close();
       await control?.close();
       throw err;
@@ -304,6 +317,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
           db.observeQueries(null);
           await waitFor(() => listeners.streamCount === 0 && s2s.streamCount === 0, 3_000);
           await clientHttp.close();
+          bosh.close();
           // Modules stop their timers and flush what they write, while the database is open.
           await hooks.emit('server-stopping', {});
           await cluster?.stop();

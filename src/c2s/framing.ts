@@ -4,6 +4,7 @@
 // SASL, binding, stream management and every module behave the same on all three.
 import type { Element } from 'ltx';
 import type { StreamError } from '../core/errors.js';
+import { NS_CLIENT } from '../core/stanza.js';
 
 /** What a framing reports to the stream above it. */
 export interface FramingEvents {
@@ -73,4 +74,21 @@ export interface ClientFraming {
   /** No more input is read (the stream is over). */
   stopInput(): void;
   destroy(): void;
+}
+
+/**
+ * `<message …>` → `<message xmlns='jabber:client' …>`, unless its start tag names a namespace:
+ * framings whose elements stand alone (WebSocket messages, BOSH bodies) must say it.
+ */
+export function qualifyStanza(xml: string): string {
+  const tagEnd = xml.indexOf('>');
+  const startTag = tagEnd < 0 ? xml : xml.slice(0, tagEnd);
+  if (startTag.includes(" xmlns='") || startTag.includes(' xmlns="')) return xml;
+  let i = 1;
+  while (i < xml.length) {
+    const c = xml.charCodeAt(i);
+    if (c === 0x20 || c === 0x3e || c === 0x2f) break;
+    i++;
+  }
+  return `${xml.slice(0, i)} xmlns='${NS_CLIENT}'${xml.slice(i)}`;
 }

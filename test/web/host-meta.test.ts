@@ -15,7 +15,7 @@ describe('host-meta (XEP-0156)', function () {
     await Promise.all(servers.map((s) => s.stop()));
   });
 
-  it('lists the WebSocket endpoint in XRD and JSON, at the address asked', async function () {
+  it('lists the WebSocket and BOSH endpoints in XRD and JSON, at the address asked', async function () {
     const ts = await startTestServer({ host: '127.0.0.139' });
     servers.push(ts);
     const xrdResponse = await fetch(`${ts.httpUrl}/.well-known/host-meta`);
@@ -28,11 +28,14 @@ describe('host-meta (XEP-0156)', function () {
     const links = xrd.getChildren('Link');
     const websocket = links.find((l) => l.attrs.rel === REL_WEBSOCKET);
     expect(websocket?.attrs.href).to.equal(`${ts.httpUrl.replace(/^http/, 'ws')}/xmpp-websocket`);
+    const bosh = links.find((l) => l.attrs.rel === 'urn:xmpp:alt-connections:xbosh');
+    expect(bosh?.attrs.href).to.equal(`${ts.httpUrl}/http-bind`);
 
     const jsonResponse = await fetch(`${ts.httpUrl}/.well-known/host-meta.json`);
     expect(jsonResponse.headers.get('content-type')).to.match(/^application\/json/);
     const json = (await jsonResponse.json()) as { links: Array<{ rel: string; href: string }> };
     expect(json.links.find((l) => l.rel === REL_WEBSOCKET)?.href).to.equal(websocket?.attrs.href);
+    expect(json.links.find((l) => l.rel === 'urn:xmpp:alt-connections:xbosh')?.href).to.equal(bosh?.attrs.href);
   });
 
   it('uses http.publicUrl behind a proxy, and refuses hosts it does not serve without it', async function () {

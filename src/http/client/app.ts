@@ -1,12 +1,15 @@
-// The client-facing express app: XEP-0156 discovery (WebSocket upgrades bypass it: listener.ts).
+// The client-facing express app: BOSH and XEP-0156 discovery (WebSocket upgrades bypass it:
+// listener.ts).
 import express, { type Express } from 'express';
 import type { Config } from '../../config.js';
+import { BOSH_PATH, type BoshEndpoint } from './bosh.js';
 import { serveHostMeta } from './host-meta.js';
 import { WEBSOCKET_PATH } from './websocket.js';
 
 export interface ClientAppOptions {
   config: Config;
   domains: ReadonlySet<string>;
+  bosh: BoshEndpoint;
 }
 
 export function createClientApp(options: ClientAppOptions): Express {
@@ -17,7 +20,8 @@ export function createClientApp(options: ClientAppOptions): Express {
     response.setHeader('X-Content-Type-Options', 'nosniff');
     next();
   });
-  const paths = { websocket: WEBSOCKET_PATH };
+  options.bosh.mount(app);
+  const paths = { websocket: WEBSOCKET_PATH, bosh: BOSH_PATH };
   app.get('/.well-known/host-meta', serveHostMeta('xrd', options.config.http.publicUrl, options.domains, paths));
   app.get('/.well-known/host-meta.json', serveHostMeta('json', options.config.http.publicUrl, options.domains, paths));
   app.use((_request, response) => {

@@ -5,9 +5,11 @@ import type { Request, Response } from 'express';
 import { isLoopback } from './client-address.js';
 
 export const REL_WEBSOCKET = 'urn:xmpp:alt-connections:websocket';
+export const REL_BOSH = 'urn:xmpp:alt-connections:xbosh';
 
 export interface Endpoints {
   websocket: string;
+  bosh: string;
 }
 
 /**
@@ -29,10 +31,10 @@ export function publicBase(request: Request, publicUrl: string | null, domains: 
   return base;
 }
 
-export function endpointsFor(base: URL, websocketPath: string): Endpoints {
+export function endpointsFor(base: URL, websocketPath: string, boshPath: string): Endpoints {
   const websocket = new URL(websocketPath.replace(/^\//, ''), base);
   websocket.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
-  return { websocket: websocket.toString() };
+  return { websocket: websocket.toString(), bosh: new URL(boshPath.replace(/^\//, ''), base).toString() };
 }
 
 const XRD_NS = 'http://docs.oasis-open.org/ns/xri/xrd-1.0';
@@ -45,6 +47,7 @@ export function hostMetaXrd(endpoints: Endpoints): string {
   return (
     `<?xml version='1.0' encoding='utf-8'?>\n<XRD xmlns='${XRD_NS}'>\n` +
     `  <Link rel='${REL_WEBSOCKET}' href='${escapeAttr(endpoints.websocket)}'/>\n` +
+    `  <Link rel='${REL_BOSH}' href='${escapeAttr(endpoints.bosh)}'/>\n` +
     `</XRD>\n`
   );
 }
@@ -53,6 +56,7 @@ export function hostMetaJson(endpoints: Endpoints): string {
   return JSON.stringify({
     links: [
       { rel: REL_WEBSOCKET, href: endpoints.websocket },
+      { rel: REL_BOSH, href: endpoints.bosh },
     ],
   });
 }
@@ -61,7 +65,7 @@ export function serveHostMeta(
   format: 'xrd' | 'json',
   publicUrl: string | null,
   domains: ReadonlySet<string>,
-  paths: { websocket: string },
+  paths: { websocket: string; bosh: string },
 ) {
   return (request: Request, response: Response): void => {
     // §3.2.2 / RFC 6415: readable by web clients on other origins.
@@ -71,7 +75,7 @@ export function serveHostMeta(
       response.status(404).type('text/plain').send('Unknown host: set http.publicUrl when Hearth is reached through another name.\n');
       return;
     }
-    const endpoints = endpointsFor(base, paths.websocket);
+    const endpoints = endpointsFor(base, paths.websocket, paths.bosh);
     response.setHeader('Cache-Control', 'public, max-age=3600');
     if (format === 'xrd') response.type('application/xrd+xml').send(hostMetaXrd(endpoints));
     else response.type('application/json').send(hostMetaJson(endpoints));

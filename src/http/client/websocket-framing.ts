@@ -5,7 +5,7 @@
 import type { Duplex } from 'node:stream';
 import { escapeXML, type Element } from 'ltx';
 import type { WebSocket } from 'ws';
-import type { ClientFraming, FramingEvents, OutgoingHeader } from '../../c2s/framing.js';
+import { qualifyStanza, type ClientFraming, type FramingEvents, type OutgoingHeader } from '../../c2s/framing.js';
 import { NS_STREAMS, StreamError } from '../../core/errors.js';
 import { NS_CLIENT } from '../../core/stanza.js';
 import type { XmlErrorCondition, XmlLimits, XmlStreamEvents } from '../../xml/stream-parser.js';
@@ -49,20 +49,6 @@ function uncorkAll(): void {
   uncorkScheduled = false;
   for (const socket of corked) socket.uncork();
   corked.clear();
-}
-
-/** `<message …>` → `<message xmlns='jabber:client' …>` unless its start tag names a namespace. */
-function qualify(xml: string): string {
-  const tagEnd = xml.indexOf('>');
-  const startTag = tagEnd < 0 ? xml : xml.slice(0, tagEnd);
-  if (startTag.includes(" xmlns='") || startTag.includes(' xmlns="')) return xml;
-  let i = 1;
-  while (i < xml.length) {
-    const c = xml.charCodeAt(i);
-    if (c === 0x20 || c === 0x3e || c === 0x2f) break;
-    i++;
-  }
-  return `${xml.slice(0, i)} xmlns='${NS_CLIENT}'${xml.slice(i)}`;
 }
 
 export class WebSocketFraming implements ClientFraming, XmlStreamEvents {
@@ -214,7 +200,7 @@ export class WebSocketFraming implements ClientFraming, XmlStreamEvents {
   }
 
   writeStanza(xml: string): void {
-    this.send(qualify(xml));
+    this.send(qualifyStanza(xml));
   }
 
   writeFeatures(features: Element): void {
