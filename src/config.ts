@@ -162,6 +162,8 @@ const configSchema = z.strictObject({
       publicUrl: z.url({ protocol: /^https?$/ }).nullable().default(null),
       // Web origins allowed besides the served domains (scheme://host[:port]).
       allowedOrigins: z.array(webOrigin).default([]),
+      // Serve the bundled converse.js web chat at /chat.
+      webClient: z.boolean().default(true),
       // TLS-terminating reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For is believed.
       trustedProxies: z.array(addressOrRange).default([]),
       // XEP-0124 §12: a BOSH session whose client sent no request for this long is gone.

@@ -34,6 +34,8 @@ export interface SessionContext {
 export interface SessionStream {
   readonly remoteAddress: string;
   readonly secure: boolean;
+  /** The framing: 'c2s', 'c2s_direct_tls', 'websocket' or 'bosh'. */
+  readonly kind: string;
   writeStanza(stanza: Element): void;
   requestAck(): void;
   close(error?: StreamError): void;
@@ -61,6 +63,7 @@ export class C2sSession implements ClientSession {
   private attached: SessionStream | null;
   private lastAddress: string;
   private lastSecure: boolean;
+  private lastTransport: string;
   /** `moved`: resumed on another cluster node; what still reaches this object goes there. */
   private state: 'attached' | 'hibernated' | 'ended' | 'moved' = 'attached';
   private expiry: NodeJS.Timeout | null = null;
@@ -77,6 +80,7 @@ export class C2sSession implements ClientSession {
     this.attached = stream;
     this.lastAddress = stream.remoteAddress;
     this.lastSecure = stream.secure;
+    this.lastTransport = stream.kind;
     this.origin = { kind: 'c2s', session: this };
   }
 
@@ -86,6 +90,10 @@ export class C2sSession implements ClientSession {
 
   get secure(): boolean {
     return this.attached?.secure ?? this.lastSecure;
+  }
+
+  get transport(): string {
+    return this.attached?.kind ?? this.lastTransport;
   }
 
   get stream(): SessionStream | null {
@@ -200,6 +208,7 @@ export class C2sSession implements ClientSession {
     this.attached = stream;
     this.lastAddress = stream.remoteAddress;
     this.lastSecure = stream.secure;
+    this.lastTransport = stream.kind;
     this.state = 'attached';
   }
 

@@ -20,6 +20,7 @@ export interface SessionRecord {
   sm: string | null;
   ip: string;
   tls: boolean;
+  transport: string;
   /** Bound at (ms since the epoch). */
   since: number;
   /** Grows with every change the owner publishes: an older record never wins. */
@@ -40,6 +41,7 @@ export function recordOf(session: ClientSession, node: string, version: number):
     sm: session.resumptionId,
     ip: session.remoteAddress,
     tls: session.secure,
+    transport: session.transport,
     since: session.since.getTime(),
     version,
   };
@@ -69,6 +71,7 @@ export function parseRecord(text: string): SessionRecord | null {
     sm: typeof r.sm === 'string' ? r.sm : null,
     ip: typeof r.ip === 'string' ? r.ip : '',
     tls: r.tls === true,
+    transport: typeof r.transport === 'string' ? r.transport : 'c2s',
     since: typeof r.since === 'number' ? r.since : 0,
     version: r.version,
   };

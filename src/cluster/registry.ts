@@ -53,6 +53,7 @@ export class RemoteSession implements ClientSession {
   readonly jid: Jid;
   readonly remoteAddress: string;
   readonly secure: boolean;
+  readonly transport: string;
   readonly since: Date;
   priority = 0;
   available = false;
@@ -75,6 +76,7 @@ export class RemoteSession implements ClientSession {
     this.jid = jid;
     this.remoteAddress = record.ip;
     this.secure = record.tls;
+    this.transport = record.transport;
     this.since = new Date(record.since);
   }
 

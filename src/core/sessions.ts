@@ -14,6 +14,8 @@ export interface ClientSession {
   readonly jid: Jid;
   readonly remoteAddress: string;
   readonly secure: boolean;
+  /** How the client is connected: 'c2s', 'c2s_direct_tls', 'websocket' or 'bosh'. */
+  readonly transport: string;
   readonly since: Date;
   /** RFC 6121 §4.7.2.3: the priority of the last available presence (0 when none). */
   priority: number;

@@ -15,6 +15,8 @@ export interface SessionInfo {
   ip: string;
   since: string;
   tls: boolean;
+  /** 'c2s', 'c2s_direct_tls', 'websocket' or 'bosh'. */
+  transport: string;
   priority: number;
   /** Sent available presence (RFC 6121 §4.2) and not unavailable since. */
   available: boolean;
@@ -92,6 +94,7 @@ function describe(session: ClientSession, thisNode: string | null): SessionInfo 
     ip: session.remoteAddress,
     since: session.since.toISOString(),
     tls: session.secure,
+    transport: session.transport,
     priority: session.priority,
     available: session.available,
     node: session.node ?? thisNode,

@@ -18,6 +18,7 @@ class RecordingSession implements ClientSession {
   readonly flags = new Set<string>();
   readonly remoteAddress = '127.0.0.1';
   readonly secure = true;
+  readonly transport = 'c2s';
   readonly since = new Date();
   received: Element[] = [];
   rosterRequested = false;

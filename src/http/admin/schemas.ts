@@ -42,6 +42,7 @@ export const sessionInfo = z.strictObject({
   ip: z.string(),
   since: timestamp,
   tls: z.boolean(),
+  transport: z.enum(['c2s', 'c2s_direct_tls', 'websocket', 'bosh']).describe('how the client is connected: TCP (STARTTLS), direct TLS (XEP-0368), WebSocket (RFC 7395) or BOSH (XEP-0206)'),
   priority: z.number().int(),
   available: z.boolean().describe('has sent available presence'),
   node: z.string().nullable().describe('the cluster node holding the session; null when the server runs alone'),

@@ -1,9 +1,10 @@
-// The client-facing express app: BOSH and XEP-0156 discovery (WebSocket upgrades bypass it:
-// listener.ts).
+// The client-facing express app: BOSH, XEP-0156 discovery and the web chat (WebSocket
+// upgrades bypass it: listener.ts).
 import express, { type Express } from 'express';
 import type { Config } from '../../config.js';
 import { BOSH_PATH, type BoshEndpoint } from './bosh.js';
 import { serveHostMeta } from './host-meta.js';
+import { mountWebChat } from './web-chat.js';
 import { WEBSOCKET_PATH } from './websocket.js';
 
 export interface ClientAppOptions {
@@ -21,6 +22,7 @@ export function createClientApp(options: ClientAppOptions): Express {
     next();
   });
   options.bosh.mount(app);
+  if (options.config.http.webClient) mountWebChat(app, { domains: options.config.domains, publicUrl: options.config.http.publicUrl });
   const paths = { websocket: WEBSOCKET_PATH, bosh: BOSH_PATH };
   app.get('/.well-known/host-meta', serveHostMeta('xrd', options.config.http.publicUrl, options.domains, paths));
   app.get('/.well-known/host-meta.json', serveHostMeta('json', options.config.http.publicUrl, options.domains, paths));
