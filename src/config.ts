@@ -170,6 +170,24 @@ const configSchema = z.strictObject({
       boshInactivityS: int(2, 3_600, 60),
     })
     .prefault({}),
+  // XEP-0114 external components: each service domain, with the secret its handshake proves.
+  components: z
+    .strictObject({
+      listen: z.array(listenAddress).default(['127.0.0.1:5347']),
+      services: z
+        .record(
+          domainName,
+          z
+            .strictObject({
+              secret: z.string().min(1).optional(),
+              secretFile: z.string().min(1).optional(),
+              secretEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+            })
+            .refine((s) => [s.secret, s.secretFile, s.secretEnv].filter((v) => v !== undefined).length === 1, 'give exactly one of secret, secretFile, secretEnv'),
+        )
+        .default({}),
+    })
+    .prefault({}),
   limits: z
     .strictObject({
       stanzaBytes: int(10_000, 64 * 1024 * 1024, 262_144),
@@ -282,6 +300,25 @@ export function validateConfig(raw: unknown, baseDir: string, env: NodeJS.Proces
     config.log.level = level.data;
   }
   config.domains = [...new Set(config.domains)];
+  const problems: string[] = [];
+  for (const [domain, service] of Object.entries(config.components.services)) {
+    const key = `components.services.${domain}`;
+    if (config.domains.includes(domain)) problems.push(`${key}: ${domain} is one of domains; a component needs a domain of its own`);
+    if (service.secretFile !== undefined) {
+      service.secretFile = path.resolve(baseDir, service.secretFile);
+      try {
+        service.secret = readFileSync(service.secretFile, 'utf8').trim();
+      } catch (err) {
+        problems.push(`${key}.secretFile: cannot read ${service.secretFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+        continue;
+      }
+    } else if (service.secretEnv !== undefined) {
+      service.secret = env[service.secretEnv];
+      if (service.secret === undefined) problems.push(`${key}.secretEnv: ${service.secretEnv} is not set`);
+    }
+    if (service.secret === '') problems.push(`${key}: the secret is empty`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
 

@@ -36,6 +36,8 @@ import { createClientApp } from './http/client/app.js';
 import { BoshEndpoint } from './http/client/bosh.js';
 import { ClientAddresses } from './http/client/client-address.js';
 import { ClientHttpListener } from './http/client/listener.js';
+import { ComponentListeners } from './components/listener.js';
+import { ServiceDomains } from './core/services.js';
 import { OriginPolicy } from './http/client/origins.js';
 import { WebSocketEndpoint } from './http/client/websocket.js';
 import { Metrics } from './metrics/metrics.js';
@@ -62,8 +64,10 @@ export interface RunningServer {
   readonly services: AdminServices;
   /** The admin HTTP API's listener (admin.listen). */
   readonly admin: AdminListener;
-  /** The client-facing HTTP listeners (http.listen, http.tlsListen): WebSocket, host-meta. */
+  /** The client-facing HTTP listeners (http.listen, http.tlsListen): WebSocket, BOSH, host-meta, web chat. */
   readonly http: ClientHttpListener;
+  /** XEP-0114 components (components.listen, components.services). */
+  readonly components: ComponentListeners;
   readonly hooks: HookBus<ServerEvents>;
   /** Human-readable listener addresses, e.g. "c2s 127.0.0.1:5222". */
   readonly addresses: readonly string[];
@@ -126,7 +130,8 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       });
       cluster.attach(hooks);
     }
-    const certificates = await loadCertificates(config.domains, config.tls.certificates, config.dataDir);
+    const componentDomains = Object.keys(config.components.services);
+    const certificates = await loadCertificates(config.domains, config.tls.certificates, config.dataDir, componentDomains);
     for (const pair of certificates) {
       log.info({ domain: pair.domain, file: pair.source, selfSigned: pair.selfSigned }, 'certificate loaded');
     }
@@ -145,8 +150,10 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     const rosters = new RosterService(stores.roster, sessions, config.limits.rosterItems, database.kind === 'pglite' ? 200_000 : 0, caches);
     hooks.on('account-deleted', ({ jid }) => rosters.forget(jid));
     const domains = new Set(config.domains);
+    const serviceDomains = new ServiceDomains();
     const router = new Router({
       domains,
+      services: serviceDomains,
       sessions,
       iq,
       hooks,
@@ -228,7 +235,9 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       for (const session of sessions.local()) if (session instanceof C2sSession && session.isHibernated) count++;
       return count;
     });
-    const s2s = new Federation({ config, log: componentLogger(log, 's2s', levels), domains, router, secret: serverSecret, certificates, dnsServers: options.dnsServers, traffic: metrics.stanzaTraffic('s2s'), sharedCounts: cluster?.addressCounts ?? null });
+    // Component domains are domains of this server on the network too (s2s, dialback, SNI).
+    const hostedDomains = new Set([...config.domains, ...componentDomains]);
+    const s2s = new Federation({ config, log: componentLogger(log, 's2s', levels), domains: hostedDomains, router, secret: serverSecret, certificates, dnsServers: options.dnsServers, traffic: metrics.stanzaTraffic('s2s'), sharedCounts: cluster?.addressCounts ?? null });
     router.setRemoteDelivery(s2s);
     cluster?.reportStats(() => services.stats.own());
     metrics.setFederationSource(() => s2s.streamCounts());
@@ -254,6 +263,19 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       inactivityS: config.http.boshInactivityS,
       log: httpLog,
     });
+    const components = new ComponentListeners({
+      listen: config.components.listen,
+      secrets: new Map(Object.entries(config.components.services).map(([domain, service]) => [domain, service.secret!])),
+      router,
+      services: serviceDomains,
+      limits: { preAuth: listeners.preAuthLimits, stanzaBytes: config.limits.stanzaBytes },
+      handshakeTimeoutMs: config.limits.unauthenticatedTimeoutS * 1000,
+      pingIntervalMs: config.c2s.pingIntervalS * 1000,
+      pingTimeoutMs: config.c2s.pingTimeoutS * 1000,
+      serverDomain: config.domains[0]!,
+      traffic: metrics.stanzaTraffic('component'),
+      log: componentLogger(log, 'component', levels),
+    });
     const clientHttp = new ClientHttpListener(createClientApp({ config, domains, bosh }), websocket, {
       listen: config.http.listen,
       tlsListen: config.http.tlsListen,
@@ -266,7 +288,9 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       await s2s.listen();
       await admin.listen();
       await clientHttp.listen();
+      await components.listen();
     } catch (err) {
+      components.stopAccepting();
       listeners.stopAccepting();
       s2s.stopAccepting();
       await clientHttp.close();
@@ -288,13 +312,14 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       services,
       admin,
       http: clientHttp,
+      components,
       hooks,
       listeners,
       metrics,
       s2s,
-      addresses: [...listeners.addresses, ...s2s.addresses, ...admin.addresses, ...clientHttp.addresses],
+      addresses: [...listeners.addresses, ...s2s.addresses, ...admin.addresses, ...clientHttp.addresses, ...components.addresses],
       async reloadCertificates() {
-        const pairs = await loadCertificates(config.domains, config.tls.certificates, config.dataDir);
+        const pairs = await loadCertificates(config.domains, config.tls.certificates, config.dataDir, componentDomains);
         contexts.replace(pairs);
         s2s.replaceCertificates(pairs);
         log.info('certificates reloaded');
@@ -304,6 +329,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
           listeners.stopAccepting();
           s2s.stopAccepting();
           clientHttp.stopAccepting();
+          components.stopAccepting();
           // RFC 6120 §4.9.3.20: every stream learns why it ends.
           const shutdown = new StreamError('system-shutdown', 'the server is shutting down');
           for (const stream of [...listeners.allStreams()]) stream.close(shutdown);
@@ -312,6 +338,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
           for (const session of [...sessions.local()]) session.close(shutdown);
           await Promise.all([...sessionEndings]);
           s2s.closeAll(shutdown);
+          components.closeAll(shutdown);
           await control?.close();
           await admin.close();
           db.observeQueries(null);

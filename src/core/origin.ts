@@ -9,6 +9,11 @@ export type Origin =
    * `from` belongs to one of them and `to` is served here (RFC 6120 §8.1.1.2, §4.9.3).
    */
   | { readonly kind: 's2s'; readonly domains: ReadonlyMap<string, unknown> }
+  /**
+   * A service of this server with its own stream (an XEP-0114 component): `from` must be in
+   * its domain (or a subdomain of it) and `to` is required.
+   */
+  | { readonly kind: 'service'; readonly domain: string }
   /** The server itself (modules, admin actions): `from` is trusted as given. */
   | { readonly kind: 'local' };
 

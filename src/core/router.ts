@@ -9,6 +9,7 @@ import { KeyedQueue } from './keyed-queue.js';
 import { Jid, tryParseJid } from './jid.js';
 import { LOCAL_ORIGIN, type Origin } from './origin.js';
 import type { ClientSession, SessionRegistry } from './sessions.js';
+import { ServiceDomains } from './services.js';
 import { errorReply, iqResult } from './stanza.js';
 import { markCommitting } from './stanza-marks.js';
 import type { ServerEvents } from './events.js';
@@ -26,6 +27,8 @@ export interface RouterOptions {
   hooks: HookBus<ServerEvents>;
   accountExists: (username: string, domain: string) => Promise<boolean>;
   log: Logger;
+  /** Domains served by services (components), not accounts. */
+  services?: ServiceDomains;
 }
 
 export interface RouterStats {
@@ -55,9 +58,11 @@ export class Router {
   private readonly accountExists: RouterOptions['accountExists'];
   private readonly log: Logger;
   private remote: RemoteDelivery | null = null;
+  private readonly services: ServiceDomains;
 
   constructor(options: RouterOptions) {
     this.domains = options.domains;
+    this.services = options.services ?? new ServiceDomains();
     this.sessions = options.sessions;
     this.iq = options.iq;
     this.hooks = options.hooks;
@@ -72,6 +77,11 @@ export class Router {
 
   isLocalDomain(domain: string): boolean {
     return this.domains.has(domain);
+  }
+
+  /** A domain this server answers for: an account domain, or (under) a service domain. */
+  private hosts(domain: string): boolean {
+    return this.domains.has(domain) || this.services.hosts(domain);
   }
 
   /**
@@ -99,6 +109,8 @@ export class Router {
       from = this.stampFrom(stanza, origin.session);
     } else if (origin.kind === 's2s') {
       from = this.checkServerFrom(stanza, origin.domains);
+    } else if (origin.kind === 'service') {
+      from = this.checkServiceFrom(stanza, origin.domain);
     } else {
       const parsed = stanza.attrs.from ? tryParseJid(stanza.attrs.from) : null;
       if (!parsed) {
@@ -118,7 +130,9 @@ export class Router {
     if (origin.kind === 's2s') {
       // RFC 6120 §8.1.1.1: stanzas between servers always carry `to`; §4.9.3.6 for a domain not served here.
       if (rawTo === undefined) throw new StreamError('improper-addressing', 'a stanza between servers needs a to address');
-      if (to && !this.domains.has(to.domain)) throw new StreamError('host-unknown', `${to.domain} is not served here`);
+      if (to && !this.hosts(to.domain)) throw new StreamError('host-unknown', `${to.domain} is not served here`);
+    } else if (origin.kind === 'service' && rawTo === undefined) {
+      throw new StreamError('improper-addressing', 'a stanza from a component needs a to address');
     }
 
     if (kind === 'iq') {
@@ -225,9 +239,14 @@ export class Router {
 
   private deliverChecked(stanza: Element, from: Jid, to: Jid, origin: Origin): Work {
     if (!this.domains.has(to.domain)) {
+      const service = this.services.find(to.domain);
+      if (service) {
+        service.service.deliver(stanza);
+        return;
+      }
       // RFC 6120 §10.4: to another domain, over a server-to-server stream from the sender's
       // domain. A stanza from elsewhere is never relayed to a third domain.
-      if (this.remote && this.domains.has(from.domain)) {
+      if (this.remote && this.hosts(from.domain)) {
         this.remote.send(stanza, from.domain, to.domain);
         return;
       }
@@ -249,6 +268,16 @@ export class Router {
     }
     stanza.attrs.from = session.jid.toString();
     return session.jid;
+  }
+
+  /** XEP-0114 §3: a component sends from its own domain (or a subdomain of it), nothing else. */
+  private checkServiceFrom(stanza: Element, domain: string): Jid {
+    const claimed = stanza.attrs.from;
+    const from = claimed !== undefined ? tryParseJid(claimed) : null;
+    if (!from || (from.domain !== domain && !from.domain.endsWith(`.${domain}`))) {
+      throw new StreamError('invalid-from', `a component sends only from ${domain}`);
+    }
+    return from;
   }
 
   /**
@@ -564,8 +593,10 @@ export class Router {
   /** Delivers a server-generated reply to a local client (full JID) or a remote sender, or drops it. */
   private deliverReply(reply: Element, to: Jid): void {
     if (!this.domains.has(to.domain)) {
+      const service = this.services.find(to.domain);
+      if (service) return service.service.deliver(reply);
       const from = reply.attrs.from ? tryParseJid(reply.attrs.from) : null;
-      if (this.remote && from && this.domains.has(from.domain)) this.remote.send(reply, from.domain, to.domain);
+      if (this.remote && from && this.hosts(from.domain)) this.remote.send(reply, from.domain, to.domain);
       return;
     }
     if (to.resource !== '') {

@@ -80,18 +80,26 @@ async function checkPair(domain: string, certPem: string, keyPem: string, source
  * must have a pair there; without one, a self-signed pair is created once in
  * `<dataDir>/certs` and reused on later starts.
  */
-export async function loadCertificates(domains: readonly string[], folder: string | null, dataDir: string): Promise<CertificatePair[]> {
+export async function loadCertificates(
+  domains: readonly string[],
+  folder: string | null,
+  dataDir: string,
+  /** Domains whose certificate may be missing from the folder: then one is generated (component domains). */
+  generatedIfMissing: readonly string[] = [],
+): Promise<CertificatePair[]> {
   const pairs: CertificatePair[] = [];
-  for (const domain of domains) {
+  for (const domain of [...domains, ...generatedIfMissing]) {
     if (folder) {
       const found = candidates(folder, domain).find(([cert, key]) => existsSync(cert) && existsSync(key));
-      if (!found) {
+      if (found) {
+        const [certPem, keyPem] = await Promise.all([readFile(found[0], 'utf8'), readFile(found[1], 'utf8')]);
+        await checkPair(domain, certPem, keyPem, found[0]);
+        pairs.push({ domain, certPem, keyPem, source: found[0], selfSigned: false });
+        continue;
+      }
+      if (!generatedIfMissing.includes(domain)) {
         throw new Error(`tls.certificates: no certificate for ${domain} in ${folder} (expected ${domain}.crt and ${domain}.key)`);
       }
-      const [certPem, keyPem] = await Promise.all([readFile(found[0], 'utf8'), readFile(found[1], 'utf8')]);
-      await checkPair(domain, certPem, keyPem, found[0]);
-      pairs.push({ domain, certPem, keyPem, source: found[0], selfSigned: false });
-      continue;
     }
     const dir = path.join(dataDir, 'certs');
     const certFile = path.join(dir, `${domain}.crt`);

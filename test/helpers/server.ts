@@ -22,6 +22,8 @@ export interface TestServer {
   readonly adminUrl: string;
   /** Base URL of the client HTTP listener (WebSocket, BOSH, host-meta), e.g. http://127.0.0.130:41235 */
   readonly httpUrl: string;
+  /** The XEP-0114 component port (0 when no component is configured). */
+  readonly componentPort: number;
   readonly dataDir: string;
   /** The server's database (tests that need to break it on purpose). */
   readonly database: Database;
@@ -80,6 +82,7 @@ export async function startTestServer(options: TestServerOptions): Promise<TestS
     s2s: { listen: [`${options.host}:0`], ...options.config?.s2s },
     admin: { listen: [`${options.host}:0`], ...options.config?.admin },
     http: { listen: [`${options.host}:0`], ...options.config?.http },
+    components: { listen: [`${options.host}:0`], ...options.config?.components },
   };
   const env = { ...process.env };
   delete env.DATABASE_URL;
@@ -104,6 +107,7 @@ export async function startTestServer(options: TestServerOptions): Promise<TestS
     directTlsPort: direct?.port ?? 0,
     adminUrl: server.admin.bound[0] ? `http://${server.admin.bound[0].host}:${server.admin.bound[0].port}` : '',
     httpUrl: httpBase(server),
+    componentPort: server.components.bound[0]?.port ?? 0,
     dataDir,
     database,
     async addUser(local, password) {

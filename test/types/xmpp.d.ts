@@ -37,3 +37,18 @@ declare module '@xmpp/client' {
   }
   export function client(options: Record<string, unknown>): Client;
 }
+
+declare module '@xmpp/component' {
+  import type { Element } from '@xmpp/xml';
+  export function xml(name: string, attrs?: Record<string, string | undefined> | null, ...children: Array<Element | string>): Element;
+  export interface Component {
+    reconnect: { stop(): void };
+    start(): Promise<unknown>;
+    stop(): Promise<unknown>;
+    send(element: Element): Promise<void>;
+    on(event: 'stanza', listener: (el: Element) => void): void;
+    on(event: 'error', listener: (err: Error) => void): void;
+    removeListener(event: string, listener: (...args: never[]) => void): void;
+  }
+  export function component(options: { service: string; domain: string; password: string }): Component;
+}
