@@ -3,10 +3,12 @@
 // the control socket, the admin API and one /metrics for both.
 import { expect } from 'chai';
 import { parsePrometheusText, sampleValue } from '../test/helpers/prometheus.js';
+import { BoshClient } from '../test/helpers/bosh-client.js';
 import { stopQuietly, xml } from '../test/helpers/xmpp-client.js';
 import {
   chat,
   createDatabase,
+  DOMAIN,
   dropDatabase,
   flushRedis,
   isMessage,
@@ -87,5 +89,24 @@ describe('hearth start --workers 2', function () {
     const families = parsePrometheusText(await (await fetch(`${node.adminUrl}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text());
     const bound = sampleValue(families, 'hearth_connections', { transport: 'c2s', state: 'bound' });
     expect(bound).to.equal(USERS.length);
+  });
+
+  it('keeps a BOSH session whose requests arrive over new connections, spread over both workers', async () => {
+    // Each request on a fresh connection: the primary hands them to the workers in turn, and
+    // the worker not holding the session forwards to the one that does.
+    const bosh = new BoshClient(`http://127.0.0.178:5280/http-bind`, DOMAIN, { freshConnections: true });
+    const full = await bosh.login('wd', PASSWORD, 'bosh');
+    expect(full).to.equal(`${jid('wd')}/bosh`);
+    const tag = bosh.sid.slice(bosh.sid.lastIndexOf('.') + 1);
+    expect(tag).to.match(/^[A-Za-z0-9_-]{12}$/);
+    for (let i = 0; i < 6; i++) {
+      const pong = await bosh.send(`<iq xmlns='jabber:client' type='get' id='w${i}'><ping xmlns='urn:xmpp:ping'/></iq>`);
+      expect(pong.body?.getChild('iq')?.attrs.type, `ping ${i}`).to.equal('result');
+    }
+    const listed = await api<{ sessions: Array<SessionInfo & { transport: string }> }>('/api/v1/sessions');
+    const session = listed.sessions.find((s) => s.jid === full);
+    expect(session?.transport).to.equal('bosh');
+    const ended = await bosh.send('', { type: 'terminate' });
+    expect(ended.body?.attrs.type).to.equal('terminate');
   });
 });

@@ -34,6 +34,7 @@ import type { MetricsSource } from './http/admin/routes.js';
 import { AdminListener } from './http/admin/listener.js';
 import { createClientApp } from './http/client/app.js';
 import { BoshEndpoint } from './http/client/bosh.js';
+import { ClusterBoshRelay } from './http/client/bosh-relay.js';
 import { ClientAddresses } from './http/client/client-address.js';
 import { ClientHttpListener } from './http/client/listener.js';
 import { ComponentListeners } from './components/listener.js';
@@ -261,6 +262,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       limits: listeners.preAuthLimits,
       maxBodyBytes: config.limits.stanzaBytes + 8192,
       inactivityS: config.http.boshInactivityS,
+      relay: cluster ? new ClusterBoshRelay(cluster) : null,
       log: httpLog,
     });
     const components = new ComponentListeners({

@@ -30,7 +30,12 @@ export type DirectMessage =
    * `claimed` (body: the ClaimResult JSON) on the sender's channel.
    */
   | { op: 'claim'; req: string; from: string; sid: string; jid: string; sm: string; h: number }
-  | { op: 'claimed'; req: string };
+  | { op: 'claimed'; req: string }
+  /** A request to this node's `kind` handler (src/cluster/requests.ts), body its input; `res` answers it. */
+  | { op: 'req'; kind: string; req: string; from: string }
+  | { op: 'res'; req: string }
+  /** The asking node no longer wants the answer. */
+  | { op: 'cancel'; req: string; from: string };
 
 export interface BusHandlers {
   event(event: ClusterEvent): void;

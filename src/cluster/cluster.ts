@@ -17,6 +17,7 @@ import { parseRecord } from './record.js';
 import { describeRedisUrl, keys, openRedis } from './redis.js';
 import { ClusterSessionRegistry, REAP_NODE, RemoteSession } from './registry.js';
 import { RedisOwnership, type Ownership } from './ownership.js';
+import { NodeRequests } from './requests.js';
 import type { NodeStats } from '../services/stats.js';
 
 /** Hash: node id → its figures (NodeStats JSON), refreshed every third of the TTL. */
@@ -41,6 +42,8 @@ export class Cluster implements CacheCoherence {
   readonly ownership: RedisOwnership;
   /** Unauthenticated streams per address, counted cluster-wide (limits.unauthenticatedPerIp). */
   readonly addressCounts: RedisAddressCounts;
+  /** Requests to other nodes, answered once (src/cluster/requests.ts). */
+  readonly requests: NodeRequests;
   private readonly sub: Redis;
   private readonly ttlMs: number;
   private statsTimer: NodeJS.Timeout | null = null;
@@ -63,6 +66,7 @@ export class Cluster implements CacheCoherence {
     this.registry = new ClusterSessionRegistry({ node: this.node, redis: this.redis, bus: this.bus, log: options.log, orphan: options.orphan, holdMs: this.ttlMs });
     this.ownership = new RedisOwnership(this.redis, this.node, { log: options.log });
     this.addressCounts = new RedisAddressCounts(this.redis, this.node);
+    this.requests = new NodeRequests(this.bus, this.node, options.log);
     this.membership = new Membership(this.redis, this.node, this.ttlMs, {
       reaped: (nodes) => void this.speakFor(nodes),
       rejoined: (reaped) => void this.rejoin(reaped),
@@ -87,7 +91,9 @@ export class Cluster implements CacheCoherence {
     await cluster.membership.join();
     await cluster.bus.start({
       event: (event) => cluster.event(event),
-      direct: (message, body) => cluster.registry.direct(message, body),
+      direct: (message, body) => {
+        if (!cluster.requests.direct(message, body)) cluster.registry.direct(message, body);
+      },
       subscribed: () => void cluster.subscribed(),
     });
     options.log.info({ node: cluster.node }, 'joined the cluster');
@@ -121,6 +127,11 @@ export class Cluster implements CacheCoherence {
       }
     }
     return result;
+  }
+
+  /** The nodes alive now, this one included. */
+  liveNodes(): Promise<string[]> {
+    return this.membership.live();
   }
 
   /** Redis answers and this node is a member. */

@@ -538,6 +538,8 @@ export class ClusterSessionRegistry implements SessionRegistry, SessionClaims {
       this.claims.get(message.req)?.(body);
       return;
     }
+    // Requests between nodes are src/cluster/requests.ts's.
+    if (message.op === 'req' || message.op === 'res' || message.op === 'cancel') return;
     const jid = tryParseJid(message.jid);
     const session = jid ? this.own.get(jid) : undefined;
     const mine = session && session.id === message.sid ? session : undefined;

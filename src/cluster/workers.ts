@@ -1,6 +1,6 @@
 // `hearth start --workers N`: N cluster nodes on one machine, sharing the listening ports
 // through Node's cluster module (Node 20 has no SO_REUSEPORT), with the same Redis and
-// PostgreSQL. The primary is a node too, without client or server listeners: it serves the
+// PostgreSQL. The primary is a node too, without client, HTTP, component or server listeners: it serves the
 // control socket, the admin API and one /metrics summing every worker's.
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
@@ -50,6 +50,8 @@ export function primaryConfig(config: Config): Config {
     ...config,
     c2s: { ...config.c2s, listen: [], directTls: [] },
     s2s: { ...config.s2s, listen: [], directTls: [] },
+    http: { ...config.http, listen: [], tlsListen: [] },
+    components: { ...config.components, listen: [] },
   };
 }
 

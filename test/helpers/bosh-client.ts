@@ -1,5 +1,6 @@
 // A BOSH client made of plain HTTP requests (XEP-0124/XEP-0206), for tests that check the
 // exact bodies a connection manager sends.
+import http from 'node:http';
 import { parse as parseXml, type Element } from 'ltx';
 
 export const NS_HTTPBIND = 'http://jabber.org/protocol/httpbind';
@@ -17,9 +18,10 @@ export class BoshClient {
   sid = '';
   rid: number;
   constructor(
-    readonly url: string,
+    public url: string,
     readonly domain: string,
-    readonly options: { origin?: string } = {},
+    /** `freshConnections`: each request on a new TCP connection (to be spread over workers). */
+    readonly options: { origin?: string; freshConnections?: boolean } = {},
   ) {
     this.rid = 1_000_000 + Math.floor(Math.random() * 1_000_000_000);
   }
@@ -27,7 +29,7 @@ export class BoshClient {
   async post(xml: string): Promise<BoshResponse> {
     const headers: Record<string, string> = { 'Content-Type': 'text/xml; charset=utf-8' };
     if (this.options.origin) headers.Origin = this.options.origin;
-    const response = await fetch(this.url, { method: 'POST', headers, body: xml });
+    const response = this.options.freshConnections ? await postOnNewConnection(this.url, headers, xml) : await fetch(this.url, { method: 'POST', headers, body: xml });
     const text = await response.text();
     let body: Element | null = null;
     try {
@@ -98,6 +100,24 @@ export class BoshClient {
     }
     throw new Error('timed out waiting for a payload');
   }
+}
+
+/** fetch() reuses connections; this opens one per request. */
+function postOnNewConnection(url: string, headers: Record<string, string>, body: string): Promise<{ status: number; headers: Headers; text(): Promise<string> }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(url, { method: 'POST', agent: false, headers: { ...headers, 'Content-Length': String(Buffer.byteLength(body)) } }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => {
+        const responseHeaders = new Headers();
+        for (const [name, value] of Object.entries(response.headers)) if (typeof value === 'string') responseHeaders.set(name, value);
+        resolve({ status: response.statusCode ?? 0, headers: responseHeaders, text: async () => text });
+      });
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
 }
 
 function attributes(attrs: Record<string, string>): string {

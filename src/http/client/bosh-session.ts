@@ -47,16 +47,16 @@ export interface BoshRequest {
 
 /** Where a request's answer goes: an HTTP response, or (in a cluster) another node. */
 export interface BoshReply {
-  send(body: string): void;
+  send(body: string, status?: number): void;
   /** The HTTP connection of a held request went away. */
   onGone(callback: () => void): void;
 }
 
 export function replyTo(response: ServerResponse, headers: Record<string, string>): BoshReply {
   return {
-    send(body: string) {
+    send(body: string, status = 200) {
       if (response.writableEnded || response.destroyed) return;
-      response.writeHead(200, { ...headers, 'Content-Type': 'text/xml; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+      response.writeHead(status, { ...headers, 'Content-Type': 'text/xml; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
       response.end(body);
     },
     onGone(callback: () => void) {

@@ -11,6 +11,7 @@ import type { XmlLimits, XmlStreamEvents, StreamHeader, XmlErrorCondition } from
 import { XmlStreamParser } from '../../xml/stream-parser.js';
 import type { ClientAddresses } from './client-address.js';
 import { OriginPolicy } from './origins.js';
+import type { BoshRelay } from './bosh-relay.js';
 import { BoshSession, NS_HTTPBIND, NS_XBOSH, replyTo, terminateBody, type BoshParameters, type BoshReply, type BoshRequest } from './bosh-session.js';
 
 export const BOSH_PATH = '/http-bind';
@@ -19,6 +20,8 @@ export const BOSH_PATH = '/http-bind';
 const MAX_WAIT_S = 60;
 const MAX_HOLD = 1;
 const POLLING_S = 2;
+/** How much longer than the longest wait a node waits for another node's answer. */
+const FORWARD_MARGIN_S = 15;
 /** 2^53 - 1 (§14.1): the largest rid. */
 const MAX_RID = Number.MAX_SAFE_INTEGER;
 
@@ -32,11 +35,16 @@ export interface BoshOptions {
   maxBodyBytes: number;
   /** http.boshInactivityS (§12); polling sessions get twice as long. */
   inactivityS: number;
+  /** In a cluster: requests for sessions other nodes hold go there. */
+  relay: BoshRelay | null;
   log: Logger;
 }
 
-/** A request body: the <body/> attributes and its children, or why it is not one. */
-type ParsedBody = { attrs: Record<string, string>; xboshPrefix: string | null; elements: Element[] } | { error: string };
+/**
+ * A request body: the <body/> attributes and its children, or why it is not one, or the sid
+ * of a session this node does not hold (read no further: another node's limits apply).
+ */
+type ParsedBody = { attrs: Record<string, string>; xboshPrefix: string | null; elements: Element[] } | { error: string } | { foreign: string };
 
 class BodyCollector implements XmlStreamEvents {
   attrs: Record<string, string> | null = null;
@@ -44,13 +52,21 @@ class BodyCollector implements XmlStreamEvents {
   readonly elements: Element[] = [];
   done = false;
   problem: string | null = null;
-  constructor(private readonly onHeader: (attrs: Record<string, string>) => XmlLimits | null) {}
+  foreign: string | null = null;
+  constructor(private readonly sessionLimits: (sid: string) => XmlLimits | null) {}
   parser: XmlStreamParser | null = null;
   streamStart(header: StreamHeader): void {
     this.header = header;
     this.attrs = header.attrs;
-    const limits = this.onHeader(header.attrs);
+    const sid = header.attrs.sid;
+    if (sid === undefined) return;
+    // The session's own limits (raised once it authenticated) bound its stanzas.
+    const limits = this.sessionLimits(sid);
     if (limits) this.parser?.setLimits(limits);
+    else {
+      this.foreign = sid;
+      this.parser?.end();
+    }
   }
   element(element: Element): void {
     this.elements.push(element);
@@ -63,12 +79,13 @@ class BodyCollector implements XmlStreamEvents {
   }
 }
 
-function parseBody(bytes: Buffer, limits: XmlLimits, limitsFor: (attrs: Record<string, string>) => XmlLimits | null): ParsedBody {
-  const collector = new BodyCollector(limitsFor);
+function parseBody(bytes: Buffer, limits: XmlLimits, sessionLimits: (sid: string) => XmlLimits | null): ParsedBody {
+  const collector = new BodyCollector(sessionLimits);
   const parser = new XmlStreamParser(collector, limits);
   collector.parser = parser;
   parser.write(bytes);
   parser.end();
+  if (collector.foreign !== null) return { foreign: collector.foreign };
   if (collector.problem) return { error: collector.problem };
   const header = collector.header;
   if (!header || !collector.done) return { error: 'the request is not one complete <body/>' };
@@ -115,6 +132,7 @@ export class BoshEndpoint {
   private readonly sweep: NodeJS.Timeout;
 
   constructor(private readonly options: BoshOptions) {
+    options.relay?.onForwarded((body, answer, onCancel) => this.forwarded(body, answer, onCancel));
     // §12: sessions whose client stopped asking are ended; one timer for all of them.
     this.sweep = setInterval(() => {
       const now = Date.now();
@@ -172,13 +190,51 @@ export class BoshEndpoint {
       response.status(413).set(headers).type('text/xml').send(terminateBody('policy-violation'));
       return;
     }
-    const parsed = parseBody(bytes, this.options.limits, (attrs) => (attrs.sid !== undefined ? this.sessions.get(attrs.sid)?.limits ?? null : null));
-    if ('error' in parsed) {
-      this.options.log.debug({ reason: parsed.error }, 'bad BOSH request');
-      response.status(400).set(headers).type('text/xml').send(terminateBody('bad-request'));
+    const reply = replyTo(response as ServerResponse, headers);
+    const parsed = parseBody(bytes, this.options.limits, (sid) => this.sessions.get(sid)?.limits ?? null);
+    if ('foreign' in parsed) return this.forward(parsed.foreign, bytes, response, reply);
+    this.process(parsed, reply, request);
+  }
+
+  /** A request for a session another node of the cluster holds (the sid names it): it answers. */
+  private forward(sid: string, bytes: Buffer, response: Response, reply: BoshReply): void {
+    const tag = sid.slice(sid.lastIndexOf('.') + 1);
+    const relay = this.options.relay;
+    if (!relay || !sid.includes('.') || tag === relay.tag) {
+      reply.send(terminateBody('item-not-found'));
       return;
     }
-    const reply = replyTo(response as ServerResponse, headers);
+    void relay.forward(tag, bytes.toString('utf8'), (MAX_WAIT_S + FORWARD_MARGIN_S) * 1000).then((pending) => {
+      if (!pending) return reply.send(terminateBody('item-not-found'));
+      response.on('close', () => {
+        if (!response.writableEnded) pending.cancel();
+      });
+      void pending.answer.then((answer) => {
+        const newline = answer?.indexOf('\n') ?? -1;
+        if (answer === null || newline < 0) return reply.send(terminateBody('item-not-found'));
+        reply.send(answer.slice(newline + 1), Number(answer.slice(0, newline)) || 200);
+      });
+    });
+  }
+
+  /** A request forwarded by another node for a session held here. */
+  private forwarded(body: string, answer: (text: string) => void, onCancel: (callback: () => void) => void): void {
+    const reply: BoshReply = {
+      send: (text, status = 200) => answer(`${status}\n${text}`),
+      onGone: (callback) => onCancel(callback),
+    };
+    const parsed = parseBody(Buffer.from(body, 'utf8'), this.options.limits, (sid) => this.sessions.get(sid)?.limits ?? null);
+    // Another hop is never taken: a sid not held here is unknown.
+    if ('foreign' in parsed) return reply.send(terminateBody('item-not-found'));
+    this.process(parsed, reply, null);
+  }
+
+  private process(parsed: Exclude<ParsedBody, { foreign: string }>, reply: BoshReply, request: Request | null): void {
+    if ('error' in parsed) {
+      this.options.log.debug({ reason: parsed.error }, 'bad BOSH request');
+      reply.send(terminateBody('bad-request'), 400);
+      return;
+    }
     const attrs = parsed.attrs;
     const rid = parseRid(attrs.rid);
     if (rid === null) {
@@ -186,7 +242,8 @@ export class BoshEndpoint {
       return;
     }
     if (attrs.sid === undefined) {
-      this.create(request, rid, attrs, parsed.xboshPrefix, reply);
+      if (request) this.create(request, rid, attrs, parsed.xboshPrefix, reply);
+      else reply.send(terminateBody('bad-request'));
       return;
     }
     const session = this.sessions.get(attrs.sid);
@@ -220,7 +277,8 @@ export class BoshEndpoint {
       acks: attrs.ack === '1',
     };
     const client = this.options.addresses.of(request);
-    const sid = randomBytes(24).toString('base64url');
+    // In a cluster the sid ends with this node's tag: any node can tell where it lives.
+    const sid = randomBytes(24).toString('base64url') + (this.options.relay ? `.${this.options.relay.tag}` : '');
     const header = {
       to: attrs.to,
       from: attrs.from,
