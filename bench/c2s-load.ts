@@ -19,6 +19,7 @@ import net from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { contactsOf, graphProblem } from './roster-graph.js';
+import { BoshIo, WebSocketIo, type Io, type IoEvents } from './web-transports.js';
 
 const HELP = `Usage: node --import tsx bench/c2s-load.ts [options]
 
@@ -36,6 +37,9 @@ const HELP = `Usage: node --import tsx bench/c2s-load.ts [options]
                          cluster node keeps only for accounts with a local session is then
                          in memory on both); nothing is sent to or by those sessions
   --port P               c2s port (5222)
+  --transport T          tcp (default), websocket (RFC 7395, ws://host:HTTP-PORT/xmpp-websocket)
+                         or bosh (XEP-0206, http://host:HTTP-PORT/http-bind, hold=1)
+  --http-port P          the server's client HTTP port for websocket and bosh (5280)
   --domain D             XMPP domain of the accounts (localhost)
   --users N              accounts logged in and paired for routing (200)
   --user-prefix S        account i is <prefix><i>@<domain> (bench)
@@ -85,6 +89,8 @@ interface Options {
   placement: 'same' | 'cross';
   shadow: boolean;
   port: number;
+  transport: 'tcp' | 'websocket' | 'bosh';
+  httpPort: number;
   domain: string;
   users: number;
   prefix: string;
@@ -121,6 +127,8 @@ function parseOptions(argv: string[]): Options {
       placement: { type: 'string', default: 'same' },
       shadow: { type: 'boolean', default: false },
       port: { type: 'string', default: '5222' },
+      transport: { type: 'string', default: 'tcp' },
+      'http-port': { type: 'string', default: '5280' },
       domain: { type: 'string', default: 'localhost' },
       users: { type: 'string', default: '200' },
       'user-prefix': { type: 'string', default: 'bench' },
@@ -164,6 +172,7 @@ function parseOptions(argv: string[]): Options {
   if (values.password === '' || /[\0,=]/.test(values.password) || /[<>&]/.test(values.resource)) throw new Error('--password/--resource: unsupported characters');
   if (values.scenario !== 'routing' && values.scenario !== 'presence') throw new Error(`--scenario: routing or presence, got "${values.scenario}"`);
   const serverPid = values['server-pid'] === undefined ? null : values['server-pid'].split(',').map((p) => num('server-pid', p.trim(), 1, 2 ** 31));
+  if (!['tcp', 'websocket', 'bosh'].includes(values.transport)) throw new Error(`--transport: tcp, websocket or bosh, got "${values.transport}"`);
   if (values.placement !== 'same' && values.placement !== 'cross') throw new Error(`--placement: same or cross, got "${values.placement}"`);
   if (values.shadow && values.host2 === undefined) throw new Error('--shadow: only with --host2');
   const opts: Options = {
@@ -172,6 +181,8 @@ function parseOptions(argv: string[]): Options {
     placement: values.placement,
     shadow: values.shadow,
     port: num('port', values.port, 1, 65535),
+    transport: values.transport as Options['transport'],
+    httpPort: num('http-port', values['http-port'], 1, 65535),
     domain: values.domain.toLowerCase(),
     users: num('users', values.users, 0, 100_000),
     prefix: values['user-prefix'],
@@ -466,13 +477,42 @@ let stanzasOut = 0;
 const smCounts = { serverRequests: 0, clientRequests: 0, serverAcks: 0, enabled: 0 };
 const NS_SM = 'urn:xmpp:sm:3';
 
+/** Plain TCP: the written elements go out in one write per turn. */
+class TcpIo implements Io {
+  private readonly sock: net.Socket;
+  constructor(host: string, port: number, events: IoEvents) {
+    const sock = net.connect({ host, port });
+    this.sock = sock;
+    sock.setNoDelay(true);
+    sock.on('connect', () => events.connected());
+    sock.on('data', (chunk: Buffer) => events.data(chunk));
+    sock.on('error', (err: NodeJS.ErrnoException) => events.error(err.code ?? 'socket-error'));
+    sock.on('close', () => events.closed());
+  }
+  send(elements: string[]): void {
+    if (!this.sock.destroyed && this.sock.writable) this.sock.write(elements.length === 1 ? elements[0]! : elements.join(''));
+  }
+  openStream(domain: string, restart: boolean): void {
+    this.send([
+      `${restart ? '' : "<?xml version='1.0'?>"}<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='${domain}' version='1.0' xml:lang='en'>`,
+    ]);
+  }
+  closeStream(): void {
+    this.send(['</stream:stream>']);
+    this.sock.end();
+  }
+  destroy(): void {
+    if (!this.sock.destroyed) this.sock.destroy();
+  }
+}
+
 class Conn {
   readonly username: string;
   readonly fullJid: string;
-  private sock: net.Socket | null = null;
+  private io: Io | null = null;
   state: ConnState = 'connecting';
   dirty = false;
-  private out = '';
+  private out: string[] = [];
   // scanner state
   private buf = '';
   private scanPos = 0;
@@ -525,21 +565,24 @@ class Conn {
       };
       this.lastMark = nowNs();
       this.loginTimer = setTimeout(() => this.failLogin(`login-timeout(${this.state})`), 10_000);
-      const sock = net.connect({ host: hostOf(this.index, this.opts, this.shadow), port: this.opts.port });
-      this.sock = sock;
-      sock.setNoDelay(true);
-      sock.on('connect', () => {
-        this.mark('tcp-connect');
-        this.state = 'features';
-        this.sendHeader();
-      });
-      sock.on('data', (chunk: Buffer) => this.feed(chunk));
-      sock.on('error', (err: NodeJS.ErrnoException) => {
-        const kind = err.code ?? 'socket-error';
-        if (this.settle) this.failLogin(kind);
-        else if (this.state !== 'closing' && this.state !== 'closed') problems.add(kind);
-      });
-      sock.on('close', () => this.onClosed());
+      const host = hostOf(this.index, this.opts, this.shadow);
+      const events: IoEvents = {
+        connected: () => {
+          this.mark('tcp-connect');
+          this.state = 'features';
+          this.sendHeader();
+        },
+        data: (chunk) => this.feed(chunk),
+        error: (kind) => {
+          if (this.settle) this.failLogin(kind);
+          else if (this.state !== 'closing' && this.state !== 'closed') problems.add(kind);
+        },
+        closed: () => this.onClosed(),
+      };
+      const web = `${host.includes(':') ? `[${host}]` : host}:${this.opts.httpPort}`;
+      this.io = this.opts.transport === 'websocket' ? new WebSocketIo(`ws://${web}/xmpp-websocket`, events)
+        : this.opts.transport === 'bosh' ? new BoshIo(`http://${web}/http-bind`, events)
+        : new TcpIo(host, this.opts.port, events);
     });
   }
 
@@ -578,41 +621,39 @@ class Conn {
     for (const w of waiters) w();
   }
 
-  private sendHeader(): void {
-    this.write(
-      `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='${this.opts.domain}' version='1.0' xml:lang='en'>`,
-    );
+  private sendHeader(restart = false): void {
+    this.flush();
+    this.io?.openStream(this.opts.domain, restart);
   }
 
   write(text: string): void {
-    this.out += text;
+    this.out.push(text);
     scheduleFlush(this);
   }
 
   flush(): void {
-    if (this.out === '') return;
-    const s = this.sock;
-    if (s && !s.destroyed && s.writable) s.write(this.out);
-    this.out = '';
+    if (this.out.length === 0) return;
+    const out = this.out;
+    this.out = [];
+    this.io?.send(out);
   }
 
   destroy(): void {
-    this.out = '';
-    if (this.sock && !this.sock.destroyed) this.sock.destroy();
+    this.out = [];
+    this.io?.destroy();
   }
 
-  /** Closes the stream politely; resolves when the socket is gone (forced after 2 s). */
+  /** Closes the stream politely; resolves when the connection is gone (forced after 2 s). */
   close(): Promise<void> {
-    if (this.state === 'closed' || !this.sock) return Promise.resolve();
+    if (this.state === 'closed' || !this.io) return Promise.resolve();
     return new Promise((resolve) => {
       this.closeWaiters.push(resolve);
       if (this.state !== 'closing') {
         this.state = 'closing';
         // XEP-0198 §4: what was received is acknowledged before a clean close, as clients do.
-        if (this.smEnabled) this.out += `<a xmlns='${NS_SM}' h='${this.smInbound}'/>`;
-        this.out += '</stream:stream>';
+        if (this.smEnabled) this.out.push(`<a xmlns='${NS_SM}' h='${this.smInbound}'/>`);
         this.flush();
-        this.sock!.end();
+        this.io!.closeStream();
         setTimeout(() => this.destroy(), 2_000).unref();
       }
     });
@@ -837,7 +878,7 @@ class Conn {
       this.mark(this.opts.mechanism === 'PLAIN' ? 'sasl-plain' : 'sasl-scram-final');
       // RFC 6120 §6.4.6: new stream over the same connection, no closing tag.
       this.state = 'restart';
-      this.sendHeader();
+      this.sendHeader(true);
       return;
     }
     if (el.startsWith('<challenge')) {

@@ -42,13 +42,50 @@ function onError(this: OwnedSocket): void {
   this.terminate();
 }
 
-/** Connections with output corked this event-loop turn: uncorked together, one write each. */
-const corked = new Set<Duplex>();
-let uncorkScheduled = false;
-function uncorkAll(): void {
-  uncorkScheduled = false;
-  for (const socket of corked) socket.uncork();
-  corked.clear();
+/**
+ * Connections with output waiting: written once per event-loop turn, every element a frame
+ * of its own (RFC 7395 §3.3.3) in one buffer and one socket write.
+ */
+const dirty = new Set<WebSocketFraming>();
+let flushScheduled = false;
+function flushDirty(): void {
+  flushScheduled = false;
+  for (const framing of dirty) framing.flush();
+  dirty.clear();
+}
+
+/**
+ * RFC 6455 §5.2 text frames, unmasked (server to client), for `messages` in one buffer. The
+ * ws package frames each send() apart (two buffers each); under load this is the cheaper way.
+ */
+function textFrames(messages: readonly string[]): Buffer {
+  let size = 0;
+  const lengths = new Array<number>(messages.length);
+  for (let i = 0; i < messages.length; i++) {
+    const length = Buffer.byteLength(messages[i]!, 'utf8');
+    lengths[i] = length;
+    size += length + (length < 126 ? 2 : length < 65536 ? 4 : 10);
+  }
+  const buffer = Buffer.allocUnsafe(size);
+  let offset = 0;
+  for (let i = 0; i < messages.length; i++) {
+    const length = lengths[i]!;
+    buffer[offset++] = 0x81; // FIN, text
+    if (length < 126) {
+      buffer[offset++] = length;
+    } else if (length < 65536) {
+      buffer[offset++] = 126;
+      buffer.writeUInt16BE(length, offset);
+      offset += 2;
+    } else {
+      buffer[offset++] = 127;
+      buffer.writeUInt32BE(0, offset);
+      buffer.writeUInt32BE(length, offset + 4);
+      offset += 8;
+    }
+    offset += buffer.write(messages[i]!, offset, 'utf8');
+  }
+  return buffer;
 }
 
 export class WebSocketFraming implements ClientFraming, XmlStreamEvents {
@@ -63,6 +100,8 @@ export class WebSocketFraming implements ClientFraming, XmlStreamEvents {
   private held: Buffer[] | null = null;
   private heldBytes = 0;
   private closeSent = false;
+  /** Elements written this turn, not yet framed. */
+  private pending: string[] | null = null;
   /** The framing broke (an XML error): nothing more is parsed. */
   private failed = false;
   private closed = false;
@@ -92,7 +131,7 @@ export class WebSocketFraming implements ClientFraming, XmlStreamEvents {
   }
 
   get pendingBytes(): number {
-    return this.ws.bufferedAmount;
+    return this.socket.writableLength;
   }
 
   attach(events: FramingEvents): void {
@@ -154,7 +193,8 @@ export class WebSocketFraming implements ClientFraming, XmlStreamEvents {
     if (this.endTimer) clearTimeout(this.endTimer);
     this.parser.end();
     this.held = null;
-    corked.delete(this.socket);
+    this.pending = null;
+    dirty.delete(this);
     this.events!.onTransportClose();
   }
 
@@ -182,16 +222,16 @@ export class WebSocketFraming implements ClientFraming, XmlStreamEvents {
 
   private send(xml: string): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
-    if (!corked.has(this.socket)) {
-      // Every element routed while handling one read leaves in one socket write.
-      this.socket.cork();
-      corked.add(this.socket);
-      if (!uncorkScheduled) {
-        uncorkScheduled = true;
-        setImmediate(uncorkAll);
+    if (this.pending === null) {
+      this.pending = [xml];
+      dirty.add(this);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flushDirty);
       }
+    } else {
+      this.pending.push(xml);
     }
-    this.ws.send(xml);
   }
 
   openStream(header: OutgoingHeader): void {
@@ -214,7 +254,13 @@ export class WebSocketFraming implements ClientFraming, XmlStreamEvents {
   }
 
   flush(): void {
-    if (corked.delete(this.socket)) this.socket.uncork();
+    const pending = this.pending;
+    if (pending === null) return;
+    this.pending = null;
+    dirty.delete(this);
+    // Frames go straight to the socket: ws's own frames (pings, the close) are written
+    // synchronously too, and each is preceded by a flush, so the order holds.
+    if (!this.closed && this.ws.readyState === this.ws.OPEN) this.socket.write(textFrames(pending));
   }
 
   closeStream(error: StreamError | null, graceMs: number): void {
@@ -242,6 +288,7 @@ export class WebSocketFraming implements ClientFraming, XmlStreamEvents {
 
   /** The WebSocket closing handshake, bounded: a client that does not answer it is cut off. */
   private closeConnection(): void {
+    this.flush();
     this.ws.close(1000);
     if (this.endTimer) clearTimeout(this.endTimer);
     this.endTimer = setTimeout(() => this.ws.terminate(), CLOSE_HANDSHAKE_MS);
@@ -259,6 +306,7 @@ export class WebSocketFraming implements ClientFraming, XmlStreamEvents {
   }
 
   probe(): boolean {
+    this.flush();
     if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
     return true;
   }
@@ -287,6 +335,8 @@ export class WebSocketFraming implements ClientFraming, XmlStreamEvents {
   }
 
   destroy(): void {
+    this.pending = null;
+    dirty.delete(this);
     this.ws.terminate();
   }
 }

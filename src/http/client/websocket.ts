@@ -49,6 +49,8 @@ export class WebSocketEndpoint {
       noServer: true,
       clientTracking: false,
       perMessageDeflate: false,
+      // The tokenizer validates UTF-8 as it reads (RFC 6120 §11.6); once is enough.
+      skipUTF8Validation: true,
       // Room for the largest stanza plus its framing; the tokenizer enforces the exact limits.
       maxPayload: options.maxStanzaBytes + 4096,
       handleProtocols: (protocols) => (protocols.has('xmpp') ? 'xmpp' : false),
