@@ -103,9 +103,23 @@ route = {t: med(values('route', t, ['routing', 'perSecond'])) for t in ('tcp', '
 ratios = [w / t for w, t in zip(values('route', 'websocket', ['routing', 'perSecond']), values('route', 'tcp', ['routing', 'perSecond'])) if t]
 login = {t: med(values('login', t, ['logins', 'perSecond'])) for t in ('tcp', 'websocket', 'bosh')}
 idle = {t: med(values('idle', t, ['idle', 'kbPerConnection'])) for t in ('tcp', 'websocket')}
+def cpu_per_message(t):
+    # Server CPU microseconds per routed message: the transport's cost, steadier than msg/s
+    # on a machine whose speed varies (and when the generator, not the server, is the limit).
+    out = []
+    for run in range(1, repeat + 1):
+        try:
+            x = json.load(open(f"{results}/route-{t}-{run}.json"))['routing']
+            out.append(x['serverCpuSeconds'] / x['received'] * 1e6)
+        except Exception:
+            pass
+    return out
+cost = {t: cpu_per_message(t) for t in ('tcp', 'websocket', 'bosh')}
+capacity = [tc / wc for tc, wc in zip(cost['tcp'], cost['websocket']) if wc]
 print(f"| medians of {repeat} | TCP | WebSocket | BOSH |")
 print("|---|---:|---:|---:|")
 print(f"| routed messages/s | {route['tcp']:,.0f} | {route['websocket']:,.0f} ({med(ratios):.2f}× TCP, per-run ratios {', '.join(f'{x:.2f}' for x in ratios)}) | {route['bosh']:,.0f} |")
+print(f"| server CPU per routed message | {med(cost['tcp']):.1f} µs | {med(cost['websocket']):.1f} µs (capacity {med(capacity):.2f}× TCP) | {med(cost['bosh']):.1f} µs |")
 print(f"| logins/s | {login['tcp']:,.0f} | {login['websocket']:,.0f} | {login['bosh']:,.0f} |")
 print(f"| memory per idle session | {idle['tcp']:.1f} KB | {idle['websocket']:.1f} KB ({idle['websocket'] / idle['tcp']:.2f}× TCP) | |")
 PY

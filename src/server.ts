@@ -38,6 +38,7 @@ import { ClusterBoshRelay } from './http/client/bosh-relay.js';
 import { ClientAddresses } from './http/client/client-address.js';
 import { ClientHttpListener } from './http/client/listener.js';
 import { ComponentListeners } from './components/listener.js';
+import { ClusterComponentDirectory } from './components/cluster-directory.js';
 import { ServiceDomains } from './core/services.js';
 import { OriginPolicy } from './http/client/origins.js';
 import { WebSocketEndpoint } from './http/client/websocket.js';
@@ -277,6 +278,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       serverDomain: config.domains[0]!,
       traffic: metrics.stanzaTraffic('component'),
       log: componentLogger(log, 'component', levels),
+      directory: cluster ? new ClusterComponentDirectory(cluster) : null,
     });
     const clientHttp = new ClientHttpListener(createClientApp({ config, domains, bosh }), websocket, {
       listen: config.http.listen,

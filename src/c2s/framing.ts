@@ -51,8 +51,11 @@ export interface ClientFraming {
   attach(events: FramingEvents): void;
   /** Sends our stream header (once per stream and restart). */
   openStream(header: OutgoingHeader): void;
-  /** A jabber:client stanza, serialised without its xmlns (the framing qualifies it if needed). */
-  writeStanza(xml: string): void;
+  /**
+   * A jabber:client stanza: an element without xmlns, or its serialisation. Framings whose
+   * elements stand alone add the namespace.
+   */
+  writeStanza(stanza: Element | string): void;
   /** <stream:features/>. */
   writeFeatures(features: Element): void;
   /** Any other element, carrying its own xmlns (SASL, STARTTLS, stream management). */
@@ -77,8 +80,23 @@ export interface ClientFraming {
 }
 
 /**
- * `<message …>` → `<message xmlns='jabber:client' …>`, unless its start tag names a namespace:
- * framings whose elements stand alone (WebSocket messages, BOSH bodies) must say it.
+ * A stanza serialised with xmlns='jabber:client', for framings whose elements stand alone
+ * (WebSocket messages, BOSH bodies). An element gets the attribute for the time of its
+ * serialisation (synchronous: nothing else sees it); text is rewritten.
+ */
+export function qualifiedStanza(stanza: Element | string): string {
+  if (typeof stanza === 'string') return qualifyStanza(stanza);
+  if (stanza.attrs.xmlns !== undefined) return stanza.toString();
+  stanza.attrs.xmlns = NS_CLIENT;
+  try {
+    return stanza.toString();
+  } finally {
+    delete stanza.attrs.xmlns;
+  }
+}
+
+/**
+ * `<message …>` → `<message xmlns='jabber:client' …>`, unless its start tag names a namespace.
  */
 export function qualifyStanza(xml: string): string {
   const tagEnd = xml.indexOf('>');

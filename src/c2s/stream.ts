@@ -678,11 +678,11 @@ export class ClientStream implements SessionStream, FramingEvents {
       return;
     }
     this.ctx.traffic.sent.add(stanza.name);
-    this.framing.writeStanza(stanza.toString());
+    this.framing.writeStanza(stanza);
   }
 
   private writeElement(stanza: Element): void {
-    this.framing.writeStanza(stanza.toString());
+    this.framing.writeStanza(stanza);
   }
 
   // ---- closing (RFC 6120 §4.4) ---------------------------------------------------------

@@ -90,8 +90,9 @@ export class TcpFraming implements ClientFraming, XmlStreamEvents, TransportList
     );
   }
 
-  writeStanza(xml: string): void {
-    this.transport.write(xml);
+  writeStanza(stanza: Element | string): void {
+    // The stream header declared jabber:client: stanzas go as they are.
+    this.transport.write(typeof stanza === 'string' ? stanza : stanza.toString());
   }
 
   writeFeatures(features: Element): void {

@@ -35,7 +35,9 @@ export type DirectMessage =
   | { op: 'req'; kind: string; req: string; from: string }
   | { op: 'res'; req: string }
   /** The asking node no longer wants the answer. */
-  | { op: 'cancel'; req: string; from: string };
+  | { op: 'cancel'; req: string; from: string }
+  /** A stanza for a service (a component) connected to the receiving node; body: the stanza. */
+  | { op: 'service'; domain: string };
 
 export interface BusHandlers {
   event(event: ClusterEvent): void;

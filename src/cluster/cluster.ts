@@ -18,6 +18,7 @@ import { describeRedisUrl, keys, openRedis } from './redis.js';
 import { ClusterSessionRegistry, REAP_NODE, RemoteSession } from './registry.js';
 import { RedisOwnership, type Ownership } from './ownership.js';
 import { NodeRequests } from './requests.js';
+import { StanzaReader } from '../xml/parse-stanza.js';
 import type { NodeStats } from '../services/stats.js';
 
 /** Hash: node id → its figures (NodeStats JSON), refreshed every third of the TTL. */
@@ -53,6 +54,8 @@ export class Cluster implements CacheCoherence {
   private readonly dropHandlers = new Map<CacheName, Array<(key: string) => void>>();
   private hooks: HookBus<ServerEvents> | null = null;
   private subscriptions = 0;
+  private serviceHandler: ((domain: string, stanza: Element) => void) | null = null;
+  private readonly reader = new StanzaReader();
   /** Nodes this one spoke for lately: their late events are ignored. */
   private readonly dead = new Set<string>();
 
@@ -92,7 +95,8 @@ export class Cluster implements CacheCoherence {
     await cluster.bus.start({
       event: (event) => cluster.event(event),
       direct: (message, body) => {
-        if (!cluster.requests.direct(message, body)) cluster.registry.direct(message, body);
+        if (message.op === 'service') cluster.serviceStanza(message.domain, body);
+        else if (!cluster.requests.direct(message, body)) cluster.registry.direct(message, body);
       },
       subscribed: () => void cluster.subscribed(),
     });
@@ -127,6 +131,26 @@ export class Cluster implements CacheCoherence {
       }
     }
     return result;
+  }
+
+  /** Sends a stanza to the service `domain` connected at `node`; false when nobody got it. */
+  async sendToService(node: string, domain: string, stanza: Element): Promise<boolean> {
+    return (await this.bus.send(node, { op: 'service', domain }, stanza.toString())) > 0;
+  }
+
+  /** Where stanzas for services connected to this node arrive from the other nodes. */
+  onServiceStanza(handler: (domain: string, stanza: Element) => void): void {
+    this.serviceHandler = handler;
+  }
+
+  private serviceStanza(domain: string, body: string): void {
+    const stanza = this.reader.read(body);
+    if (!stanza) {
+      this.log.error({ domain }, 'unparsable stanza for a service from another cluster node');
+      return;
+    }
+    if (this.serviceHandler) this.serviceHandler(domain, stanza);
+    else this.log.warn({ domain }, 'a stanza for a service this node does not run');
   }
 
   /** The nodes alive now, this one included. */

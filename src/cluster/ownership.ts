@@ -65,6 +65,13 @@ redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 return ARGV[1]
 `;
 
+/** KEYS: members, owner key. The live owner, or nil: a look without claiming. */
+const HOLDER = `${NOW}
+local current = redis.call('GET', KEYS[2])
+if current and live(current) then return current end
+return false
+`;
+
 /** KEYS: owner key; ARGV: caller. Deletes the key only while the caller holds it. */
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -114,6 +121,8 @@ export interface Ownership {
    * and with Redis's error when Redis cannot be reached.
    */
   owner(key: string): Promise<string>;
+  /** The live node owning `key`, or null; nobody claims it (for those who only forward to it). */
+  holder(key: string): Promise<string | null>;
   /** Whether this node holds `key` (it won it and has not lost, released or dropped it). */
   isMine(key: string): boolean;
   /** Gives `key` up, if this node holds it in Redis (compare-and-delete); no handler runs. */
@@ -173,6 +182,10 @@ export class RedisOwnership implements Ownership {
       this.lost([key]);
     }
     return owner;
+  }
+
+  async holder(key: string): Promise<string | null> {
+    return (await this.redis.eval(HOLDER, 2, keys.members, keys.owner(key))) as string | null;
   }
 
   isMine(key: string): boolean {
@@ -251,6 +264,10 @@ export class LocalOwnership implements Ownership {
   constructor(readonly node: string) {}
 
   owner(_key: string): Promise<string> {
+    return Promise.resolve(this.node);
+  }
+
+  holder(_key: string): Promise<string | null> {
     return Promise.resolve(this.node);
   }
 

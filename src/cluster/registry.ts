@@ -539,7 +539,7 @@ export class ClusterSessionRegistry implements SessionRegistry, SessionClaims {
       return;
     }
     // Requests between nodes are src/cluster/requests.ts's.
-    if (message.op === 'req' || message.op === 'res' || message.op === 'cancel') return;
+    if (message.op === 'req' || message.op === 'res' || message.op === 'cancel' || message.op === 'service') return;
     const jid = tryParseJid(message.jid);
     const session = jid ? this.own.get(jid) : undefined;
     const mine = session && session.id === message.sid ? session : undefined;

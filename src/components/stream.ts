@@ -25,8 +25,8 @@ export interface ComponentStreamContext {
   readonly secrets: ReadonlyMap<string, string>;
   readonly limits: { preAuth: XmlLimits; stanzaBytes: number };
   readonly traffic: StanzaTraffic;
-  /** May this stream become `domain`'s connection? (One per domain.) */
-  claim(domain: string, stream: ComponentStream): boolean;
+  /** May this stream become `domain`'s connection? (One per domain, in a cluster too.) */
+  claim(domain: string, stream: ComponentStream): Promise<boolean>;
   closed(stream: ComponentStream): void;
 }
 
@@ -57,6 +57,11 @@ export class ComponentStream implements XmlStreamEvents, TransportListener {
     transport.attach(this);
     this.handshakeTimer = setTimeout(() => this.fail(new StreamError('connection-timeout', 'no handshake in time')), handshakeTimeoutMs);
     this.handshakeTimer.unref();
+  }
+
+  /** Still negotiating or ready: not closing or closed. */
+  get isOpen(): boolean {
+    return this.state === 'header' || this.state === 'handshake' || this.state === 'ready';
   }
 
   /** The component domain once the handshake succeeded. */
@@ -146,7 +151,25 @@ export class ComponentStream implements XmlStreamEvents, TransportListener {
       throw new StreamError('not-authorized', 'the handshake does not match the secret');
     }
     // One connection per component domain: a second one is refused while the first lives.
-    if (!this.ctx.claim(domain, this)) throw new StreamError('conflict', `${domain} is already connected`);
+    // Nothing more is read until that is settled.
+    this.parser.pause();
+    this.transport.pause();
+    this.ctx.claim(domain, this).then(
+      (mine) => this.guard(() => {
+        if (this.state !== 'handshake') return;
+        if (!mine) throw new StreamError('conflict', `${domain} is already connected`);
+        this.ready(domain);
+        this.transport.resume();
+        this.parser.resume();
+      }),
+      (err: unknown) => {
+        this.ctx.log.error({ err, component: domain }, 'could not register the component');
+        this.fail(new StreamError('internal-server-error'));
+      },
+    );
+  }
+
+  private ready(domain: string): void {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.handshakeTimer = null;
     this.state = 'ready';

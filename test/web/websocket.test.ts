@@ -88,8 +88,8 @@ describe('WebSocket (RFC 7395)', function () {
     const full = `${a}@${ts.domain}/web`;
     await waitUntil(() => inbox.some((el: Element) => el.is('presence') && el.attrs.from === full && el.attrs.type === undefined), 'available presence at the contact');
     // The contact's presence reaches the browser too, qualified for a standalone message.
-    const contact = await socket.waitFor(new RegExp(`<presence xmlns='jabber:client'[^>]* from=["']${b}@${ts.domain}/desktop["']`));
-    expect(contact).to.match(/^<presence xmlns='jabber:client'/);
+    const contact = parseXml(await socket.waitFor(new RegExp(`^<presence [^>]*from=["']${b}@${ts.domain}/desktop["']`)));
+    expect(contact.attrs.xmlns).to.equal('jabber:client');
 
     socket.ws.terminate();
     await waitUntil(() => inbox.some((el: Element) => el.is('presence') && el.attrs.from === full && el.attrs.type === 'unavailable'), 'unavailable presence at the contact');

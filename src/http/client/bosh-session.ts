@@ -4,7 +4,7 @@
 // meanwhile, and their responses kept for retransmission (§14.3).
 import type { ServerResponse } from 'node:http';
 import { Element, escapeXML } from 'ltx';
-import { qualifyStanza, type ClientFraming, type FramingEvents, type OutgoingHeader } from '../../c2s/framing.js';
+import { qualifiedStanza, type ClientFraming, type FramingEvents, type OutgoingHeader } from '../../c2s/framing.js';
 import { NS_STREAMS, type StreamError } from '../../core/errors.js';
 import type { XmlLimits } from '../../xml/stream-parser.js';
 
@@ -302,9 +302,9 @@ export class BoshSession implements ClientFraming {
     this.streamAttrs ??= { authid: header.id, from: header.from };
   }
 
-  writeStanza(xml: string): void {
+  writeStanza(stanza: Element | string): void {
     // Inside <body/> the default namespace is httpbind's.
-    this.queue(qualifyStanza(xml));
+    this.queue(qualifiedStanza(stanza));
   }
 
   writeFeatures(features: Element): void {

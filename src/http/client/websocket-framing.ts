@@ -5,7 +5,7 @@
 import type { Duplex } from 'node:stream';
 import { escapeXML, type Element } from 'ltx';
 import type { WebSocket } from 'ws';
-import { qualifyStanza, type ClientFraming, type FramingEvents, type OutgoingHeader } from '../../c2s/framing.js';
+import { qualifiedStanza, type ClientFraming, type FramingEvents, type OutgoingHeader } from '../../c2s/framing.js';
 import { NS_STREAMS, StreamError } from '../../core/errors.js';
 import { NS_CLIENT } from '../../core/stanza.js';
 import type { XmlErrorCondition, XmlLimits, XmlStreamEvents } from '../../xml/stream-parser.js';
@@ -239,8 +239,8 @@ export class WebSocketFraming implements ClientFraming, XmlStreamEvents {
     this.send(`<open xmlns='${NS_FRAMING}' id='${header.id}' from='${escapeXML(header.from)}'${to} version='1.0' xml:lang='en'/>`);
   }
 
-  writeStanza(xml: string): void {
-    this.send(qualifyStanza(xml));
+  writeStanza(stanza: Element | string): void {
+    this.send(qualifiedStanza(stanza));
   }
 
   writeFeatures(features: Element): void {
