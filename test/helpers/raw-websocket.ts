@@ -10,6 +10,8 @@ export interface RawWebSocketOptions {
   headers?: Record<string, string>;
   /** Answer ping frames (default true, as every WebSocket client does). */
   autoPong?: boolean;
+  /** wss: the name the server's certificate is checked against (SNI). */
+  servername?: string;
 }
 
 export class RawWebSocket {
@@ -43,6 +45,8 @@ export class RawWebSocket {
         origin: options.origin,
         headers: options.headers,
         autoPong: options.autoPong ?? true,
+        // Passed on to tls.connect (not in ws's own option types).
+        ...({ servername: options.servername } as object),
       });
       ws.once('open', () => resolve(new RawWebSocket(ws)));
       ws.once('unexpected-response', (_request, response) => {

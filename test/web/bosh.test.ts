@@ -3,6 +3,7 @@
 import { expect } from 'chai';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { BoshClient, NS_HTTPBIND, NS_XBOSH } from '../helpers/bosh-client.js';
+import { ScramClient } from '../helpers/scram-client.js';
 import { collectStanzas, connect, delay, nextStanza, stopQuietly, xml, type Client, type Element } from '../helpers/xmpp-client.js';
 
 const PASSWORD = 'bosh-secret';
@@ -93,6 +94,23 @@ describe('BOSH (XEP-0124, XEP-0206)', function () {
     const message = response.body?.getChild('message');
     expect(message?.attrs.xmlns).to.equal('jabber:client');
     expect(message?.getChildText('body')).to.equal('to the browser');
+    await bosh.send('', { type: 'terminate' });
+  });
+
+  it('logs in with SCRAM-SHA-256: challenge, response, and the server signature in <success/>', async function () {
+    const local = await account('scram');
+    const bosh = new BoshClient(url, ts.domain);
+    await bosh.create();
+    const scram = new ScramClient('sha256', local, PASSWORD);
+    const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
+    const challenge = await bosh.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>${b64(scram.first())}</auth>`);
+    const serverFirst = Buffer.from(challenge.body!.getChildText('challenge')!, 'base64').toString('utf8');
+    const final = await scram.final(serverFirst);
+    const success = await bosh.send(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>${b64(final)}</response>`);
+    const serverFinal = Buffer.from(success.body!.getChildText('success')!, 'base64').toString('utf8');
+    expect(scram.verifyServerFinal(serverFinal)).to.equal(true);
+    const restarted = await bosh.restart();
+    expect(restarted.body?.getChild('features')?.getChild('bind')).to.not.equal(undefined);
     await bosh.send('', { type: 'terminate' });
   });
 
