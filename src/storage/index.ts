@@ -12,6 +12,7 @@ import { createOfflineStore, type OfflineStore } from './offline.js';
 import { createRosterStore, type RosterStore } from './roster.js';
 import { createTokenStore, type TokenStore } from './tokens.js';
 import { createSecretStore, type SecretStore } from './secrets.js';
+import { createPrivateStorageStore, type PrivateStorageStore } from './private-storage.js';
 
 export interface Stores {
   accounts: AccountStore;
@@ -22,6 +23,7 @@ export interface Stores {
   lastActivity: LastActivityStore;
   blocklist: BlocklistStore;
   secrets: SecretStore;
+  privateStorage: PrivateStorageStore;
 }
 
 export function createStores(database: Database): Stores {
@@ -34,11 +36,12 @@ export function createStores(database: Database): Stores {
   const lastActivity = createLastActivityStore(database.db);
   const blocklist = createBlocklistStore(database.db);
   const secrets = createSecretStore(database.db);
+  const privateStorage = createPrivateStorageStore(database.db);
   // Embedded PGlite has one writer, this process, so what it remembers of the database is
   // exact. A PostgreSQL server may have other writers (the command line, later other nodes).
-  if (database.kind !== 'pglite') return { accounts, roster, offline, tokens, archive, lastActivity, blocklist, secrets };
+  if (database.kind !== 'pglite') return { accounts, roster, offline, tokens, archive, lastActivity, blocklist, secrets, privateStorage };
   return { accounts: withCredentialCache(accounts), ...withPendingIndex(database.db, roster, offline), tokens, archive: withPrefsIndex(database.db, archive), lastActivity,
-    blocklist: withBlocklistIndex(database.db, blocklist), secrets };
+    blocklist: withBlocklistIndex(database.db, blocklist), secrets, privateStorage };
 }
 
 export { openDatabase, migrateToLatest, type Database, type DatabaseOptions, type StorageLogger } from './database.js';
@@ -50,4 +53,5 @@ export type { ArchiveStore, ArchiveEntry, ArchivedMessage, ArchiveFilter, Archiv
 export type { LastActivityStore, LastLogout } from './last-activity.js';
 export type { BlocklistStore } from './blocklist.js';
 export type { SecretStore } from './secrets.js';
+export type { PrivateStorageStore, PrivatePutResult } from './private-storage.js';
 export type { Tables } from './tables.js';

@@ -135,6 +135,14 @@ export interface BlocklistItemsTable {
 }
 export type BlocklistItemRow = Selectable<BlocklistItemsTable>;
 
+export interface PrivateStorageTable {
+  domain: string;
+  username: string;
+  namespace: string;
+  xml: string;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+}
+
 export interface ServerSecretsTable {
   name: string;
   value: Bytea;
@@ -154,4 +162,5 @@ export interface Tables {
   last_activity: LastActivityTable;
   blocklist_items: BlocklistItemsTable;
   server_secrets: ServerSecretsTable;
+  private_storage: PrivateStorageTable;
 }
