@@ -203,6 +203,8 @@ const configSchema = z.strictObject({
       hibernatedPerAccount: int(1, 1_000, 10),
       // XEP-0191: JIDs and domains one account may block; blocking more is not-allowed.
       blocklistItems: int(1, 1_000_000, 1_000),
+      // XEP-0054: the largest photo (decoded bytes) a vCard may carry.
+      vcardPhotoBytes: int(1_024, 16 * 1024 * 1024, 131_072),
       // XEP-0352: stanzas held for one inactive client session; above it they are all written out.
       csiHeldStanzas: int(0, 100_000, 100),
     })

@@ -38,7 +38,12 @@ describe('config', function () {
       hibernatedPerAccount: 10,
       blocklistItems: 1000,
       csiHeldStanzas: 100,
+      vcardPhotoBytes: 131_072,
     });
+    expect(config.http).to.deep.equal({
+      listen: ['*:5280'], tlsListen: [], publicUrl: null, allowedOrigins: [], webClient: true, trustedProxies: [], boshInactivityS: 60,
+    });
+    expect(config.components).to.deep.equal({ listen: ['127.0.0.1:5347'], services: {} });
     expect(config.auth.scramIterations).to.equal(4096);
   });
 

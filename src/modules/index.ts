@@ -11,10 +11,11 @@ import { offlineModule } from './offline.js';
 import { pingModule } from './ping.js';
 import { presenceModule } from './presence.js';
 import { privateStorageModule } from './private-storage.js';
+import { vcardModule } from './vcard.js';
 import { rosterModule } from './roster.js';
 import { timeModule } from './time.js';
 import { versionModule } from './version.js';
 
 export const builtinModules: readonly HearthModule[] = [discoModule, pingModule, rosterModule, presenceModule, offlineModule, csiModule,
   versionModule, timeModule, lastActivityModule, contactAddressesModule, carbonsModule,
-  blockingModule, mamModule, privateStorageModule];
+  blockingModule, mamModule, privateStorageModule, vcardModule];

@@ -13,6 +13,7 @@ import { createRosterStore, type RosterStore } from './roster.js';
 import { createTokenStore, type TokenStore } from './tokens.js';
 import { createSecretStore, type SecretStore } from './secrets.js';
 import { createPrivateStorageStore, type PrivateStorageStore } from './private-storage.js';
+import { createVcardStore, type VcardStore } from './vcards.js';
 
 export interface Stores {
   accounts: AccountStore;
@@ -24,6 +25,7 @@ export interface Stores {
   blocklist: BlocklistStore;
   secrets: SecretStore;
   privateStorage: PrivateStorageStore;
+  vcards: VcardStore;
 }
 
 export function createStores(database: Database): Stores {
@@ -37,11 +39,12 @@ export function createStores(database: Database): Stores {
   const blocklist = createBlocklistStore(database.db);
   const secrets = createSecretStore(database.db);
   const privateStorage = createPrivateStorageStore(database.db);
+  const vcards = createVcardStore(database.db);
   // Embedded PGlite has one writer, this process, so what it remembers of the database is
   // exact. A PostgreSQL server may have other writers (the command line, later other nodes).
-  if (database.kind !== 'pglite') return { accounts, roster, offline, tokens, archive, lastActivity, blocklist, secrets, privateStorage };
+  if (database.kind !== 'pglite') return { accounts, roster, offline, tokens, archive, lastActivity, blocklist, secrets, privateStorage, vcards };
   return { accounts: withCredentialCache(accounts), ...withPendingIndex(database.db, roster, offline), tokens, archive: withPrefsIndex(database.db, archive), lastActivity,
-    blocklist: withBlocklistIndex(database.db, blocklist), secrets, privateStorage };
+    blocklist: withBlocklistIndex(database.db, blocklist), secrets, privateStorage, vcards };
 }
 
 export { openDatabase, migrateToLatest, type Database, type DatabaseOptions, type StorageLogger } from './database.js';
@@ -54,4 +57,5 @@ export type { LastActivityStore, LastLogout } from './last-activity.js';
 export type { BlocklistStore } from './blocklist.js';
 export type { SecretStore } from './secrets.js';
 export type { PrivateStorageStore, PrivatePutResult } from './private-storage.js';
+export type { VcardStore } from './vcards.js';
 export type { Tables } from './tables.js';

@@ -143,6 +143,13 @@ export interface PrivateStorageTable {
   updated_at: ColumnType<Date, Date | undefined, Date>;
 }
 
+export interface VcardsTable {
+  domain: string;
+  username: string;
+  xml: string;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+}
+
 export interface ServerSecretsTable {
   name: string;
   value: Bytea;
@@ -163,4 +170,5 @@ export interface Tables {
   blocklist_items: BlocklistItemsTable;
   server_secrets: ServerSecretsTable;
   private_storage: PrivateStorageTable;
+  vcards: VcardsTable;
 }
