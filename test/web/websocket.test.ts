@@ -292,3 +292,55 @@ async function waitUntil(condition: () => boolean, what: string, ms = 3_000): Pr
     await delay(10);
   }
 }
+
+describe('stream management across framings', function () {
+  let ts: TestServer;
+
+  before(async function () {
+    ts = await startTestServer({ host: '127.0.0.167' });
+    await ts.addUser('roamer', PASSWORD);
+    await ts.addUser('sender', PASSWORD);
+  });
+
+  after(async function () {
+    await ts?.stop();
+  });
+
+  it('resumes a WebSocket session whose socket died on a new WebSocket, with what it missed', async function () {
+    const wsUrl = `${ts.httpUrl.replace(/^http/, 'ws')}/xmpp-websocket`;
+    const login = async () => {
+      const socket = await RawWebSocket.open(wsUrl);
+      await socket.request(openElement(ts.domain), /<stream:features/);
+      await socket.request(plainAuth('roamer', PASSWORD), /<success/);
+      await socket.request(openElement(ts.domain), /<stream:features/);
+      return socket;
+    };
+    const first = await login();
+    await first.request(`<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>tab</resource></bind></iq>`, /<jid>/);
+    const enabled = await first.request(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`, /<enabled /);
+    const previd = /id=['"]([^'"]+)['"]/.exec(enabled)![1]!;
+    first.ws.terminate();
+    await first.waitClosed();
+
+    // A message while the session is hibernated.
+    const sender = await connect(ts, 'sender', PASSWORD);
+    try {
+      await sender.send(xml('message', { to: `roamer@${ts.domain}/tab`, type: 'chat' }, xml('body', {}, 'while you were away')));
+      await delay(200);
+    } finally {
+      await stopQuietly(sender);
+    }
+
+    const second = await login();
+    try {
+      const from = second.messages.length;
+      second.send(`<resume xmlns='urn:xmpp:sm:3' previd='${previd}' h='0'/>`);
+      await second.waitFor(/^<resumed /, from);
+      const missed = parseXml(await second.waitFor(/while you were away/, from));
+      expect(missed.attrs.xmlns).to.equal('jabber:client');
+      expect(missed.attrs.to).to.equal(`roamer@${ts.domain}/tab`);
+    } finally {
+      second.close();
+    }
+  });
+});
