@@ -1,6 +1,7 @@
 // XEP-0114 components in a cluster: a component connected to one node serves users of every
 // node; it is connected once in the whole cluster.
-import { component, xml as cxml } from '@xmpp/component';
+import { xml as cxml } from '@xmpp/component';
+import { componentReceives, startComponent as connectComponent, stopComponent, type Component } from '../helpers/component.js';
 import { expect } from 'chai';
 import type { TestServer } from '../helpers/server.js';
 import { connect, delay, nextStanza, stopQuietly, xml, type Client, type Element } from '../helpers/xmpp-client.js';
@@ -10,28 +11,8 @@ const SECRET = 'cluster-component-secret';
 const BOT = 'bot.hearth.example';
 const PASSWORD = 'cluster-component-pw';
 
-type Component = ReturnType<typeof component>;
-
-async function startComponent(node: TestServer): Promise<Component> {
-  const bot = component({ service: `xmpp://${node.host}:${node.componentPort}`, domain: BOT, password: SECRET });
-  bot.reconnect.stop();
-  bot.on('error', () => undefined);
-  await Promise.race([bot.start(), new Promise((_, reject) => setTimeout(() => reject(new Error('component start timed out')), 5_000))]);
-  return bot;
-}
-
-function receives(bot: Component, match: (el: Element) => boolean, ms = 5_000): Promise<Element> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the component received nothing matching')), ms);
-    const listener = (el: Element) => {
-      if (!match(el)) return;
-      clearTimeout(timer);
-      bot.removeListener('stanza', listener);
-      resolve(el);
-    };
-    bot.on('stanza', listener);
-  });
-}
+const startComponent = (node: TestServer) => connectComponent(node, BOT, SECRET);
+const receives = (bot: Component, match: (el: Element) => boolean) => componentReceives(bot, match, 5_000);
 
 describe('cluster: external components', function () {
   this.timeout(30_000);
@@ -47,7 +28,7 @@ describe('cluster: external components', function () {
 
   after(async () => {
     for (const c of clients) await stopQuietly(c);
-    for (const b of bots) await Promise.race([b.stop().catch(() => undefined), delay(1_000)]);
+    for (const b of bots) await stopComponent(b);
     await cluster?.stop();
   });
 
@@ -70,7 +51,7 @@ describe('cluster: external components', function () {
     expect(second?.condition).to.equal('conflict');
 
     // Gone: the user on the other node gets service-unavailable.
-    await Promise.race([bots.pop()!.stop().catch(() => undefined), delay(1_000)]);
+    await stopComponent(bots.pop()!);
     await delay(300);
     const bounced = nextStanza(user, (el) => el.is('message') && el.attrs.type === 'error');
     await user.send(xml('message', { to: `echo@${BOT}`, type: 'chat' }, xml('body', {}, 'anyone?')));

@@ -5,10 +5,11 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { component, xml as cxml } from '@xmpp/component';
+import { xml as cxml } from '@xmpp/component';
 import { expect } from 'chai';
 import { handshakeDigest } from '../../src/components/stream.js';
 import { validateConfig } from '../../src/config.js';
+import { componentReceives, startComponent as connectComponent, stopComponent, type Component } from '../helpers/component.js';
 import { RawConnection } from '../helpers/raw.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { acknowledgeRosterPushes, connect, delay, nextStanza, stopQuietly, xml, type Client, type Element } from '../helpers/xmpp-client.js';
@@ -18,36 +19,9 @@ const SECRET = 'the-component-secret';
 const BOT = 'bot.hearth.example';
 const CA = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'tls', 'ca.crt');
 
-type Component = ReturnType<typeof component>;
-
-/** Connects a component; resolves once the handshake succeeded. */
-async function startComponent(ts: TestServer, domain = BOT, password = SECRET): Promise<Component> {
-  const bot = component({ service: `xmpp://${ts.host}:${ts.componentPort}`, domain, password });
-  bot.reconnect.stop();
-  bot.on('error', () => undefined);
-  await Promise.race([
-    bot.start(),
-    new Promise((_, reject) => setTimeout(() => reject(new Error('component start timed out')), 5_000)),
-  ]);
-  return bot;
-}
-
-async function stopComponent(bot: Component): Promise<void> {
-  await Promise.race([bot.stop().catch(() => undefined), delay(1_000)]);
-}
-
-/** The next stanza a component receives that matches. */
-function componentReceives(bot: Component, match: (el: Element) => boolean, ms = 3_000): Promise<Element> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the component received nothing matching')), ms);
-    const listener = (el: Element) => {
-      if (!match(el)) return;
-      clearTimeout(timer);
-      bot.removeListener('stanza', listener);
-      resolve(el);
-    };
-    bot.on('stanza', listener);
-  });
+/** Connects the test component (BOT with SECRET, or as given). */
+function startComponent(ts: TestServer, domain = BOT, password = SECRET): Promise<Component> {
+  return connectComponent(ts, domain, password);
 }
 
 describe('external components (XEP-0114)', function () {

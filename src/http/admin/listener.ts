@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { RequestListener } from 'node:http';
 import type { Logger } from 'pino';
 import { ListenerGroup } from '../../core/listen.js';
+import { answerMalformedRequests, closeHttpServers } from '../http-server.js';
 
 /** Slow or idle clients do not hold connections: the API answers in milliseconds. */
 const HEADERS_TIMEOUT_MS = 10_000;
@@ -37,25 +38,13 @@ export class AdminListener {
         this.handler,
       );
       server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
-      server.on('clientError', (err, socket) => {
-        // Malformed HTTP: answer 400 and hang up; never an exception.
-        this.log.debug({ err: err.message }, 'malformed admin request');
-        if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-        else socket.destroy();
-      });
+      answerMalformedRequests(server, this.log, 'admin');
       await this.listeners.add(server, spec, 'admin');
     }
   }
 
   /** Stops listening and drops every connection (keep-alive ones too). */
   async close(): Promise<void> {
-    const closing = this.listeners.servers.splice(0).map(
-      (server) =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        }),
-    );
-    await Promise.all(closing);
+    await closeHttpServers(this.listeners.servers);
   }
 }

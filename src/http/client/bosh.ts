@@ -47,7 +47,6 @@ export interface BoshOptions {
 type ParsedBody = { attrs: Record<string, string>; xboshPrefix: string | null; elements: Element[] } | { error: string } | { foreign: string };
 
 class BodyCollector implements XmlStreamEvents {
-  attrs: Record<string, string> | null = null;
   header: StreamHeader | null = null;
   readonly elements: Element[] = [];
   done = false;
@@ -57,7 +56,6 @@ class BodyCollector implements XmlStreamEvents {
   parser: XmlStreamParser | null = null;
   streamStart(header: StreamHeader): void {
     this.header = header;
-    this.attrs = header.attrs;
     const sid = header.attrs.sid;
     if (sid === undefined) return;
     // The session's own limits (raised once it authenticated) bound its stanzas.

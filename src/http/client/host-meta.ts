@@ -2,6 +2,7 @@
 // JSON. One pair of endpoints serves every domain (the stream's `to` picks the domain), so
 // each domain's host-meta lists the same URLs.
 import type { Request, Response } from 'express';
+import { escapeXML } from 'ltx';
 import { isLoopback } from './client-address.js';
 
 export const REL_WEBSOCKET = 'urn:xmpp:alt-connections:websocket';
@@ -39,15 +40,11 @@ export function endpointsFor(base: URL, websocketPath: string, boshPath: string)
 
 const XRD_NS = 'http://docs.oasis-open.org/ns/xri/xrd-1.0';
 
-function escapeAttr(value: string): string {
-  return value.replace(/&/g, '&amp;').replace(/'/g, '&apos;').replace(/</g, '&lt;');
-}
-
 export function hostMetaXrd(endpoints: Endpoints): string {
   return (
     `<?xml version='1.0' encoding='utf-8'?>\n<XRD xmlns='${XRD_NS}'>\n` +
-    `  <Link rel='${REL_WEBSOCKET}' href='${escapeAttr(endpoints.websocket)}'/>\n` +
-    `  <Link rel='${REL_BOSH}' href='${escapeAttr(endpoints.bosh)}'/>\n` +
+    `  <Link rel='${REL_WEBSOCKET}' href='${escapeXML(endpoints.websocket)}'/>\n` +
+    `  <Link rel='${REL_BOSH}' href='${escapeXML(endpoints.bosh)}'/>\n` +
     `</XRD>\n`
   );
 }

@@ -6,6 +6,7 @@ import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { ListenerGroup } from '../../core/listen.js';
+import { answerMalformedRequests, closeHttpServers } from '../http-server.js';
 import type { TlsServerOptionsSource } from '../../c2s/transport.js';
 import { refuseUpgrade, WEBSOCKET_PATH, type WebSocketEndpoint } from './websocket.js';
 
@@ -60,12 +61,7 @@ export class ClientHttpListener {
 
   private prepare<S extends http.Server>(server: S): S {
     server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
-    server.on('clientError', (err, socket) => {
-      // Malformed HTTP: 400 and hang up, never an exception.
-      this.options.log.debug({ err: err.message }, 'malformed HTTP request');
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      else socket.destroy();
-    });
+    answerMalformedRequests(server, this.options.log, 'HTTP');
     server.on('upgrade', (request: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => socket.destroy());
       const path = (request.url ?? '').split('?')[0];
@@ -84,13 +80,6 @@ export class ClientHttpListener {
 
   /** Stops listening and drops every connection left (call once the streams are closed). */
   async close(): Promise<void> {
-    const closing = this.listeners.servers.splice(0).map(
-      (server) =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        }),
-    );
-    await Promise.all(closing);
+    await closeHttpServers(this.listeners.servers);
   }
 }

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import express, { type Express, type Request, type Response } from 'express';
+import { escapeXML as escapeHtml } from 'ltx';
 import { BOSH_PATH } from './bosh.js';
 import { WEBSOCKET_PATH } from './websocket.js';
 
@@ -43,10 +44,6 @@ export function chatContentSecurityPolicy(connectTo: readonly string[]): string 
     "form-action 'self'",
     "frame-ancestors 'none'",
   ].join('; ');
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
 export interface WebChatOptions {
