@@ -205,6 +205,12 @@ const configSchema = z.strictObject({
       blocklistItems: int(1, 1_000_000, 1_000),
       // XEP-0054: the largest photo (decoded bytes) a vCard may carry.
       vcardPhotoBytes: int(1_024, 16 * 1024 * 1024, 131_072),
+      // XEP-0163 PEP: nodes per account (beyond: policy-violation), items a node keeps at most
+      // (pubsub#max_items "max"), bytes of one node's items and of all an account's items.
+      pepNodesPerAccount: int(1, 100_000, 256),
+      pepItemsPerNode: int(1, 100_000, 1_000),
+      pepNodeBytes: int(1_024, 1024 * 1024 * 1024, 2 * 1024 * 1024),
+      pepAccountBytes: int(1_024, 16 * 1024 * 1024 * 1024, 8 * 1024 * 1024),
       // XEP-0352: stanzas held for one inactive client session; above it they are all written out.
       csiHeldStanzas: int(0, 100_000, 100),
     })

@@ -43,6 +43,9 @@ import { ServiceDomains } from './core/services.js';
 import { OriginPolicy } from './http/client/origins.js';
 import { WebSocketEndpoint } from './http/client/websocket.js';
 import { Metrics } from './metrics/metrics.js';
+import { EntityCapsService } from './services/entity-caps.js';
+import { Pep } from './services/pep/engine.js';
+import { PrivateXmlViews } from './core/private-xml-views.js';
 import { builtinModules } from './modules/index.js';
 import { Federation } from './s2s/federation.js';
 import { AccountService } from './services/accounts.js';
@@ -163,9 +166,12 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       log: componentLogger(log, 'router', levels),
     });
     metrics.watchRouter(router.stats);
+    const modulesLog = componentLogger(log, 'modules', levels);
+    const caps = new EntityCapsService(stores.entityCaps, router, caches, modulesLog.child({ module: 'caps' }));
+    const privateXml = new PrivateXmlViews();
+    const pep = new Pep({ limits: config.limits, store: stores.pubsub, rosters, sessions, router, caps, caches, log: modulesLog.child({ module: 'pep' }) });
     redeliver = (stanza) => void router.redeliver(stanza);
 
-    const modulesLog = componentLogger(log, 'modules', levels);
     for (const module of [...builtinModules, ...(options.modules ?? [])]) {
       const ctx: ModuleContext = {
         config,
@@ -183,6 +189,9 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
         rosters,
         caches,
         ownership,
+        caps,
+        pep,
+        privateXml,
       };
       for (const feature of module.hostFeatures ?? []) disco.addHostFeature(feature);
       for (const feature of module.accountFeatures ?? []) disco.addAccountFeature(feature);

@@ -39,6 +39,10 @@ describe('config', function () {
       blocklistItems: 1000,
       csiHeldStanzas: 100,
       vcardPhotoBytes: 131_072,
+      pepNodesPerAccount: 256,
+      pepItemsPerNode: 1_000,
+      pepNodeBytes: 2_097_152,
+      pepAccountBytes: 8_388_608,
     });
     expect(config.http).to.deep.equal({
       listen: ['*:5280'], tlsListen: [], publicUrl: null, allowedOrigins: [], webClient: true, trustedProxies: [], boshInactivityS: 60,

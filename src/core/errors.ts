@@ -1,5 +1,5 @@
 // RFC 6120 §4.9.3 (stream errors), §8.3.3 (stanza errors), §6.5 (SASL failures).
-import { Element } from 'ltx';
+import { clone, Element } from 'ltx';
 
 export const NS_STREAMS = 'http://etherx.jabber.org/streams';
 export const NS_STREAM_ERRORS = 'urn:ietf:params:xml:ns:xmpp-streams';
@@ -103,13 +103,16 @@ export class StanzaError extends Error {
   readonly condition: StanzaErrorCondition;
   readonly type: StanzaErrorType;
   readonly text?: string;
+  /** RFC 6120 §8.3.2: an application-specific condition, e.g. XEP-0060 precondition-not-met. */
+  readonly applicationCondition?: Element;
 
-  constructor(condition: StanzaErrorCondition, text?: string, type?: StanzaErrorType) {
+  constructor(condition: StanzaErrorCondition, text?: string, type?: StanzaErrorType, applicationCondition?: Element) {
     super(text ? `${condition}: ${text}` : condition);
     this.name = 'StanzaError';
     this.condition = condition;
     this.type = type ?? DEFAULT_STANZA_ERROR_TYPE[condition];
     this.text = text;
+    this.applicationCondition = applicationCondition;
   }
 
   /** The `<error/>` child of an error stanza (RFC 6120 §8.3.2). */
@@ -119,6 +122,7 @@ export class StanzaError extends Error {
     if (this.text) {
       error.c('text', { xmlns: NS_STANZA_ERRORS, 'xml:lang': 'en' }).t(this.text);
     }
+    if (this.applicationCondition) error.cnode(clone(this.applicationCondition));
     return error;
   }
 }

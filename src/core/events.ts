@@ -43,6 +43,12 @@ export interface ServerEvents {
    */
   'message-undelivered': { stanza: Element; from: Jid; to: Jid };
 
+  /**
+   * An iq result or error addressed to a served domain or to an account's bare JID: the
+   * answer to a query the server sent (XEP-0115 disco#info). Run with HookBus.filter.
+   */
+  'iq-response': { stanza: Element; from: Jid; to: Jid };
+
   // ---- the message path (run with HookBus.filter: keep these hooks synchronous when they can) ----
 
   /**

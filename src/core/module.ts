@@ -16,6 +16,9 @@ import type { RosterService } from '../services/roster.js';
 import type { ModuleMetrics } from '../metrics/metrics.js';
 import type { CacheCoherence } from './cache-coherence.js';
 import type { Ownership } from '../cluster/ownership.js';
+import type { EntityCapsService } from '../services/entity-caps.js';
+import type { Pep } from '../services/pep/engine.js';
+import type { PrivateXmlViews } from './private-xml-views.js';
 
 export interface ModuleContext {
   readonly config: Config;
@@ -42,6 +45,12 @@ export interface ModuleContext {
    * node, taken over when it dies (src/cluster/ownership.ts); alone, this process.
    */
   readonly ownership: Ownership;
+  /** XEP-0115: the verified features behind the capabilities entities claim in presence. */
+  readonly caps: EntityCapsService;
+  /** XEP-0163: every account's PEP service (the pep module speaks its protocol; others publish through it). */
+  readonly pep: Pep;
+  /** XEP-0049 namespaces another module keeps in a form of its own (XEP-0048 bookmarks). */
+  readonly privateXml: PrivateXmlViews;
 }
 
 export interface HearthModule {

@@ -492,7 +492,9 @@ export class Router {
   private async dispatchIq(stanza: Element, from: Jid, to: Jid, target: IqTarget, origin: Origin, self: boolean): Promise<void> {
     const type = stanza.attrs.type;
     if (type !== 'get' && type !== 'set') {
-      // Results and errors addressed to the server or an account are consumed here.
+      // Results and errors addressed to the server or an account are consumed here, by the
+      // module that asked (if any).
+      void this.hooks.filter('iq-response', { stanza, from, to });
       return;
     }
     if (target === 'bare' && !self) {

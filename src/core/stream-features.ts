@@ -3,14 +3,17 @@
 import type { Element } from 'ltx';
 
 export class StreamFeatures {
-  private readonly authenticated: Element[] = [];
+  private readonly authenticated: Array<Element | (() => Element)> = [];
 
-  /** Announced in the features after SASL, beside resource binding. */
-  addAuthenticated(feature: Element): void {
+  /**
+   * Announced in the features after SASL, beside resource binding. A function is asked each
+   * time (a feature that depends on what every module registered: XEP-0115 caps).
+   */
+  addAuthenticated(feature: Element | (() => Element)): void {
     this.authenticated.push(feature);
   }
 
   get afterAuthentication(): readonly Element[] {
-    return this.authenticated;
+    return this.authenticated.map((feature) => (typeof feature === 'function' ? feature() : feature));
   }
 }

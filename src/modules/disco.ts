@@ -1,22 +1,10 @@
 // XEP-0030: Service Discovery, version 2.5rc3 — info and items for the server and accounts.
-import { clone, Element } from 'ltx';
+import { Element } from 'ltx';
 import { StanzaError } from '../core/errors.js';
 import { defineModule } from '../core/module.js';
-import type { DiscoIdentity } from '../core/disco-registry.js';
+import { discoInfoElement, NS_DISCO_INFO, NS_DISCO_ITEMS } from '../core/disco-registry.js';
 
-export const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
-export const NS_DISCO_ITEMS = 'http://jabber.org/protocol/disco#items';
-
-function infoResult(node: string | undefined, identities: readonly DiscoIdentity[], features: readonly string[], extensions: readonly Element[] = []): Element {
-  const query = new Element('query', node ? { xmlns: NS_DISCO_INFO, node } : { xmlns: NS_DISCO_INFO });
-  for (const identity of identities) {
-    query.c('identity', { category: identity.category, type: identity.type, name: identity.name });
-  }
-  for (const feature of features) query.c('feature', { var: feature });
-  // XEP-0128: extension forms after the identities and features (copies: a reply owns its children).
-  for (const form of extensions) query.cnode(clone(form));
-  return query;
-}
+export { NS_DISCO_INFO, NS_DISCO_ITEMS };
 
 export const discoModule = defineModule({
   name: 'disco',
@@ -25,9 +13,14 @@ export const discoModule = defineModule({
   accountFeatures: [NS_DISCO_INFO, NS_DISCO_ITEMS],
   setup(ctx) {
     ctx.iq.register(`iq-get/host/${NS_DISCO_INFO}`, ({ payload }) => {
-      // §3.2: nodes the server does not know are item-not-found.
-      if (payload.attrs.node) throw new StanzaError('item-not-found');
-      return infoResult(undefined, ctx.disco.hostIdentities, ctx.disco.hostFeatures, ctx.disco.hostExtensions);
+      const node = payload.attrs.node;
+      if (typeof node === 'string' && node !== '') {
+        // §3.2: nodes the server does not know are item-not-found.
+        const info = ctx.disco.hostInfoNode(node);
+        if (!info) throw new StanzaError('item-not-found');
+        return info;
+      }
+      return ctx.disco.hostInfo();
     });
     ctx.iq.register(`iq-get/host/${NS_DISCO_ITEMS}`, ({ payload }) => {
       if (payload.attrs.node) throw new StanzaError('item-not-found');
@@ -36,13 +29,21 @@ export const discoModule = defineModule({
       return query;
     });
     // The router has checked the account exists before a bare-JID handler runs.
-    ctx.iq.register(`iq-get/bare/${NS_DISCO_INFO}`, ({ payload }) => {
-      if (payload.attrs.node) throw new StanzaError('item-not-found');
-      return infoResult(undefined, ctx.disco.accountIdentities, ctx.disco.accountFeatures);
+    ctx.iq.register(`iq-get/bare/${NS_DISCO_INFO}`, async ({ payload, from, to }) => {
+      const node = payload.attrs.node;
+      if (typeof node === 'string' && node !== '') {
+        const info = await ctx.disco.accountNodes?.info(to, node, from);
+        if (!info) throw new StanzaError('item-not-found');
+        return info;
+      }
+      return discoInfoElement(undefined, ctx.disco.accountIdentities, ctx.disco.accountFeatures);
     });
-    ctx.iq.register(`iq-get/bare/${NS_DISCO_ITEMS}`, ({ payload }) => {
+    ctx.iq.register(`iq-get/bare/${NS_DISCO_ITEMS}`, async ({ payload, from, to }) => {
       if (payload.attrs.node) throw new StanzaError('item-not-found');
-      return new Element('query', { xmlns: NS_DISCO_ITEMS });
+      const query = new Element('query', { xmlns: NS_DISCO_ITEMS });
+      // XEP-0163 §9.2: only the nodes the asker may see.
+      for (const item of (await ctx.disco.accountNodes?.items(to, from)) ?? []) query.c('item', { jid: item.jid, node: item.node, name: item.name });
+      return query;
     });
   },
 });

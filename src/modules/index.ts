@@ -12,10 +12,13 @@ import { pingModule } from './ping.js';
 import { presenceModule } from './presence.js';
 import { privateStorageModule } from './private-storage.js';
 import { vcardModule } from './vcard.js';
+import { capsModule } from './caps.js';
+import { pepModule } from './pep.js';
+import { bookmarksModule } from './bookmarks.js';
 import { rosterModule } from './roster.js';
 import { timeModule } from './time.js';
 import { versionModule } from './version.js';
 
 export const builtinModules: readonly HearthModule[] = [discoModule, pingModule, rosterModule, presenceModule, offlineModule, csiModule,
   versionModule, timeModule, lastActivityModule, contactAddressesModule, carbonsModule,
-  blockingModule, mamModule, privateStorageModule, vcardModule];
+  blockingModule, mamModule, privateStorageModule, vcardModule, capsModule, pepModule, bookmarksModule];

@@ -4,6 +4,7 @@
 import { Element, parse } from 'ltx';
 import { StanzaError } from '../core/errors.js';
 import { defineModule } from '../core/module.js';
+import type { PrivateXmlView } from '../core/private-xml-views.js';
 
 export const NS_PRIVATE = 'jabber:iq:private';
 /** Namespaces one account may keep; storing a new one beyond is refused. */
@@ -39,6 +40,12 @@ export const privateStorageModule = defineModule({
       if (children.length > 1) throw new StanzaError('bad-request', 'retrieve one namespace per request');
       const asked = children[0]!;
       const namespace = namespaceOf(asked);
+      const view = ctx.privateXml.get(namespace);
+      if (view) {
+        const query = new Element('query', { xmlns: NS_PRIVATE });
+        query.cnode(await view.get(from.bare));
+        return query;
+      }
       const stored = await store.get(from.local, from.domain, namespace);
       const query = new Element('query', { xmlns: NS_PRIVATE });
       if (stored === null) {
@@ -56,10 +63,15 @@ export const privateStorageModule = defineModule({
       if (children.length === 0) throw new StanzaError('not-acceptable', 'nothing to store');
       // A set may carry several elements of one namespace; each namespace is replaced whole.
       const entries = new Map<string, string>();
+      const viewed: Array<[Element, PrivateXmlView]> = [];
       for (const child of children) {
         const namespace = namespaceOf(child);
-        entries.set(namespace, (entries.get(namespace) ?? '') + child.toString());
+        const view = ctx.privateXml.get(namespace);
+        if (view) viewed.push([child, view]);
+        else entries.set(namespace, (entries.get(namespace) ?? '') + child.toString());
       }
+      for (const [child, view] of viewed) await view.set(from.bare, child);
+      if (entries.size === 0) return null;
       const result = await store.put(from.local, from.domain, entries, MAX_PRIVATE_NAMESPACES);
       if (result === 'limit') throw new StanzaError('resource-constraint', `at most ${MAX_PRIVATE_NAMESPACES} namespaces per account`);
       if (result === 'no-account') throw new StanzaError('item-not-found', 'the account is gone');

@@ -14,6 +14,8 @@ import { createTokenStore, type TokenStore } from './tokens.js';
 import { createSecretStore, type SecretStore } from './secrets.js';
 import { createPrivateStorageStore, type PrivateStorageStore } from './private-storage.js';
 import { createVcardStore, type VcardStore } from './vcards.js';
+import { createEntityCapsStore, type EntityCapsStore } from './entity-caps.js';
+import { createPubsubStore, type PubsubStore } from './pubsub.js';
 
 export interface Stores {
   accounts: AccountStore;
@@ -26,6 +28,8 @@ export interface Stores {
   secrets: SecretStore;
   privateStorage: PrivateStorageStore;
   vcards: VcardStore;
+  entityCaps: EntityCapsStore;
+  pubsub: PubsubStore;
 }
 
 export function createStores(database: Database): Stores {
@@ -40,11 +44,13 @@ export function createStores(database: Database): Stores {
   const secrets = createSecretStore(database.db);
   const privateStorage = createPrivateStorageStore(database.db);
   const vcards = createVcardStore(database.db);
+  const entityCaps = createEntityCapsStore(database.db);
+  const pubsub = createPubsubStore(database.db);
   // Embedded PGlite has one writer, this process, so what it remembers of the database is
   // exact. A PostgreSQL server may have other writers (the command line, later other nodes).
-  if (database.kind !== 'pglite') return { accounts, roster, offline, tokens, archive, lastActivity, blocklist, secrets, privateStorage, vcards };
+  if (database.kind !== 'pglite') return { accounts, roster, offline, tokens, archive, lastActivity, blocklist, secrets, privateStorage, vcards, entityCaps, pubsub };
   return { accounts: withCredentialCache(accounts), ...withPendingIndex(database.db, roster, offline), tokens, archive: withPrefsIndex(database.db, archive), lastActivity,
-    blocklist: withBlocklistIndex(database.db, blocklist), secrets, privateStorage, vcards };
+    blocklist: withBlocklistIndex(database.db, blocklist), secrets, privateStorage, vcards, entityCaps, pubsub };
 }
 
 export { openDatabase, migrateToLatest, type Database, type DatabaseOptions, type StorageLogger } from './database.js';
@@ -58,4 +64,6 @@ export type { BlocklistStore } from './blocklist.js';
 export type { SecretStore } from './secrets.js';
 export type { PrivateStorageStore, PrivatePutResult } from './private-storage.js';
 export type { VcardStore } from './vcards.js';
+export type { EntityCapsStore } from './entity-caps.js';
+export type { PubsubStore, PubsubNodeRecord, PubsubItemRecord, PubsubAffiliationRecord, PublishOutcome } from './pubsub.js';
 export type { Tables } from './tables.js';

@@ -156,6 +156,39 @@ export interface ServerSecretsTable {
   created_at: CreatedAt;
 }
 
+export interface EntityCapsTable {
+  hash: string;
+  ver: string;
+  features: string[];
+  verified_at: CreatedAt;
+}
+
+export interface PubsubNodesTable {
+  id: ColumnType<Int8Value, never, never>;
+  service: string;
+  node: string;
+  owner_domain: string | null;
+  owner_username: string | null;
+  config: string;
+  created_at: CreatedAt;
+}
+
+export interface PubsubItemsTable {
+  node_id: Int8;
+  item_id: string;
+  publisher: string;
+  payload: string;
+  bytes: number;
+  seq: ColumnType<Int8Value, never, never>;
+  published_at: CreatedAt;
+}
+
+export interface PubsubAffiliationsTable {
+  node_id: Int8;
+  jid: string;
+  affiliation: string;
+}
+
 export interface Tables {
   accounts: AccountsTable;
   scram_credentials: ScramCredentialsTable;
@@ -171,4 +204,8 @@ export interface Tables {
   server_secrets: ServerSecretsTable;
   private_storage: PrivateStorageTable;
   vcards: VcardsTable;
+  entity_caps: EntityCapsTable;
+  pubsub_nodes: PubsubNodesTable;
+  pubsub_items: PubsubItemsTable;
+  pubsub_affiliations: PubsubAffiliationsTable;
 }

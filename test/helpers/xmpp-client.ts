@@ -13,6 +13,8 @@ export interface ConnectOptions {
   /** 'starttls' (default), 'direct' (XEP-0368 TLS on the direct port) or 'websocket' (RFC 7395). */
   transport?: 'starttls' | 'direct' | 'websocket';
   mechanism?: 'SCRAM-SHA-1' | 'PLAIN';
+  /** Sees every top-level element from the server, stream features included, from the start. */
+  onElement?: (element: Element) => void;
 }
 
 /** Logs in and resolves once the resource is bound. */
@@ -40,6 +42,7 @@ export async function connect(server: TestServer, username: string, password: st
     },
   });
   xmpp.reconnect.stop();
+  if (options.onElement) xmpp.on('element', options.onElement);
   // Errors surface through start(); keep the emitter from throwing unhandled ones.
   xmpp.on('error', () => undefined);
   try {
