@@ -7,6 +7,8 @@
 //   node --import tsx bench/c2s-load.ts --help
 //   node --import tsx bench/c2s-load.ts --scenario presence --user-prefix pres --contacts 50
 //     (accounts and rosters seeded first by bench/seed-rosters.ts with the same N, C, prefix)
+//   node --import tsx bench/c2s-load.ts --scenario pep --user-prefix pres --contacts 50 --rate 200
+//     (PEP, XEP-0163: the same seeded accounts publish; notifications/s and latency; bench/pep.sh)
 //   node --import tsx bench/c2s-load.ts --host 127.0.0.192 --host2 127.0.0.193 --placement cross
 //     (two nodes of one cluster: every pair split across them; see bench/cluster.sh)
 //
@@ -16,7 +18,7 @@ import { createHash, createHmac, pbkdf2, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { contactsOf, graphProblem } from './roster-graph.js';
 import { BoshIo, WebSocketIo, type Io, type IoEvents } from './web-transports.js';
@@ -49,11 +51,13 @@ const HELP = `Usage: node --import tsx bench/c2s-load.ts [options]
   --login-concurrency C  logins in progress at once (50)
   --scram-prewarm B      SCRAM: log everyone in once first, unmeasured, to fill the
                          client's SaltedPassword cache as real clients have it (true)
-  --in-flight K          messages each sender keeps in flight (10); 0 skips routing
-  --duration S           measured seconds of routing (10); 0 skips routing
+  --in-flight K          messages each sender keeps in flight (10; pep: publish iqs per user, 2);
+                         0 skips routing
+  --duration S           measured seconds of routing or publishing (10; pep: 20); 0 skips it
   --warmup S             unmeasured seconds before measuring (2)
   --rate R               0: as fast as K in flight allows; >0: a steady R messages/s in total
-                         spread over all users (latency test) instead of K in flight
+                         spread over all users (latency test) instead of K in flight (pep: R
+                         publishes/s in total)
   --server-pid PID       server process, for its CPU time per phase and its memory (VmRSS);
                          a list PID,PID,... sums them (the nodes of a cluster, redis-server)
   --idle M               log in M more accounts (<prefix><N..N+M-1>), leave them idle 5 s and
@@ -66,8 +70,21 @@ const HELP = `Usage: node --import tsx bench/c2s-load.ts [options]
                          connection receives until none came for --presence-quiet s (at most
                          --presence-timeout s after the first connect), reports logins/s,
                          presence stanzas/s, and checks that each user got an available
-                         presence from each of its C contacts exactly once
-  --contacts C           presence: contacts per account in the seeded graph (50)
+                         presence from each of its C contacts exactly once;
+                         pep: PEP (XEP-0163) notifications, on accounts seeded as for presence.
+                         Each connection advertises XEP-0115 caps with <node>+notify in its
+                         initial presence and answers the server's disco#info about them; once
+                         all are online and the caps are verified (at most --caps-wait s), every
+                         account publishes to its own node <node> (--rate or --in-flight) for
+                         --warmup + --duration s; every notification is counted and its latency
+                         (publish sent → notification received) taken. Each publish must reach
+                         the publisher's own resource and each of its C contacts: C + 1
+                         notifications. Reports publishes/s acknowledged, notifications/s,
+                         latency, delivered ÷ expected, iq errors, server CPU per notification
+  --contacts C           presence, pep: contacts per account in the seeded graph (50)
+  --pep-node N           pep: the node every account publishes to (urn:example:bench:pep)
+  --caps-wait S          pep: after the logins, wait at most S s for the server's caps query (3)
+  --pep-drain S          pep: after the window, wait at most S s for what is in flight (5)
   --presence-quiet S     presence: the broadcast is over after S s without a presence (1)
   --presence-timeout S   presence: give up waiting S s after the first connect (60)
   --sm                   every connection enables stream management (XEP-0198, with
@@ -79,7 +96,9 @@ const HELP = `Usage: node --import tsx bench/c2s-load.ts [options]
   --help                 this text
 
 Exit status: 0 when every login succeeded (and, with --scenario presence, every expected
-presence arrived exactly once), 1 otherwise, 2 on bad options.`;
+presence arrived exactly once; with --scenario pep, every publish of the measured window was
+acknowledged and notified exactly once to each of the C + 1 resources), 1 otherwise, 2 on bad
+options.`;
 
 // ---- options -------------------------------------------------------------------------------
 
@@ -107,8 +126,11 @@ interface Options {
   serverPid: number[] | null;
   idle: number;
   idleSettle: number;
-  scenario: 'routing' | 'presence';
+  scenario: 'routing' | 'presence' | 'pep';
   contacts: number;
+  pepNode: string;
+  capsWait: number;
+  pepDrain: number;
   presenceQuiet: number;
   presenceTimeout: number;
   sm: boolean;
@@ -137,8 +159,9 @@ function parseOptions(argv: string[]): Options {
       mechanism: { type: 'string', default: 'PLAIN' },
       'login-concurrency': { type: 'string', default: '50' },
       'scram-prewarm': { type: 'string', default: 'true' },
-      'in-flight': { type: 'string', default: '10' },
-      duration: { type: 'string', default: '10' },
+      // Defaults by scenario (below).
+      'in-flight': { type: 'string' },
+      duration: { type: 'string' },
       warmup: { type: 'string', default: '2' },
       rate: { type: 'string', default: '0' },
       'server-pid': { type: 'string' },
@@ -146,6 +169,9 @@ function parseOptions(argv: string[]): Options {
       'idle-settle': { type: 'string', default: '5' },
       scenario: { type: 'string', default: 'routing' },
       contacts: { type: 'string', default: '50' },
+      'pep-node': { type: 'string', default: 'urn:example:bench:pep' },
+      'caps-wait': { type: 'string', default: '3' },
+      'pep-drain': { type: 'string', default: '5' },
       'presence-quiet': { type: 'string', default: '1' },
       'presence-timeout': { type: 'string', default: '60' },
       sm: { type: 'boolean', default: false },
@@ -170,7 +196,9 @@ function parseOptions(argv: string[]): Options {
   if (!/^[a-z0-9._-]+$/i.test(values['user-prefix'])) throw new Error('--user-prefix: letters, digits, ".", "_" and "-" only');
   if (!/^[a-z0-9.-]+$/i.test(values.domain)) throw new Error('--domain: a plain ASCII domain name');
   if (values.password === '' || /[\0,=]/.test(values.password) || /[<>&]/.test(values.resource)) throw new Error('--password/--resource: unsupported characters');
-  if (values.scenario !== 'routing' && values.scenario !== 'presence') throw new Error(`--scenario: routing or presence, got "${values.scenario}"`);
+  if (values.scenario !== 'routing' && values.scenario !== 'presence' && values.scenario !== 'pep') throw new Error(`--scenario: routing, presence or pep, got "${values.scenario}"`);
+  if (!/^[a-z0-9:._/-]{1,200}$/i.test(values['pep-node'])) throw new Error('--pep-node: letters, digits and ":._/-" only');
+  const pep = values.scenario === 'pep';
   const serverPid = values['server-pid'] === undefined ? null : values['server-pid'].split(',').map((p) => num('server-pid', p.trim(), 1, 2 ** 31));
   if (!['tcp', 'websocket', 'bosh'].includes(values.transport)) throw new Error(`--transport: tcp, websocket or bosh, got "${values.transport}"`);
   if (values.placement !== 'same' && values.placement !== 'cross') throw new Error(`--placement: same or cross, got "${values.placement}"`);
@@ -191,8 +219,8 @@ function parseOptions(argv: string[]): Options {
     mechanism,
     loginConcurrency: num('login-concurrency', values['login-concurrency'], 1, 10_000),
     scramPrewarm: values['scram-prewarm'] !== 'false' && values['scram-prewarm'] !== '0',
-    inFlight: num('in-flight', values['in-flight'], 0, 10_000),
-    duration: num('duration', values.duration, 0, 3_600, false),
+    inFlight: num('in-flight', values['in-flight'] ?? (pep ? '2' : '10'), 0, 10_000),
+    duration: num('duration', values.duration ?? (pep ? '20' : '10'), 0, 3_600, false),
     warmup: num('warmup', values.warmup, 0, 600, false),
     rate: num('rate', values.rate, 0, 10_000_000, false),
     serverPid,
@@ -200,16 +228,23 @@ function parseOptions(argv: string[]): Options {
     idleSettle: num('idle-settle', values['idle-settle'], 0, 600, false),
     scenario: values.scenario,
     contacts: num('contacts', values.contacts, 0, 100_000),
+    pepNode: values['pep-node'],
+    capsWait: num('caps-wait', values['caps-wait'], 0, 600, false),
+    pepDrain: num('pep-drain', values['pep-drain'], 0, 600, false),
     presenceQuiet: num('presence-quiet', values['presence-quiet'], 0.05, 60, false),
     presenceTimeout: num('presence-timeout', values['presence-timeout'], 1, 3_600, false),
     sm: values.sm,
     smRequestEvery: num('sm-request-every', values['sm-request-every'], 1, 1_000_000),
     json: values.json,
   };
-  if (opts.scenario === 'presence') {
+  if (opts.scenario === 'presence' || opts.scenario === 'pep') {
     const problem = graphProblem(opts.users, opts.contacts);
     if (problem) throw new Error(`--users/--contacts: ${problem}`);
-    if (opts.idle > 0) throw new Error('--idle: not with --scenario presence (the idle accounts have no rosters)');
+    if (opts.idle > 0) throw new Error(`--idle: not with --scenario ${opts.scenario} (the idle accounts have no rosters)`);
+  }
+  if (pep) {
+    if (opts.host2 !== null) throw new Error('--host2: not with --scenario pep');
+    if (opts.rate === 0 && opts.inFlight === 0 && opts.duration > 0) throw new Error('--scenario pep: --rate 0 needs --in-flight of at least 1');
   }
   return opts;
 }
@@ -448,6 +483,10 @@ function hostOf(index: number, opts: Options, shadow = false): string {
 }
 
 const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
+const NS_CAPS = 'http://jabber.org/protocol/caps';
+const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
+const NS_PUBSUB = 'http://jabber.org/protocol/pubsub';
+const NS_PUBSUB_EVENT = 'http://jabber.org/protocol/pubsub#event';
 const CH_GT = 62; // >
 const CH_SLASH = 47; // /
 const CH_QMARK = 63; // ?
@@ -467,6 +506,25 @@ interface PresenceSink {
   onPresence(to: Conn, el: string): void;
 }
 let presenceSink: PresenceSink | null = null;
+/**
+ * The pep scenario's XEP-0115 capabilities, the same for every connection: advertised in the
+ * initial presence, and the disco#info answer they hash from (null in other scenarios).
+ */
+interface PepCaps {
+  node: string;
+  ver: string;
+  /** The children of the disco#info <query/>: identity and features. */
+  queryBody: string;
+}
+let pepCaps: PepCaps | null = null;
+/** What the pep scenario does with received notifications and iq responses (null: ignored). */
+interface PepSink {
+  onMessage(to: Conn, el: string): void;
+  onIqResponse(on: Conn, id: string, error: boolean, el: string): void;
+}
+let pepSink: PepSink | null = null;
+/** Pep scenario: the server's disco#info queries answered, and other iq requests refused. */
+const pepIqCounts = { discoAnswered: 0, firstDiscoAtNs: 0, otherRequests: 0 };
 /** Presence scenario: when account i sent its initial presence (0: not yet), by index. */
 let presenceSentAtByIndex: Float64Array | null = null;
 /** Login step durations of the current login phase, by step, to see where login time goes. */
@@ -773,7 +831,8 @@ class Conn {
         return;
       }
       if (el.startsWith('<stream:error')) return this.streamError(el);
-      return; // iq: not ours to answer here
+      if (pepCaps !== null && el.startsWith('<iq')) return this.iq(el, pepCaps);
+      return; // iq: not ours to answer here (other scenarios advertise nothing to ask about)
     }
     if (el.startsWith('<stream:error')) return this.streamError(el);
     switch (this.state) {
@@ -802,7 +861,8 @@ class Conn {
           this.state = 'bound';
           // XEP-0198 §3: enabled right after binding, before anything else is sent.
           if (this.opts.sm) this.write(`<enable xmlns='${NS_SM}' resume='true'/>`);
-          this.write('<presence/>');
+          // XEP-0115 §4: the caps go in every available presence.
+          this.write(pepCaps === null ? '<presence/>' : `<presence><c xmlns='${NS_CAPS}' hash='sha-1' node='${pepCaps.node}' ver='${pepCaps.ver}'/></presence>`);
           this.presenceSentAt = nowNs();
           if (presenceSentAtByIndex !== null && this.index < presenceSentAtByIndex.length) presenceSentAtByIndex[this.index] = this.presenceSentAt;
           this.settle?.(null);
@@ -932,9 +992,41 @@ class Conn {
     return serverFinal === `v=${expected}`;
   }
 
+  // -- pep: iq requests and responses -------------------------------------------------------
+
+  /**
+   * The pep scenario: iq responses go to the sink; the server's disco#info query about our
+   * caps (XEP-0115 §6.2) is answered with what they hash from; any other request is refused
+   * (RFC 6120 §8.2.3: every get or set gets an answer).
+   */
+  private iq(el: string, caps: PepCaps): void {
+    const type = attr(el, 'type');
+    const id = attr(el, 'id') ?? '';
+    if (type === 'result' || type === 'error') {
+      pepSink?.onIqResponse(this, id, type === 'error', el);
+      return;
+    }
+    if (type !== 'get' && type !== 'set') return;
+    // Attribute values are re-emitted as received: still escaped, and inside double quotes
+    // (the server escapes both quote characters).
+    const from = attr(el, 'from');
+    const head = `<iq id="${id}"${from === null ? '' : ` to="${from}"`}`;
+    const queryAt = el.indexOf('<query');
+    if (type === 'get' && queryAt > 0 && el.includes(NS_DISCO_INFO)) {
+      const node = attr(el.slice(queryAt), 'node');
+      if (pepIqCounts.discoAnswered++ === 0) pepIqCounts.firstDiscoAtNs = nowNs();
+      this.write(`${head} type="result"><query xmlns="${NS_DISCO_INFO}"${node === null ? '' : ` node="${node}"`}>${caps.queryBody}</query></iq>`);
+    } else {
+      pepIqCounts.otherRequests++;
+      this.write(`${head} type="error"><error type="cancel"><service-unavailable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`);
+    }
+    stanzasOut++;
+  }
+
   // -- routing ------------------------------------------------------------------------------
 
   private message(el: string): void {
+    if (pepSink !== null) return pepSink.onMessage(this, el);
     const r = receiver;
     if (r === null) return;
     const tagEnd = el.indexOf('>');
@@ -1363,6 +1455,403 @@ async function presencePhase(opts: Options): Promise<{ conns: Conn[]; login: Log
   };
 }
 
+// ---- pep scenario ------------------------------------------------------------------------------
+
+/** Wall-clock milliseconds with a fraction: comparable across the connections of this process. */
+const epochMs = () => performance.timeOrigin + performance.now();
+
+/**
+ * XEP-0115 §5.1 for one identity and no forms: "category/type/lang/name<", then each feature
+ * in byte order followed by "<", hashed with SHA-1, in base64.
+ */
+function capsFor(node: string, notifyNode: string): PepCaps {
+  const identity = { category: 'client', type: 'bot', name: 'Hearth bench' };
+  const features = [NS_DISCO_INFO, NS_CAPS, `${notifyNode}+notify`].sort();
+  let s = `${identity.category}/${identity.type}//${identity.name}<`;
+  for (const f of features) s += `${f}<`;
+  const ver = createHash('sha1').update(s, 'utf8').digest('base64');
+  const queryBody =
+    `<identity category="${identity.category}" type="${identity.type}" name="${identity.name}"/>` +
+    features.map((f) => `<feature var="${f}"/>`).join('');
+  return { node, ver, queryBody };
+}
+
+/**
+ * Where receiver r stands among the C + 1 resources a publish by u notifies in the graph of
+ * bench/roster-graph.ts: 0 for u itself, 1..C for its contacts; -1 when r is neither.
+ */
+function graphSlot(n: number, contacts: number, u: number, r: number): number {
+  if (r === u) return 0;
+  const half = Math.floor(contacts / 2);
+  const d = (r - u + n) % n;
+  if (d >= 1 && d <= half) return d;
+  const e = n - d;
+  if (e >= 1 && e <= half) return half + e;
+  if (contacts % 2 === 1 && 2 * d === n) return contacts;
+  return -1;
+}
+
+interface PepReport extends MeterReading {
+  users: number;
+  contacts: number;
+  node: string;
+  mode: 'in-flight' | 'steady';
+  inFlightPerUser?: number;
+  /** Publishes/s in total (steady mode). */
+  targetRate?: number;
+  warmupSeconds: number;
+  measuredSeconds: number;
+  caps: {
+    ver: string;
+    /** disco#info queries the server sent us (0 when it knew the caps already). */
+    discoQueries: number;
+    /** How long after the first connect the (first) query was answered, ms. */
+    firstAnsweredAfterMs: number | null;
+    /** Time spent after the logins waiting for the query and letting it settle, ms. */
+    waitedMs: number;
+    /** Other iq requests the server sent us (refused with service-unavailable). */
+    otherRequests: number;
+  };
+  publishes: {
+    /** Sent in the measured window. */
+    sent: number;
+    /** Results received in the measured window, per second. */
+    ackedPerSecond: number;
+    /** Results and errors received in the measured window. */
+    results: number;
+    errors: number;
+    /** Errors over the whole run, by condition. */
+    errorsByCondition: Record<string, number>;
+    /** Publishes of the whole run never answered by the end of the drain. */
+    unansweredAtEnd: number;
+    /** Whole run (warm-up included): sent, results, errors. */
+    total: { sent: number; results: number; errors: number };
+  };
+  notifications: {
+    /** Received in the measured window (whichever publish they belong to). */
+    received: number;
+    perSecond: number;
+    /** C + 1: the publisher's own resource and each contact's. */
+    expectedPerPublish: number;
+    /** For the publishes sent in the window (acknowledged with a result), after the drain. */
+    expected: number;
+    delivered: number;
+    missing: number;
+    /** delivered ÷ expected. */
+    deliveredRatio: number | null;
+    /** A (publish, receiver) notified more than once: the extra copies. */
+    duplicates: number;
+    /** From a publisher that is neither the receiver nor its contact, or unparseable. */
+    unexpected: number;
+    /** Last items sent with a delay stamp (XEP-0163 §4.3.4), not counted above. */
+    lastItemReplays: number;
+    /** Messages that were not pubsub events (ignored). */
+    otherMessages: number;
+  };
+  /** Publish sent (its tick's t) → notification received, over the window's notifications. */
+  latency: ReturnType<Samples['summary']>;
+  /** Server CPU (utime + stime) per notification received in the window, µs. */
+  serverCpuUsPerNotification: number | null;
+  generatorCpuUsPerNotification: number | null;
+  generatorLoopDelayMs: { p99: number; max: number };
+  /** Longest time in the window without a notification arriving anywhere. */
+  maxDeliveryGapMs: number;
+  /** Notifications and publish results received in each 100 ms of the window: stalls show here. */
+  timeline: { notifications: number[]; results: number[] };
+  /** Window end → everything in flight answered and delivered (or the drain bound). */
+  drainMs: number;
+  drainTimedOut: boolean;
+  disconnected: number;
+  /** See RoutingReport: the window on CLOCK_MONOTONIC µs, to cut a server's CPU profile. */
+  windowMonotonicUs: { from: number; to: number };
+}
+
+/**
+ * The pep scenario: logs everyone in with caps in the initial presence, waits for the caps to
+ * be verified, then every account publishes to its own node, counting each notification per
+ * (publish, receiver) against the contact graph.
+ */
+async function pepPhase(opts: Options): Promise<{ conns: Conn[]; login: LoginReport; report: PepReport }> {
+  const n = opts.users;
+  const C = opts.contacts;
+  const slots = C + 1;
+  const node = opts.pepNode;
+  const prefix = opts.prefix;
+  const suffix = `@${opts.domain}`;
+  const steady = opts.rate > 0;
+  const caps = capsFor('https://hearth.example/bench', node);
+  pepCaps = caps;
+
+  const conns: Array<Conn | undefined> = new Array(n);
+  /** Per user: the last publish seq sent (seqs start at 1), publishes awaiting an answer. */
+  const seq = new Int32Array(n);
+  const outstanding = new Int32Array(n);
+  /** Per user: receipts per (publish, receiver slot), index (seq - 1) * slots + slot. */
+  const receipts: Uint8Array[] = Array.from({ length: n }, () => new Uint8Array(0));
+  /** Per user: answers per publish: 0 none, 1 result, 2 error. */
+  const answers: Uint8Array[] = Array.from({ length: n }, () => new Uint8Array(0));
+  const grow = (a: Uint8Array, size: number): Uint8Array => {
+    if (size <= a.length) return a;
+    const bigger = new Uint8Array(Math.max(size, a.length * 2, 1024));
+    bigger.set(a);
+    return bigger;
+  };
+  /** Per user: resources online to notify (itself and its contacts that logged in). */
+  const expectedOf = new Int32Array(n);
+  const errorsByCondition = new Tally();
+  const latency = new Samples();
+  let sending = false;
+  let measuring = false;
+  let measureStart = 0;
+  let measureEnd = Infinity;
+  let lastDelivery = 0;
+  let maxGap = 0;
+  let notifiedInWindow = 0;
+  let resultsInWindow = 0;
+  const slices = Math.max(1, Math.ceil(opts.duration * 10));
+  const timeline = { notifications: new Array<number>(slices).fill(0), results: new Array<number>(slices).fill(0) };
+  const slice = (ns: number) => Math.min(slices - 1, Math.floor((ns - measureStart) / 1e8));
+  let errorsInWindow = 0;
+  let sentTotal = 0;
+  let resultsTotal = 0;
+  let errorsTotal = 0;
+  /** First receipts of (publish, receiver), and what the acknowledged publishes expect. */
+  let firstReceipts = 0;
+  let expectedAcked = 0;
+  let duplicates = 0;
+  let unexpected = 0;
+  let replays = 0;
+  let otherMessages = 0;
+
+  const publish = (u: number): void => {
+    const c = conns[u];
+    if (!c || c.state !== 'bound') return;
+    const s = ++seq[u];
+    outstanding[u]++;
+    sentTotal++;
+    stanzasOut++;
+    c.write(
+      `<iq type='set' id='p${s}'><pubsub xmlns='${NS_PUBSUB}'><publish node='${node}'><item id='current'>` +
+        `<tick xmlns='${node}' t='${epochMs()}' seq='${s}'/></item></publish></pubsub></iq>`,
+    );
+  };
+
+  const fromIndex = (from: string | null): number => {
+    if (from === null || !from.startsWith(prefix) || !from.endsWith(suffix)) return -1;
+    const digits = from.slice(prefix.length, from.length - suffix.length);
+    const u = /^\d+$/.test(digits) ? Number(digits) : -1;
+    return u < n ? u : -1;
+  };
+
+  pepSink = {
+    onMessage(to, el) {
+      if (!el.includes(NS_PUBSUB_EVENT)) {
+        otherMessages++;
+        return;
+      }
+      if (el.includes('urn:xmpp:delay')) {
+        replays++;
+        return;
+      }
+      const now = epochMs();
+      const tickAt = el.indexOf('<tick');
+      const tick = tickAt < 0 ? '' : el.slice(tickAt);
+      const t = Number(attr(tick, 't'));
+      const s = Number(attr(tick, 'seq'));
+      const u = fromIndex(attr(el, 'from'));
+      const slot = u < 0 ? -1 : graphSlot(n, C, u, to.index);
+      if (slot < 0 || !Number.isFinite(t) || !Number.isInteger(s) || s < 1 || s > seq[u]! || !el.includes(`node="${node}"`)) {
+        unexpected++;
+        return;
+      }
+      const at = (s - 1) * slots + slot;
+      const r = (receipts[u] = grow(receipts[u]!, at + 1));
+      if (r[at] === 0) firstReceipts++;
+      else duplicates++;
+      if (r[at]! < 255) r[at]!++;
+      const ns = nowNs();
+      if (measuring && ns <= measureEnd) {
+        notifiedInWindow++;
+        timeline.notifications[slice(ns)]!++;
+        latency.add((now - t) * 1000);
+        if (ns - lastDelivery > maxGap) maxGap = ns - lastDelivery;
+        lastDelivery = ns;
+      }
+    },
+    onIqResponse(on, id, error, el) {
+      if (!id.startsWith('p')) return;
+      const u = on.index;
+      const s = Number(id.slice(1));
+      if (!Number.isInteger(s) || s < 1 || s > seq[u]!) return;
+      const a = (answers[u] = grow(answers[u]!, s));
+      if (a[s - 1] !== 0) return;
+      a[s - 1] = error ? 2 : 1;
+      if (outstanding[u] > 0) outstanding[u]--;
+      const ns = nowNs();
+      const inWindow = measuring && ns <= measureEnd;
+      if (error) {
+        errorsTotal++;
+        if (inWindow) errorsInWindow++;
+        const m = /<error[^>]*>\s*<([a-z-]+)/.exec(el);
+        errorsByCondition.add(m ? m[1]! : 'unknown');
+      } else {
+        resultsTotal++;
+        if (inWindow) {
+          resultsInWindow++;
+          timeline.results[slice(ns)]!++;
+        }
+        expectedAcked += expectedOf[u]!;
+      }
+      if (!steady && sending) publish(u);
+    },
+  };
+
+  pepIqCounts.discoAnswered = 0;
+  pepIqCounts.firstDiscoAtNs = 0;
+  pepIqCounts.otherRequests = 0;
+  const first = nowNs();
+  const { conns: bound, report: login } = await loginMany(opts, 0, n);
+  for (const c of bound) conns[c.index] = c;
+  for (let u = 0; u < n; u++) {
+    if (!conns[u]) continue;
+    expectedOf[u] = 1;
+    for (const r of contactsOf(u, n, C)) if (conns[r]) expectedOf[u]++;
+  }
+  const users = bound.map((c) => c.index);
+
+  // The caps: the first presence makes the server ask one connection (unless it knows the
+  // hash from an earlier run); the query may still be on its way. Bounded.
+  const waitFrom = nowNs();
+  while (pepIqCounts.discoAnswered === 0 && nowNs() - waitFrom < opts.capsWait * 1e9) await sleep(20);
+  // Let the answer be stored and the presence handling that waited for it finish.
+  await sleep(500);
+  const waitedMs = (nowNs() - waitFrom) / 1e6;
+
+  sending = opts.duration > 0 && users.length > 0;
+  let timer: NodeJS.Timeout | null = null;
+  if (sending && !steady) {
+    for (const u of users) for (let k = 0; k < opts.inFlight; k++) publish(u);
+  } else if (sending) {
+    // As route(): every 5 ms what the schedule says is due, round-robin over the users; after
+    // a stall of ours, at most 50 ms worth is caught up.
+    const start = nowNs();
+    let due = 0;
+    let rr = 0;
+    timer = setInterval(() => {
+      if (!sending) return;
+      const target = Math.floor(((nowNs() - start) / 1e9) * opts.rate);
+      due = Math.max(due, target - Math.ceil(opts.rate * 0.05));
+      let k = target - due;
+      due = target;
+      while (k-- > 0) {
+        publish(users[rr]!);
+        rr = (rr + 1) % users.length;
+      }
+    }, 5);
+  }
+
+  await sleep(opts.warmup * 1000);
+  const seqAtStart = seq.slice();
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+  loopDelay.enable();
+  const meter = startMeter(opts.serverPid);
+  measureStart = meter.wall0;
+  lastDelivery = measureStart;
+  measuring = true;
+  await sleep(opts.duration * 1000);
+  measureEnd = nowNs();
+  const reading = readMeter(meter, opts.serverPid);
+  loopDelay.disable();
+  const seqAtEnd = seq.slice();
+  sending = false;
+  if (timer) clearInterval(timer);
+
+  // Drain: every publish answered and every acknowledged one notified to all (bounded).
+  const outstandingNow = () => outstanding.reduce((a, b) => a + b, 0);
+  const drainFrom = nowNs();
+  while ((outstandingNow() > 0 || firstReceipts < expectedAcked) && nowNs() - drainFrom < opts.pepDrain * 1e9) await sleep(20);
+  const drainMs = (nowNs() - drainFrom) / 1e6;
+  const drainTimedOut = outstandingNow() > 0 || firstReceipts < expectedAcked;
+  // Late copies would be duplicates: give them a moment.
+  await sleep(200);
+  pepSink = null;
+
+  // The window's publishes: per user, seqs (seqAtStart, seqAtEnd]; each acknowledged one
+  // expects a receipt from each online resource among the C + 1.
+  let expected = 0;
+  let delivered = 0;
+  let sentInWindow = 0;
+  for (const u of users) {
+    const r = receipts[u]!;
+    const a = answers[u]!;
+    const online: number[] = [0];
+    const cs = contactsOf(u, n, C);
+    for (const c of cs) if (conns[c]) online.push(graphSlot(n, C, u, c));
+    for (let s = seqAtStart[u]! + 1; s <= seqAtEnd[u]!; s++) {
+      sentInWindow++;
+      if (a[s - 1] !== 1) continue;
+      for (const slot of online) {
+        expected++;
+        const at = (s - 1) * slots + slot;
+        if (at < r.length && r[at]! > 0) delivered++;
+      }
+    }
+  }
+  const seconds = (measureEnd - measureStart) / 1e9;
+  const cpuPer = (cpuSeconds: number | null) => (cpuSeconds !== null && notifiedInWindow > 0 ? round((cpuSeconds / notifiedInWindow) * 1e6, 2) : null);
+  const generatorCpu = (reading.generatorCpuPct / 100) * reading.seconds;
+  const report: PepReport = {
+    ...reading,
+    users: n,
+    contacts: C,
+    node,
+    mode: steady ? 'steady' : 'in-flight',
+    ...(steady ? { targetRate: opts.rate } : { inFlightPerUser: opts.inFlight }),
+    warmupSeconds: opts.warmup,
+    measuredSeconds: round(seconds, 3),
+    caps: {
+      ver: caps.ver,
+      discoQueries: pepIqCounts.discoAnswered,
+      firstAnsweredAfterMs: pepIqCounts.firstDiscoAtNs > 0 ? round((pepIqCounts.firstDiscoAtNs - first) / 1e6, 1) : null,
+      waitedMs: round(waitedMs),
+      otherRequests: pepIqCounts.otherRequests,
+    },
+    publishes: {
+      sent: sentInWindow,
+      ackedPerSecond: seconds > 0 ? round(resultsInWindow / seconds, 1) : 0,
+      results: resultsInWindow,
+      errors: errorsInWindow,
+      errorsByCondition: errorsByCondition.toJSON(),
+      unansweredAtEnd: outstandingNow(),
+      total: { sent: sentTotal, results: resultsTotal, errors: errorsTotal },
+    },
+    notifications: {
+      received: notifiedInWindow,
+      perSecond: seconds > 0 ? round(notifiedInWindow / seconds, 1) : 0,
+      expectedPerPublish: slots,
+      expected,
+      delivered,
+      missing: expected - delivered,
+      deliveredRatio: expected > 0 ? round(delivered / expected, 5) : null,
+      duplicates,
+      unexpected,
+      lastItemReplays: replays,
+      otherMessages,
+    },
+    latency: latency.summary(),
+    serverCpuUsPerNotification: cpuPer(reading.serverCpuSeconds),
+    generatorCpuUsPerNotification: cpuPer(generatorCpu),
+    generatorLoopDelayMs: { p99: round(loopDelay.percentile(99) / 1e6, 2), max: round(loopDelay.max / 1e6, 2) },
+    maxDeliveryGapMs: round(Math.max(maxGap, measureEnd - lastDelivery) / 1e6, 2),
+    timeline,
+    drainMs: round(drainMs),
+    drainTimedOut,
+    disconnected: bound.filter((c) => c.state === 'closed').length,
+    windowMonotonicUs: { from: Number((T0 + BigInt(Math.round(measureStart))) / 1000n), to: Number((T0 + BigInt(Math.round(measureEnd))) / 1000n) },
+  };
+  return { conns: bound, login, report };
+}
+
 interface IdleReport {
   connections: number;
   failed: number;
@@ -1408,6 +1897,7 @@ interface Report {
   shadowLogins?: LoginReport;
   routing?: RoutingReport;
   presence?: PresenceReport;
+  pep?: PepReport;
   idle?: IdleReport;
   problems: Record<string, number>;
   stanzas: { in: number; out: number };
@@ -1461,6 +1951,29 @@ function printText(r: Report): void {
         ` over first connect → last presence: generator CPU ${pct(p.cpu.generatorCpuPct)}, server CPU ${pct(p.cpu.serverCpuPct)} (${p.cpu.serverCpuSeconds ?? 'n/a'} s), other ${pct(p.cpu.otherCpuPct)}`,
     );
   }
+  if (r.pep) {
+    const p = r.pep;
+    const n = p.notifications;
+    const mode = p.mode === 'steady' ? `steady ${p.targetRate} publishes/s` : `${p.inFlightPerUser} publishes in flight per user`;
+    const errors = Object.entries(p.publishes.errorsByCondition).map(([k, v]) => `${k} ×${v}`).join(', ');
+    lines.push(
+      `pep (${p.users} users × ${p.contacts} contacts, node ${p.node}, ${mode}): ${p.publishes.ackedPerSecond} publishes/s acknowledged,` +
+        ` ${n.perSecond} notifications/s over ${p.measuredSeconds} s; latency p50 ${p.latency.p50Ms} ms p90 ${p.latency.p90Ms} ms p99 ${p.latency.p99Ms} ms max ${p.latency.maxMs} ms`,
+    );
+    lines.push(
+      `  window publishes: ${p.publishes.sent} sent, ${p.publishes.results} results, ${p.publishes.errors} errors${errors ? ` (${errors})` : ''}, ${p.publishes.unansweredAtEnd} unanswered at end;` +
+        ` notifications ${n.delivered}/${n.expected} delivered (${n.deliveredRatio ?? 'n/a'}, ${n.expectedPerPublish} per publish), ${n.missing} missing,` +
+        ` ${n.duplicates} duplicates, ${n.unexpected} unexpected, ${n.lastItemReplays} last-item replays; drain ${p.drainMs} ms${p.drainTimedOut ? ' (TIMED OUT)' : ''}`,
+    );
+    lines.push(
+      `  caps ${p.caps.ver}: ${p.caps.discoQueries} disco#info queries answered` +
+        (p.caps.firstAnsweredAfterMs !== null ? ` (first ${p.caps.firstAnsweredAfterMs} ms after the first connect)` : ' (the server knew the hash)') +
+        `, ${p.caps.otherRequests} other requests refused; server CPU ${pct(p.serverCpuPct)}` +
+        (p.serverCpuUsPerNotification !== null ? ` = ${p.serverCpuUsPerNotification} µs per notification` : '') +
+        `, generator CPU ${pct(p.generatorCpuPct)}, other ${pct(p.otherCpuPct)}; generator event-loop delay p99 ${p.generatorLoopDelayMs.p99} ms;` +
+        ` longest gap without a notification ${p.maxDeliveryGapMs} ms`,
+    );
+  }
   if (r.idle) {
     const i = r.idle;
     lines.push(
@@ -1488,6 +2001,7 @@ async function main(): Promise<number> {
     30 +
     loginBound(opts.users) * (opts.mechanism === 'SCRAM-SHA-1' ? 2 : 1) +
     (opts.scenario === 'presence' ? opts.presenceTimeout + opts.presenceQuiet : 0) +
+    (opts.scenario === 'pep' ? opts.capsWait + 1 + opts.pepDrain + 1 : 0) +
     opts.warmup + opts.duration + 10 + loginBound(opts.idle) + 2 * opts.idleSettle + 20;
   const watchdog = setTimeout(() => {
     process.stderr.write(`c2s-load: gave up after ${budgetS} s (watchdog)\n`);
@@ -1516,6 +2030,8 @@ async function main(): Promise<number> {
   let loginsFailed = 0;
   /** Presence scenario: missing + duplicate + unexpected presences, + 1 on timeout. */
   let presenceWrong = 0;
+  /** Pep scenario: publish errors, unanswered publishes, missing, duplicate and unexpected notifications. */
+  let pepWrong = 0;
   let conns: Conn[] = [];
   let shadowConns: Conn[] = [];
   if (opts.users > 0) {
@@ -1525,9 +2041,23 @@ async function main(): Promise<number> {
       cold = first.report;
       await closeAll(first.conns);
       // Presence: let the server finish the unavailable broadcasts of the first pass.
-      await sleep(opts.scenario === 'presence' ? 2_000 : 500);
+      await sleep(opts.scenario === 'routing' ? 500 : 2_000);
     }
-    if (opts.scenario === 'presence') {
+    if (opts.scenario === 'pep') {
+      const result = await pepPhase(opts);
+      conns = result.conns;
+      loginsFailed += result.login.failed;
+      report.logins = { ...result.login, ...(cold ? { cold } : {}) };
+      report.pep = result.report;
+      const p = result.report;
+      pepWrong = p.publishes.total.errors + p.publishes.unansweredAtEnd + p.notifications.missing + p.notifications.duplicates + p.notifications.unexpected;
+      if (!opts.json) {
+        process.stderr.write(
+          `logins: ${result.login.ok}/${opts.users} at ${result.login.perSecond}/s; pep: ${p.notifications.perSecond} notifications/s,` +
+            ` p99 ${p.latency.p99Ms} ms, ${p.notifications.missing} missing\n`,
+        );
+      }
+    } else if (opts.scenario === 'presence') {
       const result = await presencePhase(opts);
       conns = result.conns;
       loginsFailed += result.login.failed;
@@ -1580,7 +2110,7 @@ async function main(): Promise<number> {
   report.problems = problems.toJSON();
   report.stanzas = { in: stanzasIn, out: stanzasOut };
   if (opts.sm) report.sm = smCounts;
-  report.ok = loginsFailed === 0 && presenceWrong === 0;
+  report.ok = loginsFailed === 0 && presenceWrong === 0 && pepWrong === 0;
   if (opts.json) process.stdout.write(JSON.stringify(report) + '\n');
   else printText(report);
   return report.ok ? 0 : 1;

@@ -1,9 +1,9 @@
 // Caches that assume their process sees every write (rosters, blocklists, archive
-// preferences, PEP services) say when they change an entry; in a cluster the other nodes drop
+// preferences, PEP services, avatar hashes) say when they change an entry; in a cluster the other nodes drop
 // theirs. Alone, nobody else holds a copy and this does nothing. 'caps' announces a newly
 // verified XEP-0115 pair (key hash:ver): a node waiting for it reads it from the database.
 
-export type CacheName = 'roster' | 'blocklist' | 'archive-prefs' | 'pep' | 'caps';
+export type CacheName = 'roster' | 'blocklist' | 'archive-prefs' | 'pep' | 'caps' | 'avatar-hash';
 
 export interface CacheCoherence {
   /** This process changed the entry `key` (a bare JID) of `cache` in the store. */

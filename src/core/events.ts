@@ -20,6 +20,14 @@ export interface ServerEvents {
    * availability and priority. `initial`: the first available presence of the session.
    */
   'presence-broadcast': { session: ClientSession; stanza: Element; initial: boolean };
+  /**
+   * An available presence a client sends, broadcast or directed, before the server records or
+   * routes it: hooks may add to it (XEP-0398 §4: the XEP-0153 photo hash). Run with
+   * HookBus.filter: a hook stays synchronous unless it must load something.
+   */
+  'presence-available-outbound': { session: ClientSession; stanza: Element };
+  /** An account's vCard was stored (XEP-0054), as it was set. */
+  'vcard-updated': { account: Jid; vcard: Element };
   /** The presence module finished a session's initial presence (offline delivery attaches here). */
   'presence-initial': { session: ClientSession };
   /** A client sent directed presence (RFC 6121 §4.6) to `to`; it is routed after the hooks. */

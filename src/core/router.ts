@@ -51,6 +51,8 @@ export class Router {
   private readonly messageQueue = new KeyedQueue();
   /** Stanzas between two entities whose checks had to wait, in arrival order (deliver()). */
   private readonly inOrder = new KeyedQueue();
+  /** Client presence whose decoration had to wait, per session, in arrival order. */
+  private readonly presenceOrder = new KeyedQueue();
   private readonly domains: ReadonlySet<string>;
   private readonly sessions: SessionRegistry;
   private readonly iq: IqHandlers;
@@ -155,7 +157,8 @@ export class Router {
       return this.routeWithoutTo(stanza, from, origin);
     }
     if (kind === 'presence' && origin.kind === 'c2s' && type !== 'error') {
-      return this.run(this.presenceFromClient(stanza, to, origin.session), stanza);
+      const session = origin.session;
+      return this.clientPresence(session, stanza, () => this.presenceFromClient(stanza, to, session));
     }
     return this.deliver(stanza, from, to, origin);
   }
@@ -295,7 +298,9 @@ export class Router {
   /** RFC 6120 §10.3: no `to` means the sender's own account (or, for presence, a broadcast). */
   private routeWithoutTo(stanza: Element, from: Jid, origin: Origin): Work {
     if (stanza.name === 'presence') {
-      return origin.kind === 'c2s' ? this.run(this.presenceBroadcast(stanza, origin.session), stanza) : undefined;
+      if (origin.kind !== 'c2s') return undefined;
+      const session = origin.session;
+      return this.clientPresence(session, stanza, () => this.presenceBroadcast(stanza, session));
     }
     const self = from.bare;
     if (stanza.name === 'iq') {
@@ -546,6 +551,28 @@ export class Router {
       await this.sessions.changed(session);
     }
     await this.hooks.emit('presence-broadcast', { session, stanza, initial });
+  }
+
+  /**
+   * A client's presence: modules add to an available one first (presence-available-outbound),
+   * then it is routed. When a module must wait (a cold cache), this and the session's later
+   * presence go through a per-session queue, so a presence never overtakes an earlier one.
+   */
+  private clientPresence(session: ClientSession, stanza: Element, route: () => Promise<void>): Work {
+    const key = session.jid.toString();
+    const available = stanza.attrs.type === undefined;
+    if (!this.presenceOrder.busy(key)) {
+      const decorated = available ? this.hooks.filter('presence-available-outbound', { session, stanza }) : false;
+      if (typeof decorated === 'boolean') return this.run(route(), stanza);
+      return this.run(this.presenceOrder.run(key, async () => {
+        await decorated;
+        await route();
+      }), stanza);
+    }
+    return this.run(this.presenceOrder.run(key, async () => {
+      if (available) await this.hooks.filter('presence-available-outbound', { session, stanza });
+      await route();
+    }), stanza);
   }
 
   /**

@@ -147,9 +147,8 @@ export const bookmarksModule = defineModule({
       });
     }
 
-    pep.onChange(NS_BOOKMARKS, ({ owner }) => {
-      if (applying.has(owner.bareString())) return;
-      notifyLegacy(owner).catch((err: unknown) => ctx.log.error({ err }, 'legacy bookmark notification failed'));
+    pep.onChange(NS_BOOKMARKS, async ({ owner }) => {
+      if (!applying.has(owner.bareString())) await notifyLegacy(owner);
     });
 
     // #compat: XEP-0048 in XEP-0049 private storage.

@@ -45,6 +45,8 @@ export const vcardModule = defineModule({
         }
       }
       if (!(await store.put(from.local, from.domain, payload.toString()))) throw new StanzaError('item-not-found', 'the account is gone');
+      // XEP-0398: the avatar follows before the client hears back.
+      await ctx.hooks.emit('vcard-updated', { account: from.bare, vcard: payload });
       return null;
     });
   },

@@ -89,7 +89,7 @@ export class Pep {
   /** Presence of contacts on other servers (local ones are in the session registry). */
   readonly remote = new RemotePresence();
   private readonly views = new Map<string, PepNodeView>();
-  private readonly listeners = new Map<string, Array<(change: PepChange) => void>>();
+  private readonly listeners = new Map<string, Array<(change: PepChange) => void | Promise<void>>>();
 
   constructor(options: PepOptions) {
     this.limits = options.limits;
@@ -111,17 +111,20 @@ export class Pep {
     return this.views.get(node);
   }
 
-  /** Calls `listener` after each change of `node` on any account. */
-  onChange(node: string, listener: (change: PepChange) => void): void {
+  /**
+   * Calls `listener` after each change of `node` on any account; the change's request is
+   * answered once the listener is done (XEP-0398: the vCard is updated by then).
+   */
+  onChange(node: string, listener: (change: PepChange) => void | Promise<void>): void {
     const list = this.listeners.get(node) ?? [];
     list.push(listener);
     this.listeners.set(node, list);
   }
 
-  private changed(change: PepChange): void {
+  private async changed(change: PepChange): Promise<void> {
     for (const listener of this.listeners.get(change.node) ?? []) {
       try {
-        listener(change);
+        await listener(change);
       } catch (err) {
         this.log.error({ err, node: change.node }, 'PEP change listener failed');
       }
@@ -217,7 +220,7 @@ export class Pep {
       return { node, stored };
     });
     this.notifyAll(owner, node, (to) => this.eventMessage(owner, node, to, itemsEvent(node, stored, payload)));
-    this.changed({ owner, node: name, kind: 'publish', itemId, payload });
+    await this.changed({ owner, node: name, kind: 'publish', itemId, payload });
     return itemId;
   }
 
@@ -281,7 +284,7 @@ export class Pep {
         return this.eventMessage(owner, node, to, event);
       });
     }
-    this.changed({ owner, node: name, kind: 'retract', itemId });
+    await this.changed({ owner, node: name, kind: 'retract', itemId });
   }
 
   /** §6.5: items `asker` may see: the `max` newest, or those with the given ids. */
@@ -332,7 +335,7 @@ export class Pep {
         return this.eventMessage(owner, node, to, event);
       });
     }
-    this.changed({ owner, node: name, kind: 'delete' });
+    await this.changed({ owner, node: name, kind: 'delete' });
   }
 
   /** §8.5: removes every item; those who see the node learn it (§8.5.2). */
@@ -351,7 +354,7 @@ export class Pep {
       event.c('purge', { node: name });
       return this.eventMessage(owner, node, to, event);
     });
-    this.changed({ owner, node: name, kind: 'purge' });
+    await this.changed({ owner, node: name, kind: 'purge' });
   }
 
   /** §8.9.2: sets affiliations ('none' removes one). */
