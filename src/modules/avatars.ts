@@ -96,9 +96,7 @@ export const avatarsModule = defineModule({
       stanza.c('x', { xmlns: NS_VCARD_UPDATE }).c('photo').t(hash);
     }
 
-    // Loads the hash before the first presence is likely to come.
-    ctx.hooks.on('session-bound', async ({ session }) => void (await hashOf(session.jid.bare)));
-
+    // Loaded at the first presence (a login costs no query); that presence then waits in order.
     ctx.hooks.on('presence-available-outbound', ({ session, stanza }) => {
       const hash = hashOf(session.jid.bare);
       if (typeof hash === 'string') {

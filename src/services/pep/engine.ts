@@ -448,15 +448,23 @@ export class Pep {
    * §4.3.4: the last item of each node of `owner` that the resource `to` newly takes an
    * interest in (in `features`, not in `before`), with the time it was published.
    */
-  async sendLastItems(owner: Jid, to: string, features: Features, before: Features | null, contactItem: RosterItem | null): Promise<void> {
+  async sendLastItems(owner: Jid, to: string, features: Features, before: Features | null, contactItem: () => Promise<RosterItem | null>): Promise<void> {
     const ownerBare = owner.bareString();
-    const self = to.startsWith(`${ownerBare}/`);
+    const toBare = to.slice(0, to.indexOf('/'));
+    const self = toBare === ownerBare;
     const account = await this.account(owner);
+    /** The owner's roster item for the recipient, read only when a node is of interest. */
+    let item: Promise<RosterItem | null> | undefined;
     for (const node of account.nodes.values()) {
       const interest = `${node.name}+notify`;
       if (!node.last || !features.has(interest) || before?.has(interest)) continue;
       if (node.config.sendLastPublishedItem !== 'on_sub_and_presence' || !node.config.deliverNotifications) continue;
-      if (!self && this.accessVerdict(node, to.slice(0, to.indexOf('/')), contactItem) !== null) continue;
+      if (!self) {
+        item ??= contactItem();
+        const roster = await item;
+        // §4.3: only those with a presence subscription get notifications.
+        if (!sendsPresenceTo(roster) || this.accessVerdict(node, toBare, roster) !== null) continue;
+      }
       const payload = await this.payloadOf(node, node.last);
       void this.router.send(this.eventMessage(owner, node, to, itemsEvent(node, node.last, payload), node.last.publishedAt));
     }
@@ -478,15 +486,14 @@ export class Pep {
     if (!features) return;
     const before = previous ? this.knownFeatures(previous) : null;
     const to = full.toString();
-    await this.sendLastItems(account, to, features, before, null);
+    await this.sendLastItems(account, to, features, before, async () => null);
     const roster = await this.rosters.get(account);
     for (const item of roster.items.values()) {
       if (!receivesPresenceFrom(item) || !this.router.isLocalDomain(domainOf(item.jid))) continue;
       const owner = tryParseJid(item.jid);
       if (!owner || owner.local === '') continue;
       // The owner's side decides: its roster must let this account see its presence.
-      const ownerItem = await this.rosters.item(owner, account.bareString());
-      if (sendsPresenceTo(ownerItem)) await this.sendLastItems(owner, to, features, before, ownerItem);
+      await this.sendLastItems(owner, to, features, before, () => this.rosters.item(owner, account.bareString()));
     }
   }
 
@@ -513,7 +520,7 @@ export class Pep {
     const features = await this.featuresOf(presence, contact, ownerBare);
     if (!features) return;
     const before = previousClaim ? this.caps.known(previousClaim) ?? null : null;
-    await this.sendLastItems(owner, contact.toString(), features, before, item);
+    await this.sendLastItems(owner, contact.toString(), features, before, async () => item);
   }
 }
 
