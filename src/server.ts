@@ -167,7 +167,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     });
     metrics.watchRouter(router.stats);
     const modulesLog = componentLogger(log, 'modules', levels);
-    const caps = new EntityCapsService(stores.entityCaps, router, caches, modulesLog.child({ module: 'caps' }));
+    const caps = new EntityCapsService(stores.entityCaps, router, caches, modulesLog.child({ module: 'caps' }), serverSecret);
     const privateXml = new PrivateXmlViews();
     const pep = new Pep({ limits: config.limits, store: stores.pubsub, rosters, sessions, router, caps, caches, log: modulesLog.child({ module: 'pep' }) });
     redeliver = (stanza) => void router.redeliver(stanza);

@@ -1,7 +1,7 @@
 // XEP-0115 Entity Capabilities 1.6 §6.2, §8.4: what a (hash, ver) pair stands for, learnt by
 // asking one entity that claims it (disco#info to its full JID), trusted only when the answer
 // hashes to the claim; kept in memory and in the database, asked once per pair at a time.
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Element } from 'ltx';
 import type { Logger } from 'pino';
 import type { CacheCoherence } from '../core/cache-coherence.js';
@@ -15,6 +15,8 @@ import type { EntityCapsStore } from '../storage/entity-caps.js';
 const MAX_CACHED = 10_000;
 /** A pair that could not be verified is not asked about again for this long. */
 const RETRY_AFTER_MS = 10 * 60_000;
+/** Failed pairs remembered (a client may claim any number of made-up hashes). */
+const MAX_FAILED = 10_000;
 
 export type Features = ReadonlySet<string>;
 
@@ -41,6 +43,8 @@ export class EntityCapsService {
     private readonly router: Router,
     private readonly caches: CacheCoherence,
     private readonly log: Logger,
+    /** The server secret (shared by a cluster): query ids are signed with it. */
+    private readonly secret: Buffer,
     private readonly timeoutMs = 10_000,
   ) {
     // Another node verified a pair: its row is in the database now.
@@ -86,7 +90,10 @@ export class EntityCapsService {
     const stored = await this.load(key);
     if (stored) return stored;
     const features = await this.ask(claim, key, entity, askFrom);
-    if (!features) this.failed.set(key, Date.now() + RETRY_AFTER_MS);
+    if (!features) {
+      this.failed.set(key, Date.now() + RETRY_AFTER_MS);
+      if (this.failed.size > MAX_FAILED) this.failed.delete(this.failed.keys().next().value!);
+    }
     return features;
   }
 
@@ -100,7 +107,8 @@ export class EntityCapsService {
   }
 
   private ask(claim: CapsClaim, key: string, entity: Jid, askFrom: string): Promise<Features | null> {
-    const id = `caps-${randomBytes(9).toString('base64url')}`;
+    const nonce = randomBytes(9).toString('base64url');
+    const id = `caps-${nonce}-${this.sign(nonce, entity.toString(), claim)}`;
     return new Promise<Features | null>((resolve) => {
       const settle = (features: Features | null) => {
         const query = this.queries.get(id);
@@ -129,7 +137,7 @@ export class EntityCapsService {
     const query = typeof id === 'string' ? this.queries.get(id) : undefined;
     const info = stanza.attrs.type === 'result' ? stanza.getChild('query', NS_DISCO_INFO) : undefined;
     if (!query) {
-      if (info) this.verifyUnasked(info);
+      if (info) this.verifyUnasked(typeof id === 'string' ? id : undefined, from, info);
       return false;
     }
     if (from.toString() !== query.entity) return false;
@@ -144,19 +152,29 @@ export class EntityCapsService {
     return true;
   }
 
-  private verifyUnasked(info: Element): void {
+  /** A query id names the entity and the claim, signed: only answers to a cluster node's own queries count. */
+  private sign(nonce: string, entity: string, claim: CapsClaim): string {
+    return createHmac('sha256', this.secret).update(`caps\0${nonce}\0${entity}\0${claim.hash}\0${claim.ver}`).digest('base64url').slice(0, 22);
+  }
+
+  /**
+   * An answer to a query another cluster node sent (the entity's answer reached this node):
+   * recorded when the id is a signed query for that entity and pair and the result verifies.
+   */
+  private verifyUnasked(id: string | undefined, from: Jid, info: Element): void {
+    const parts = typeof id === 'string' ? /^caps-([\w-]{12})-([\w-]{22})$/.exec(id) : null;
     const node = info.attrs.node;
     const hashAt = typeof node === 'string' ? node.lastIndexOf('#') : -1;
-    if (hashAt < 0) return;
+    if (!parts || hashAt < 0) return;
     const ver = (node as string).slice(hashAt + 1);
     const s = verificationString(info);
     if (s === null) return;
-    for (const hash of ['sha-1', 'sha-256']) {
-      if (capsHash(hash, s) === ver) {
-        const claim = { hash, node: (node as string).slice(0, hashAt), ver };
-        if (!this.verified.has(capsKey(claim))) this.record(capsKey(claim), claim, new Set(featuresOf(info)));
-        return;
-      }
+    for (const hash of ['sha-1', 'sha-256', 'sha-512']) {
+      const claim = { hash, node: (node as string).slice(0, hashAt), ver };
+      const expected = Buffer.from(this.sign(parts[1]!, from.toString(), claim));
+      if (!timingSafeEqual(expected, Buffer.from(parts[2]!))) continue;
+      if (capsHash(hash, s) === ver && !this.verified.has(capsKey(claim))) this.record(capsKey(claim), claim, new Set(featuresOf(info)));
+      return;
     }
   }
 
