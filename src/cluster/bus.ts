@@ -4,7 +4,7 @@
 // receivers), and the sender treats the target as gone.
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { CacheName } from '../core/cache-coherence.js';
+import type { CacheName, SharedTopic } from '../core/cache-coherence.js';
 import type { SessionRecord } from './record.js';
 import { channels } from './redis.js';
 
@@ -16,7 +16,8 @@ export type ClusterEvent =
   | { t: 'sync'; node: string }
   /** The node died; `by` spoke for it (its sessions ended). */
   | { t: 'dead'; node: string; by: string }
-  | { t: 'changed'; node: string; cache: CacheName; key: string };
+  | { t: 'changed'; node: string; cache: CacheName; key: string }
+  | { t: 'shared'; node: string; topic: SharedTopic; payload: string };
 
 export type DirectMessage =
   /**

@@ -5,7 +5,7 @@
 import type { Element } from 'ltx';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { CacheCoherence, CacheName } from '../core/cache-coherence.js';
+import type { CacheCoherence, CacheName, SharedTopic } from '../core/cache-coherence.js';
 import { StreamError } from '../core/errors.js';
 import type { ServerEvents } from '../core/events.js';
 import type { HookBus } from '../core/hooks.js';
@@ -52,6 +52,7 @@ export class Cluster implements CacheCoherence {
   private readonly membership: Membership;
   private readonly log: Logger;
   private readonly dropHandlers = new Map<CacheName, Array<(key: string) => void>>();
+  private readonly sharedHandlers = new Map<SharedTopic, Array<(payload: string) => void>>();
   private hooks: HookBus<ServerEvents> | null = null;
   private subscriptions = 0;
   private serviceHandler: ((domain: string, stanza: Element) => void) | null = null;
@@ -175,12 +176,27 @@ export class Cluster implements CacheCoherence {
     this.dropHandlers.set(cache, list);
   }
 
+  share(topic: SharedTopic, payload: string): void {
+    void this.bus.publish({ t: 'shared', node: this.node, topic, payload });
+  }
+
+  onShared(topic: SharedTopic, handle: (payload: string) => void): void {
+    const list = this.sharedHandlers.get(topic) ?? [];
+    list.push(handle);
+    this.sharedHandlers.set(topic, list);
+  }
+
   // ---- events -----------------------------------------------------------------------------
 
   private event(event: ClusterEvent): void {
     if (event.t === 'changed') {
       if (event.node === this.node) return;
       for (const drop of this.dropHandlers.get(event.cache) ?? []) drop(event.key);
+      return;
+    }
+    if (event.t === 'shared') {
+      if (event.node === this.node) return;
+      for (const handle of this.sharedHandlers.get(event.topic) ?? []) handle(event.payload);
       return;
     }
     if (event.t === 'sync') {

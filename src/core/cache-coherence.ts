@@ -5,15 +5,28 @@
 
 export type CacheName = 'roster' | 'blocklist' | 'archive-prefs' | 'pep' | 'caps' | 'avatar-hash';
 
+/**
+ * State only one node sees but every node needs, kept in memory on each (never stored):
+ * 'pep-remote-presence': a contact on another server sent a local account presence over the
+ * s2s stream that one node holds (XEP-0163 notifications go out from any node).
+ */
+export type SharedTopic = 'pep-remote-presence';
+
 export interface CacheCoherence {
   /** This process changed the entry `key` (a bare JID) of `cache` in the store. */
   changed(cache: CacheName, key: string): void;
   /** Runs `drop` when another process changed an entry. */
   onRemoteChange(cache: CacheName, drop: (key: string) => void): void;
+  /** Tells the other processes what this one saw. */
+  share(topic: SharedTopic, payload: string): void;
+  /** Runs `handle` with what another process shared. */
+  onShared(topic: SharedTopic, handle: (payload: string) => void): void;
 }
 
 /** One process: its caches are the only copies. */
 export const SINGLE_PROCESS: CacheCoherence = {
   changed() {},
   onRemoteChange() {},
+  share() {},
+  onShared() {},
 };

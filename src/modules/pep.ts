@@ -113,7 +113,7 @@ export const pepModule = defineModule({
       if (origin.kind !== 's2s' || stanza.name !== 'presence') return;
       const type = stanza.attrs.type;
       if (type === 'unavailable') {
-        pep.remote.unavailable(to.bareString(), from.bareString(), from.toString());
+        pep.remoteResourceUnavailable(to.bare, from);
       } else if (type === undefined && from.resource !== '') {
         pep.remoteResourceAvailable(to.bare, from, stanza).catch((err: unknown) => ctx.log.error({ err }, 'PEP presence handling failed'));
       }

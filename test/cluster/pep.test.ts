@@ -2,7 +2,9 @@
 // same nodes, items, configuration and notifications; caps verified on one node count on all.
 import { expect } from 'chai';
 import { advertiseCaps, capsPresence } from '../helpers/caps-client.js';
-import type { TestServer } from '../helpers/server.js';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startTestServer, type TestServer } from '../helpers/server.js';
 import { collectStanzas, connect, delay, roundTrip, stopQuietly, waitForStanza, xml, type Client, type Element } from '../helpers/xmpp-client.js';
 import { skipWithoutClusterServices, startTestCluster, type TestCluster } from './helpers.js';
 
@@ -11,17 +13,31 @@ const NS_OWNER = 'http://jabber.org/protocol/pubsub#owner';
 const NS_EVENT = 'http://jabber.org/protocol/pubsub#event';
 const TUNE = 'http://jabber.org/protocol/tune';
 const PASSWORD = 'cluster-pep-pw';
+const CA = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'tls', 'ca.crt');
+const NODES = ['127.0.0.170', '127.0.0.171'];
+const CLUSTER_DOMAIN = 'hearth.example';
+const PEER = { host: '127.0.0.172', domain: 'pep-peer.hearth.example' };
 
 describe('cluster: PEP', function () {
   this.timeout(30_000);
   let cluster: TestCluster;
+  let peer: TestServer;
   const clients: Client[] = [];
 
   before(async function () {
     await skipWithoutClusterServices(this);
-    cluster = await startTestCluster(['127.0.0.170', '127.0.0.171']);
+    // The peer reaches the cluster's domain at the second node only.
+    peer = await startTestServer({
+      host: PEER.host,
+      domain: PEER.domain,
+      config: { s2s: { listen: [`${PEER.host}:5269`], routes: { [CLUSTER_DOMAIN]: `${NODES[1]}:5269` }, trustedCa: CA, connectTimeoutMs: 3_000 } },
+    });
+    await peer.addUser('carol', PASSWORD);
+    cluster = await startTestCluster(NODES, {}, (host) => ({
+      s2s: { listen: [`${host}:5269`], routes: { [PEER.domain]: `${PEER.host}:5269` }, trustedCa: CA, connectTimeoutMs: 3_000 },
+    }));
     const first = cluster.nodes[0]!;
-    for (const user of ['alice', 'bob']) await first.addUser(user, PASSWORD);
+    for (const user of ['alice', 'bob', 'dora']) await first.addUser(user, PASSWORD);
     const both = (jid: string) => ({ jid, name: null, groups: [], subscription: 'both' as const, pendingOut: false, approved: false });
     await first.server.stores.roster.put('alice', first.domain, both(`bob@${first.domain}`));
     await first.server.stores.roster.put('bob', first.domain, both(`alice@${first.domain}`));
@@ -30,6 +46,7 @@ describe('cluster: PEP', function () {
   after(async () => {
     for (const c of clients) await stopQuietly(c);
     await cluster?.stop();
+    await peer?.stop();
   });
 
   async function online(node: TestServer, user: string, resource: string): Promise<{ client: Client; inbox: Element[] }> {
@@ -85,5 +102,23 @@ describe('cluster: PEP', function () {
     await client.send(capsPresence(advertiseCaps(client, ['urn:example:status+notify'])));
     const last = await waitForStanza(inbox, (el) => el.getChild('event', NS_EVENT)?.getChild('items')?.attrs.node === 'urn:example:status', 'the last item', 5_000);
     expect(last.getChild('event', NS_EVENT)!.getChild('items')!.getChild('item')!.getChildText('status')).to.equal('busy');
+  });
+
+  it('notifies a contact on another server from any node, though its presence came in through another node', async () => {
+    const [n1] = cluster.nodes as [TestServer, TestServer];
+    const both = (jid: string) => ({ jid, name: null, groups: [], subscription: 'both' as const, pendingOut: false, approved: false });
+    await n1.server.stores.roster.put('dora', CLUSTER_DOMAIN, both(`carol@${PEER.domain}`));
+    await peer.server.stores.roster.put('carol', PEER.domain, both(`dora@${CLUSTER_DOMAIN}`));
+    // Carol's presence reaches the cluster at the second node (the peer's only route to it).
+    const carol = await online(peer, 'carol', 'far');
+    // Dora publishes on the first node, which learnt of carol's resource from the second.
+    const dora = await connect(n1, 'dora', PASSWORD, { resource: 'desk' });
+    clients.push(dora);
+    await delay(500);
+    await request(dora, 'set', xml('pubsub', { xmlns: NS_PUBSUB }, xml('publish', { node: TUNE }, xml('item', { id: 'current' }, tune('Far away')))));
+    const event = await waitForStanza(carol.inbox, (el) => titleOf(el) === 'Far away', 'the notification at the other server', 10_000);
+    expect(event.attrs.from).to.equal(`dora@${CLUSTER_DOMAIN}`);
+    expect(n1.server.s2s.streams().some((s) => s.direction === 'out' && s.domain === PEER.domain)).to.equal(true);
+    expect(n1.server.s2s.streams().some((s) => s.direction === 'in')).to.equal(false);
   });
 });

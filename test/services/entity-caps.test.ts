@@ -65,6 +65,8 @@ describe('entity caps service', function () {
     const coherence = (node: number): CacheCoherence => ({
       changed(cache, key) { for (const h of handlers) if (h.node !== node && h.cache === cache) h.drop(key); },
       onRemoteChange(cache, drop) { handlers.push({ node, cache, drop }); },
+      share() {},
+      onShared() {},
     });
     return { rows, store, coherence };
   }

@@ -85,9 +85,10 @@ export class Pep {
   private readonly router: Router;
   private readonly caps: EntityCapsService;
   private readonly log: Logger;
+  private readonly caches: CacheCoherence;
   private readonly accounts: PepCache;
   /** Presence of contacts on other servers (local ones are in the session registry). */
-  readonly remote = new RemotePresence();
+  private readonly remote = new RemotePresence();
   private readonly views = new Map<string, PepNodeView>();
   private readonly listeners = new Map<string, Array<(change: PepChange) => void | Promise<void>>>();
 
@@ -100,6 +101,20 @@ export class Pep {
     this.caps = options.caps;
     this.log = options.log;
     this.accounts = new PepCache(options.store, options.caches);
+    this.caches = options.caches;
+    // A cluster node holding an s2s stream tells the others whose presence it got.
+    options.caches.onShared('pep-remote-presence', (payload) => {
+      const shared = parseSharedPresence(payload);
+      if (!shared) return;
+      if (shared.presence) this.remote.available(shared.account, shared.contact, shared.full, shared.presence);
+      else this.remote.unavailable(shared.account, shared.contact, shared.full);
+    });
+  }
+
+  /** A contact on another server went unavailable for a local account. */
+  remoteResourceUnavailable(owner: Jid, contact: Jid): void {
+    this.remote.unavailable(owner.bareString(), contact.bareString(), contact.toString());
+    this.caches.share('pep-remote-presence', JSON.stringify({ a: owner.bareString(), c: contact.bareString(), f: contact.toString() }));
   }
 
   /** A node another module answers for. */
@@ -512,6 +527,7 @@ export class Pep {
     const item = await this.rosters.item(owner, contactBare);
     if (!sendsPresenceTo(item)) return;
     const previous = this.remote.available(ownerBare, contactBare, contact.toString(), presence);
+    this.caches.share('pep-remote-presence', JSON.stringify({ a: ownerBare, c: contactBare, f: contact.toString(), p: presence.toString() }));
     const claim = capsClaimOf(presence);
     const previousClaim = previous ? capsClaimOf(previous) : null;
     if (!claim || (previousClaim && capsKey(previousClaim) === capsKey(claim))) return;
@@ -521,6 +537,17 @@ export class Pep {
     if (!features) return;
     const before = previousClaim ? this.caps.known(previousClaim) ?? null : null;
     await this.sendLastItems(owner, contact.toString(), features, before, async () => item);
+  }
+}
+
+/** What a node shares of a remote contact's presence: null when malformed. */
+function parseSharedPresence(payload: string): { account: string; contact: string; full: string; presence: Element | null } | null {
+  try {
+    const { a, c, f, p } = JSON.parse(payload) as Record<string, unknown>;
+    if (typeof a !== 'string' || typeof c !== 'string' || typeof f !== 'string') return null;
+    return { account: a, contact: c, full: f, presence: typeof p === 'string' ? parse(p) : null };
+  } catch {
+    return null;
   }
 }
 
