@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import { advertiseCaps, capsPresence } from '../helpers/caps-client.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { befriend } from '../helpers/roster.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { collectStanzas, connect, delay, roundTrip, stopQuietly, waitForStanza, xml, type Client, type Element } from '../helpers/xmpp-client.js';
 import { skipWithoutClusterServices, startTestCluster, type TestCluster } from './helpers.js';
@@ -38,9 +39,7 @@ describe('cluster: PEP', function () {
     }));
     const first = cluster.nodes[0]!;
     for (const user of ['alice', 'bob', 'dora']) await first.addUser(user, PASSWORD);
-    const both = (jid: string) => ({ jid, name: null, groups: [], subscription: 'both' as const, pendingOut: false, approved: false });
-    await first.server.stores.roster.put('alice', first.domain, both(`bob@${first.domain}`));
-    await first.server.stores.roster.put('bob', first.domain, both(`alice@${first.domain}`));
+    await befriend({ server: first, local: 'alice' }, { server: first, local: 'bob' });
   });
 
   after(async () => {
@@ -106,9 +105,7 @@ describe('cluster: PEP', function () {
 
   it('notifies a contact on another server from any node, though its presence came in through another node', async () => {
     const [n1] = cluster.nodes as [TestServer, TestServer];
-    const both = (jid: string) => ({ jid, name: null, groups: [], subscription: 'both' as const, pendingOut: false, approved: false });
-    await n1.server.stores.roster.put('dora', CLUSTER_DOMAIN, both(`carol@${PEER.domain}`));
-    await peer.server.stores.roster.put('carol', PEER.domain, both(`dora@${CLUSTER_DOMAIN}`));
+    await befriend({ server: n1, local: 'dora' }, { server: peer, local: 'carol' });
     // Carol's presence reaches the cluster at the second node (the peer's only route to it).
     const carol = await online(peer, 'carol', 'far');
     // Dora publishes on the first node, which learnt of carol's resource from the second.

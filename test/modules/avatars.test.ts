@@ -3,6 +3,7 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { advertiseCaps, capsPresence } from '../helpers/caps-client.js';
+import { befriend as befriendParties } from '../helpers/roster.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { collectStanzas, connect, roundTrip, stopQuietly, waitForStanza, xml, type Client, type Element } from '../helpers/xmpp-client.js';
 
@@ -37,11 +38,7 @@ describe('avatars (XEP-0398: XEP-0084 ↔ vCard, XEP-0153 hash in presence) and 
     return local;
   }
 
-  async function befriend(a: string, b: string): Promise<void> {
-    const both = (jid: string) => ({ jid, name: null, groups: [], subscription: 'both' as const, pendingOut: false, approved: false });
-    await ts.server.stores.roster.put(a, ts.domain, both(`${b}@${ts.domain}`));
-    await ts.server.stores.roster.put(b, ts.domain, both(`${a}@${ts.domain}`));
-  }
+  const befriend = (a: string, b: string) => befriendParties({ server: ts, local: a }, { server: ts, local: b });
 
   async function login(local: string, interests: string[] | null, presence?: Element): Promise<{ client: Client; inbox: Element[]; bare: string }> {
     const client = await connect(ts, local, PASSWORD);

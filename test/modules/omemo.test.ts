@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { advertiseCaps, capsPresence } from '../helpers/caps-client.js';
+import { befriend } from '../helpers/roster.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { collectStanzas, connect, roundTrip, stopQuietly, waitForStanza, xml, type Client, type Element } from '../helpers/xmpp-client.js';
 
@@ -53,12 +54,6 @@ describe('OMEMO device lists and bundles (XEP-0384) on PEP, locally and over s2s
     const local = `omemo${++users}`;
     await server.addUser(local, PASSWORD);
     return local;
-  }
-
-  async function befriend(first: { local: string; server: TestServer }, second: { local: string; server: TestServer }): Promise<void> {
-    const both = (jid: string) => ({ jid, name: null, groups: [], subscription: 'both' as const, pendingOut: false, approved: false });
-    await first.server.server.stores.roster.put(first.local, first.server.domain, both(`${second.local}@${second.server.domain}`));
-    await second.server.server.stores.roster.put(second.local, second.server.domain, both(`${first.local}@${first.server.domain}`));
   }
 
   /** Online with the caps an OMEMO client has: +notify for both device lists. */

@@ -3,6 +3,7 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { advertiseCaps, capsPresence, capsVer, NS_CAPS } from '../helpers/caps-client.js';
+import { befriend as befriendParties } from '../helpers/roster.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { collectStanzas, connect, delay, roundTrip, stopQuietly, waitForStanza, xml, type Client, type Element } from '../helpers/xmpp-client.js';
 
@@ -60,11 +61,7 @@ describe('PEP (XEP-0163) and entity capabilities (XEP-0115)', function () {
     return { ...peer, caps };
   }
 
-  async function befriend(a: string, b: string): Promise<void> {
-    const both = (jid: string) => ({ jid, name: null, groups: ['friends'], subscription: 'both' as const, pendingOut: false, approved: false });
-    await ts.server.stores.roster.put(a, ts.domain, both(`${b}@${ts.domain}`));
-    await ts.server.stores.roster.put(b, ts.domain, both(`${a}@${ts.domain}`));
-  }
+  const befriend = (a: string, b: string) => befriendParties({ server: ts, local: a }, { server: ts, local: b });
 
   const request = (client: Client, type: 'get' | 'set', child: Element, to?: string) => client.iqCaller.request(xml('iq', { type, to }, child), 5_000);
   const failure = (promise: Promise<unknown>) =>
@@ -215,6 +212,27 @@ describe('PEP (XEP-0163) and entity capabilities (XEP-0115)', function () {
     expect((await failure(forged))?.condition).to.equal('forbidden');
     expect((await failure(request(bob.client, 'set', xml('pubsub', { xmlns: NS_OWNER }, xml('delete', { node: TUNE })), alice.bare)))?.condition).to.equal('forbidden');
     expect(await items(alice.client, alice.bare, TUNE)).to.have.length(1);
+  });
+
+  it('enforces the roster access model by the owner\'s roster groups', async function () {
+    const [a, b, c] = [await account(), await account(), await account()];
+    await befriendParties({ server: ts, local: a }, { server: ts, local: b }, ['friends']);
+    await befriendParties({ server: ts, local: c }, { server: ts, local: a }, ['work']);
+    const alice = await login(a, null);
+    const bob = await login(b, null);
+    const carol = await login(c, null);
+    await request(alice.client, 'set', xml('pubsub', { xmlns: NS_PUBSUB }, xml('create', { node: 'urn:example:diary' }),
+      xml('configure', {}, form('submit', 'http://jabber.org/protocol/pubsub#node_config', { 'pubsub#access_model': 'roster', 'pubsub#roster_groups_allowed': 'friends' }))));
+    await publish(alice.client, 'urn:example:diary', xml('entry', { xmlns: 'urn:example:diary' }, 'dear diary'));
+    expect(await items(bob.client, alice.bare, 'urn:example:diary')).to.have.length(1);
+    expect(await failure(items(carol.client, alice.bare, 'urn:example:diary'))).to.deep.equal({ condition: 'not-authorized', app: 'not-in-roster-group' });
+    // The configuration form offers the owner's groups.
+    const x = (await request(alice.client, 'get', xml('pubsub', { xmlns: NS_OWNER }, xml('configure', { node: 'urn:example:diary' })))).getChild('pubsub')!.getChild('configure')!.getChild('x', NS_DATA)!;
+    const groups = x.getChildren('field').find((f) => f.attrs.var === 'pubsub#roster_groups_allowed')!;
+    expect(groups.getChildren('option').map((o) => o.getChildText('value'))).to.include('friends');
+    expect(groups.getChildren('value').map((v) => v.getText())).to.deep.equal(['friends']);
+    // Creating it again is a conflict.
+    expect((await failure(request(alice.client, 'set', xml('pubsub', { xmlns: NS_PUBSUB }, xml('create', { node: 'urn:example:diary' })))))?.condition).to.equal('conflict');
   });
 
   it('keeps max_items, answers by id and by count, and notifies retract and purge', async function () {
