@@ -51,8 +51,8 @@ export class Router {
   private readonly messageQueue = new KeyedQueue();
   /** Stanzas between two entities whose checks had to wait, in arrival order (deliver()). */
   private readonly inOrder = new KeyedQueue();
-  /** Client presence whose decoration had to wait, per session, in arrival order. */
-  private readonly presenceOrder = new KeyedQueue();
+  /** Per session, the start of its last presence whose decoration had to wait. */
+  private readonly decorating = new Map<string, Promise<void>>();
   private readonly domains: ReadonlySet<string>;
   private readonly sessions: SessionRegistry;
   private readonly iq: IqHandlers;
@@ -555,24 +555,35 @@ export class Router {
 
   /**
    * A client's presence: modules add to an available one first (presence-available-outbound),
-   * then it is routed. When a module must wait (a cold cache), this and the session's later
-   * presence go through a per-session queue, so a presence never overtakes an earlier one.
+   * then it is routed. When a module must wait (a cold cache), this presence and the session's
+   * later ones start routing only once the decorations before them are done, in arrival order;
+   * only the decoration is waited for, not the routing of the presence before.
    */
   private clientPresence(session: ClientSession, stanza: Element, route: () => Promise<void>): Work {
     const key = session.jid.toString();
     const available = stanza.attrs.type === undefined;
-    if (!this.presenceOrder.busy(key)) {
-      const decorated = available ? this.hooks.filter('presence-available-outbound', { session, stanza }) : false;
+    const decorate = () => (available ? this.hooks.filter('presence-available-outbound', { session, stanza }) : false);
+    const before = this.decorating.get(key);
+    if (!before) {
+      const decorated = decorate();
       if (typeof decorated === 'boolean') return this.run(route(), stanza);
-      return this.run(this.presenceOrder.run(key, async () => {
-        await decorated;
-        await route();
-      }), stanza);
+      return this.routeWhen(key, decorated, stanza, route);
     }
-    return this.run(this.presenceOrder.run(key, async () => {
-      if (available) await this.hooks.filter('presence-available-outbound', { session, stanza });
-      await route();
-    }), stanza);
+    return this.routeWhen(key, before.then(decorate), stanza, route);
+  }
+
+  /** Starts `route` once `ready` settles; the session's next presence waits for that start. */
+  private routeWhen(key: string, ready: Promise<unknown>, stanza: Element, route: () => Promise<void>): Work {
+    let routed: Promise<void> = Promise.resolve();
+    const start = () => {
+      routed = route();
+    };
+    const started = ready.then(start, start);
+    this.decorating.set(key, started);
+    void started.then(() => {
+      if (this.decorating.get(key) === started) this.decorating.delete(key);
+    });
+    return this.run(started.then(() => routed), stanza);
   }
 
   /**

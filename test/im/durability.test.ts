@@ -62,7 +62,7 @@ describe('offline messages survive a crash (hearth start, SIGKILL, start again)'
     copyFileSync(path.join(fixtures, 'hearth.example.key'), path.join(certs, `${DOMAIN}.key`));
     writeFileSync(
       path.join(dir, 'hearth.yaml'),
-      `domains: [${DOMAIN}]\ndataDir: ./data\ntls:\n  certificates: ./certs\nc2s:\n  listen: ["${HOST}:0"]\n  directTls: []\n${c2sExtra}s2s:\n  listen: ["${HOST}:0"]\nadmin:\n  listen: ["${HOST}:0"]\nlog:\n  level: info\n`,
+      `domains: [${DOMAIN}]\ndataDir: ./data\ntls:\n  certificates: ./certs\nc2s:\n  listen: ["${HOST}:0"]\n  directTls: []\n${c2sExtra}s2s:\n  listen: ["${HOST}:0"]\nadmin:\n  listen: ["${HOST}:0"]\nhttp:\n  listen: ["${HOST}:0"]\nlog:\n  level: info\n`,
     );
   }
 
