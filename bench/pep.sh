@@ -21,20 +21,25 @@
 #   REPEAT=3 RATE=200 bench/pep.sh        # latency at 200 publishes/s = 10,200 notifications/s
 #   PROFILE=1 bench/pep.sh                # plus one run of a and b with the server under
 #                                         # node --cpu-prof, top self-time functions printed
+#   HEARTH_REF=HEAD DB=postgres bench/pep.sh   # the last commit, whatever src/ holds now
 #
 # Knobs: DB (pglite | postgres), REPEAT (1), USERS (200), CONTACTS (50), PREFIX (pep),
 # DURATION (20 s), WARMUP (3 s), INFLIGHT (2 publish iqs per user in run a), RATE (see b),
 # MECHANISM (PLAIN), SERVER_CPU (0), GEN_CPU (1), PROFILE (0), NODE_FLAGS (extra node flags
 # for the server, e.g. --max-semi-space-size=4 as `npm start` runs it; none by default, as
 # in the other bench scripts), BUILD (1: npm run build in HEARTH_DIR first), HEARTH_DIR (this
-# checkout: where bin/hearth.js, dist/ and src/ are, e.g. a build of a fixed commit while
-# src/ changes), PG_URL (postgres://postgres@127.0.0.1:5432), PG_DB (bench_pep; the seeded
-# template is <PG_DB>_seed; both are dropped and recreated by each invocation).
+# checkout: where bin/hearth.js, dist/ and src/ are), HEARTH_REF (a commit, e.g. HEAD: its
+# tree is exported to .bench/pep-hearth-<commit>/ and built there, and HEARTH_DIR points to it,
+# so the figures are those of that commit while src/ is being edited), PG_URL
+# (postgres://postgres@127.0.0.1:5432), PG_DB (bench_pep; the seeded template is
+# <PG_DB>_seed; both are dropped and recreated by each invocation, and dropped at the end).
+# The server listens on 127.0.0.194, as setup A of bench/cluster.sh does: not both at once.
 # Everything it writes lives in .bench/ (gitignored); results in .bench/results/pep-<db>-<time>/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 HEARTH_DIR=${HEARTH_DIR:-$ROOT}
+HEARTH_REF=${HEARTH_REF:-}
 BENCH=$ROOT/.bench
 ADDR=127.0.0.194
 DOMAIN=bench.example
@@ -66,13 +71,15 @@ DATA=$BENCH/pep-data
 mkdir -p "$RESULTS"
 log() { printf '[pep %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# psql without the NOTICEs of DROP DATABASE IF EXISTS.
+psql_() { PGOPTIONS='--client-min-messages=warning' psql "$@"; }
 if [ "$(nproc)" -lt 2 ] && [ "$SERVER_CPU" != "$GEN_CPU" ]; then
   log "fewer than 2 cores: server and generator share core 0"
   SERVER_CPU=0 GEN_CPU=0
 fi
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
-log "results in ${RESULTS#"$ROOT"/}; Hearth from $HEARTH_DIR; database $DB"
+log "results in ${RESULTS#"$ROOT"/}; database $DB"
 
 config() { # data-dir -> path
   local file=$BENCH/pep-$(basename "$1").yaml
@@ -103,7 +110,7 @@ seed() {
   cfg=$(config "$SEED_DATA")
   rm -rf "$SEED_DATA"
   if [ "$DB" = postgres ]; then
-    psql "$PG_URL/postgres" -qAt -c "DROP DATABASE IF EXISTS $PG_DB" -c "DROP DATABASE IF EXISTS $PG_SEED" -c "CREATE DATABASE $PG_SEED" >/dev/null || {
+    psql_ "$PG_URL/postgres" -qAt -c "DROP DATABASE IF EXISTS $PG_DB" -c "DROP DATABASE IF EXISTS $PG_SEED" -c "CREATE DATABASE $PG_SEED" >/dev/null || {
       log "cannot create database $PG_SEED at $PG_URL"
       return 1
     }
@@ -120,7 +127,7 @@ fresh_state() {
   rm -rf "$DATA"
   if [ "$DB" = postgres ]; then
     mkdir -p "$DATA"
-    psql "$PG_URL/postgres" -qAt -c "DROP DATABASE IF EXISTS $PG_DB" -c "CREATE DATABASE $PG_DB TEMPLATE $PG_SEED" >/dev/null
+    psql_ "$PG_URL/postgres" -qAt -c "DROP DATABASE IF EXISTS $PG_DB" -c "CREATE DATABASE $PG_DB TEMPLATE $PG_SEED" >/dev/null
   else
     cp -a "$SEED_DATA" "$DATA"
   fi
@@ -128,17 +135,33 @@ fresh_state() {
 
 PID=
 start() { # [profile-dir]
-  local cfg prof=() flags=()
+  local cfg prof=() flags=() attempt i
   cfg=$(config "$DATA")
   [ -n "${1:-}" ] && prof=(--cpu-prof --cpu-prof-dir="$1")
   # shellcheck disable=SC2206 # NODE_FLAGS: words on purpose
   [ -n "$NODE_FLAGS" ] && flags=($NODE_FLAGS)
-  # Not through a shell function: $! must be the node process itself (env and taskset exec).
   local dbenv=(-u DATABASE_URL)
   [ "$DB" = postgres ] && dbenv=(DATABASE_URL="$PG_URL/$PG_DB")
-  env -u REDIS_URL "${dbenv[@]}" taskset -c "$SERVER_CPU" node "${flags[@]}" "${prof[@]}" "$HEARTH_DIR/bin/hearth.js" start --config "$cfg" >>"$RESULTS/hearth.log" 2>&1 &
-  PID=$!
-  wait_listening "$ADDR" 60 || { log "hearth did not start (see $RESULTS/hearth.log)"; return 1; }
+  # A server that exits at once (a port still held, by whatever) is started again, twice.
+  for attempt in 1 2 3; do
+    # Not through a shell function: $! must be the node process itself (env and taskset exec).
+    env -u REDIS_URL "${dbenv[@]}" taskset -c "$SERVER_CPU" node "${flags[@]}" "${prof[@]}" "$HEARTH_DIR/bin/hearth.js" start --config "$cfg" >>"$RESULTS/hearth.log" 2>&1 &
+    PID=$!
+    for ((i = 0; i < 600; i++)); do
+      listening "$ADDR" && return 0
+      kill -0 "$PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$PID" 2>/dev/null; then
+      log "hearth (pid $PID) is not listening after 60 s (see $RESULTS/hearth.log)"
+      return 1
+    fi
+    { wait "$PID"; } 2>/dev/null
+    log "hearth exited at start (attempt $attempt; see $RESULTS/hearth.log): $(ss -Hltnp "src $ADDR" 2>/dev/null | tr '\n' ' ' | cut -c1-300)"
+    PID=
+    sleep 3
+  done
+  return 1
 }
 stop() {
   [ -z "$PID" ] && return 0
@@ -181,12 +204,24 @@ half_rate() { # throughput-json
   echo "$r"
 }
 
+if [ -n "$HEARTH_REF" ]; then
+  commit=$(git rev-parse --verify "$HEARTH_REF^{commit}") || { log "HEARTH_REF: no commit $HEARTH_REF"; exit 2; }
+  HEARTH_DIR=$BENCH/pep-hearth-${commit:0:12}
+  if [ ! -f "$HEARTH_DIR/dist/cli.js" ]; then
+    log "exporting $commit to ${HEARTH_DIR#"$ROOT"/}"
+    rm -rf "$HEARTH_DIR" && mkdir -p "$HEARTH_DIR" && git archive "$commit" | tar -x -C "$HEARTH_DIR" || exit 1
+    ln -s "$ROOT/node_modules" "$HEARTH_DIR/node_modules"
+    BUILD=1
+  fi
+  log "Hearth from commit $commit"
+fi
 if [ "$BUILD" = 1 ]; then
   log "building Hearth in $HEARTH_DIR (npm run build)"
   (cd "$HEARTH_DIR" && npm run build >"$RESULTS/build.log" 2>&1) || log "npm run build failed (see $RESULTS/build.log); using the existing dist/"
 fi
+log "Hearth from $HEARTH_DIR"
 if [ "$DB" = postgres ]; then
-  psql "$PG_URL/postgres" -qAtc 'select 1' >/dev/null || { log "no PostgreSQL at $PG_URL"; exit 1; }
+  psql_ "$PG_URL/postgres" -qAtc 'select 1' >/dev/null || { log "no PostgreSQL at $PG_URL"; exit 1; }
 fi
 seed || exit 1
 START=$SECONDS
@@ -199,7 +234,7 @@ if [ "$PROFILE" = 1 ]; then
   measure b-profile "$RESULTS/prof-b" -- --rate "$(half_rate "$RESULTS/a-1.json")"
 fi
 if [ "$DB" = postgres ]; then
-  psql "$PG_URL/postgres" -qAt -c "DROP DATABASE IF EXISTS $PG_DB" -c "DROP DATABASE IF EXISTS $PG_SEED" >/dev/null
+  psql_ "$PG_URL/postgres" -qAt -c "DROP DATABASE IF EXISTS $PG_DB" -c "DROP DATABASE IF EXISTS $PG_SEED" >/dev/null
 fi
 log "done in $((SECONDS - START)) s"
 
