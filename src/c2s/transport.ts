@@ -56,6 +56,8 @@ function onSocketClose(this: OwnedSocket): void {
  */
 const dirty = new Set<TcpTransport>();
 let flushScheduled = false;
+/** Queued writes that are flushed at once rather than at the end of the turn. */
+const FLUSH_EARLY_AT = 32;
 function flushDirty(): void {
   flushScheduled = false;
   for (const transport of dirty) transport.flush();
@@ -142,6 +144,9 @@ export class TcpTransport implements StreamTransport {
       }
     } else {
       this.pending.push(text);
+      // A long run of work without an event-loop turn (a PEP fan-out) would otherwise hold
+      // everything until it ends: write out every so many stanzas.
+      if (this.pending.length >= FLUSH_EARLY_AT) this.flush();
     }
   }
 

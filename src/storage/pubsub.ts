@@ -46,6 +46,11 @@ export interface PubsubStore {
   deleteNode(nodeId: number): Promise<void>;
   /** Stores an item (replacing one with its id) and keeps the `keep` newest items. */
   publish(nodeId: number, item: Omit<PubsubItemRecord, 'publishedAt'>, keep: number): Promise<PublishOutcome>;
+  /**
+   * Replaces the content of an existing item, making it the newest (nothing to trim: the
+   * node keeps as many items as before); false when there is no such item.
+   */
+  replace(nodeId: number, item: Omit<PubsubItemRecord, 'publishedAt'>): Promise<boolean>;
   /** Removes an item; its bytes, or null when there was none. */
   retract(nodeId: number, itemId: string): Promise<number | null>;
   purge(nodeId: number): Promise<void>;
@@ -161,6 +166,14 @@ export function createPubsubStore(db: Kysely<Tables>): PubsubStore {
                (select bytes from old) as old_bytes, (select count(*) from upserted) as upserted`.execute(db);
       const row = rows[0]!;
       return { removedCount: Number(row.removed_count), removedBytes: Number(row.removed_bytes ?? 0), replacedBytes: row.old_bytes ?? null };
+    },
+
+    async replace(nodeId, item) {
+      const result = await sql`
+        update pubsub_items set publisher = ${item.publisher}, payload = ${item.payload}, bytes = ${item.bytes},
+          seq = nextval('pubsub_item_seq'), published_at = now()
+        where node_id = ${nodeId} and item_id = ${item.id}`.execute(db);
+      return Number(result.numAffectedRows ?? 0) === 1;
     },
 
     async retract(nodeId, itemId) {

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Element, parse } from 'ltx';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
-import { capsClaimOf, capsKey } from '../../core/entity-caps.js';
+import { capsClaimOf, capsKey, type CapsClaim } from '../../core/entity-caps.js';
 import { StanzaError } from '../../core/errors.js';
 import { tryParseJid, type Jid } from '../../core/jid.js';
 import { NS_DELAY } from '../../core/namespaces.js';
@@ -90,6 +90,8 @@ export class Pep {
   /** Presence of contacts on other servers (local ones are in the session registry). */
   private readonly remote = new RemotePresence();
   private readonly views = new Map<string, PepNodeView>();
+  /** The caps claim of each presence seen (a session's presence is read for every notification). */
+  private readonly claims = new WeakMap<Element, CapsClaim | null>();
   private readonly listeners = new Map<string, Array<(change: PepChange) => void | Promise<void>>>();
 
   constructor(options: PepOptions) {
@@ -225,9 +227,14 @@ export class Pep {
       }
       const keep = node.config.persistItems ? itemLimit(node.config, limits.pepItemsPerNode) : 1;
       const record = { id: itemId, publisher: owner.bareString(), payload: xml, bytes };
-      const outcome = await this.store.publish(node.id, record, keep);
-      node.itemCount += 1 - outcome.removedCount - (outcome.replacedBytes === null ? 0 : 1);
-      node.bytes += bytes - outcome.removedBytes - (outcome.replacedBytes ?? 0);
+      // The newest item published again (a status, a device list): one UPDATE, nothing to trim.
+      if (node.last?.id === itemId && node.itemCount <= keep && (await this.store.replace(node.id, record))) {
+        node.bytes += bytes - node.last.bytes;
+      } else {
+        const outcome = await this.store.publish(node.id, record, keep);
+        node.itemCount += 1 - outcome.removedCount - (outcome.replacedBytes === null ? 0 : 1);
+        node.bytes += bytes - outcome.removedBytes - (outcome.replacedBytes ?? 0);
+      }
       // Beyond the node's byte budget the oldest items go (the newest always stays).
       if (node.bytes > limits.pepNodeBytes && node.itemCount > 1) await this.shrink(node);
       const stored = cachedItem(record);
@@ -394,7 +401,11 @@ export class Pep {
    */
   featuresOf(presence: Element | null, jid: Jid | string, askFrom: string): Features | null | Promise<Features | null> {
     if (!presence) return null;
-    const claim = capsClaimOf(presence);
+    let claim = this.claims.get(presence);
+    if (claim === undefined) {
+      claim = capsClaimOf(presence);
+      this.claims.set(presence, claim);
+    }
     if (!claim) return null;
     const known = this.caps.known(claim);
     if (known) return known;
