@@ -96,7 +96,12 @@ export const avatarsModule = defineModule({
       stanza.c('x', { xmlns: NS_VCARD_UPDATE }).c('photo').t(hash);
     }
 
-    // Loaded at the first presence (a login costs no query); that presence then waits in order.
+    // Loaded when a session binds (not again while the account stays in the cache), so that
+    // its first presence does not wait; a presence that comes sooner waits, in order.
+    ctx.hooks.on('session-bound', async ({ session }) => {
+      await hashOf(session.jid.bare);
+    });
+
     ctx.hooks.on('presence-available-outbound', ({ session, stanza }) => {
       const hash = hashOf(session.jid.bare);
       if (typeof hash === 'string') {
