@@ -86,7 +86,7 @@ function parseMaxItems(values: readonly string[], serviceMax: number): number | 
   if (value === 'max') return 'max';
   if (!/^\d{1,9}$/.test(value) || Number(value) < 1) throw new StanzaError('not-acceptable', 'pubsub#max_items is a positive number or "max"');
   const n = Number(value);
-  // §7.1.3.? / §8.2.5.3: beyond what the service allows.
+  // Beyond what the service allows (limits.pepItemsPerNode).
   if (n > serviceMax) throw new StanzaError('not-acceptable', `pubsub#max_items is at most ${serviceMax} here`);
   return n;
 }
