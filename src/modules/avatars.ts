@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { Element, parse } from 'ltx';
 import type { Jid } from '../core/jid.js';
+import { LruMap } from '../core/lru-map.js';
 import { defineModule } from '../core/module.js';
 import { NS_PUBLISH_OPTIONS } from '../services/pep/node-config.js';
 import { formElement } from '../xml/data-form.js';
@@ -54,14 +55,8 @@ export const avatarsModule = defineModule({
     const { pep } = ctx;
     const vcards = ctx.stores.vcards;
     /** The vCard photo hash per account ('' for none), as XEP-0153 presence carries it. */
-    const hashes = new Map<string, string>();
+    const hashes = new LruMap<string, string>(MAX_CACHED_HASHES);
     const loading = new Map<string, Promise<string>>();
-
-    function remember(account: string, hash: string): void {
-      hashes.delete(account);
-      hashes.set(account, hash);
-      if (hashes.size > MAX_CACHED_HASHES) hashes.delete(hashes.keys().next().value!);
-    }
 
     function hashOf(account: Jid): string | Promise<string> {
       const key = account.bareString();
@@ -72,7 +67,7 @@ export const avatarsModule = defineModule({
       const load = vcards.get(account.local, account.domain).then((xml) => {
         const hash = (xml ? vcardPhoto(parse(xml))?.hash : undefined) ?? '';
         // A change while it loaded (changedHash) is newer than what was read.
-        if (loading.get(key) === load) remember(key, hash);
+        if (loading.get(key) === load) hashes.set(key, hash);
         return hash;
       }).finally(() => loading.delete(key));
       loading.set(key, load);
@@ -81,7 +76,7 @@ export const avatarsModule = defineModule({
 
     function changedHash(account: Jid, hash: string): void {
       loading.delete(account.bareString());
-      remember(account.bareString(), hash);
+      hashes.set(account.bareString(), hash);
       ctx.caches.changed('avatar-hash', account.bareString());
     }
     ctx.caches.onRemoteChange('avatar-hash', (key) => hashes.delete(key));

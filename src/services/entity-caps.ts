@@ -8,6 +8,7 @@ import type { CacheCoherence } from '../core/cache-coherence.js';
 import { capsHash, capsKey, featuresOf, verificationString, verifiesClaim, type CapsClaim } from '../core/entity-caps.js';
 import { NS_DISCO_INFO } from '../core/disco-registry.js';
 import type { Jid } from '../core/jid.js';
+import { LruMap } from '../core/lru-map.js';
 import type { Router } from '../core/router.js';
 import type { EntityCapsStore } from '../storage/entity-caps.js';
 
@@ -29,7 +30,7 @@ interface Query {
 }
 
 export class EntityCapsService {
-  private readonly verified = new Map<string, Features>();
+  private readonly verified = new LruMap<string, Features>(MAX_CACHED);
   /** Pairs that failed, with the time they may be asked about again. */
   private readonly failed = new Map<string, number>();
   /** Lookups and queries in progress, by pair: one at a time per pair. */
@@ -56,14 +57,7 @@ export class EntityCapsService {
 
   /** The features behind a claim when already verified and in memory. */
   known(claim: CapsClaim): Features | undefined {
-    const key = capsKey(claim);
-    const features = this.verified.get(key);
-    if (features) {
-      // Least recently used last.
-      this.verified.delete(key);
-      this.verified.set(key, features);
-    }
-    return features;
+    return this.verified.get(capsKey(claim));
   }
 
   /**
@@ -102,7 +96,7 @@ export class EntityCapsService {
     const stored = await this.store.get(key.slice(0, colon), key.slice(colon + 1));
     if (!stored) return null;
     const features = new Set(stored);
-    this.remember(key, features);
+    this.verified.set(key, features);
     return features;
   }
 
@@ -179,17 +173,11 @@ export class EntityCapsService {
   }
 
   private record(key: string, claim: CapsClaim, features: Features): void {
-    this.remember(key, features);
+    this.verified.set(key, features);
     this.store.put(claim.hash, claim.ver, [...features]).then(
       () => this.caches.changed('caps', key),
       (err: unknown) => this.log.error({ err }, 'storing entity capabilities failed'),
     );
-  }
-
-  private remember(key: string, features: Features): void {
-    this.verified.delete(key);
-    this.verified.set(key, features);
-    if (this.verified.size > MAX_CACHED) this.verified.delete(this.verified.keys().next().value!);
   }
 
   /** Stops waiting for answers (server shutdown). */

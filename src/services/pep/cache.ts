@@ -3,6 +3,7 @@
 // one service run one at a time; in a cluster the other nodes drop their copy.
 import type { CacheCoherence } from '../../core/cache-coherence.js';
 import { KeyedQueue } from '../../core/keyed-queue.js';
+import { LruMap } from '../../core/lru-map.js';
 import type { PubsubItemRecord, PubsubStore } from '../../storage/pubsub.js';
 import { parseStoredConfig, type NodeConfig } from './node-config.js';
 
@@ -54,7 +55,7 @@ function isAffiliation(value: string): value is Affiliation {
 }
 
 export class PepCache {
-  private readonly cache = new Map<string, PepAccount>();
+  private readonly cache = new LruMap<string, PepAccount>(MAX_CACHED_SERVICES);
   private readonly loading = new Map<string, Promise<PepAccount>>();
   private readonly queue = new KeyedQueue();
   /** Bumped when a service is dropped: a load that started before must not be cached. */
@@ -70,16 +71,12 @@ export class PepCache {
   /** The service of an account (bare JID string), loaded when not in memory. */
   get(jid: string): PepAccount | Promise<PepAccount> {
     const cached = this.cache.get(jid);
-    if (cached) {
-      this.cache.delete(jid);
-      this.cache.set(jid, cached);
-      return cached;
-    }
+    if (cached) return cached;
     const loading = this.loading.get(jid);
     if (loading) return loading;
     const generation = this.generation.get(jid) ?? 0;
     const load = this.load(jid).then((service) => {
-      if ((this.generation.get(jid) ?? 0) === generation) this.remember(service);
+      if ((this.generation.get(jid) ?? 0) === generation) this.cache.set(jid, service);
       return service;
     }).finally(() => this.loading.delete(jid));
     this.loading.set(jid, load);
@@ -133,8 +130,4 @@ export class PepCache {
     return { jid, nodes };
   }
 
-  private remember(account: PepAccount): void {
-    this.cache.set(account.jid, account);
-    if (this.cache.size > MAX_CACHED_SERVICES) this.cache.delete(this.cache.keys().next().value!);
-  }
 }
