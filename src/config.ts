@@ -63,6 +63,12 @@ const contactUri = z
   }, 'expected a mailto:, xmpp:, https:, http: or tel: URI');
 const contactList = z.array(contactUri).default([]);
 
+/** A bare JID (user@domain), as written: normalised already. */
+const bareJid = z.string().refine((s) => {
+  const jid = tryParseJid(s);
+  return jid !== null && jid.local !== '' && jid.resource === '' && jid.bareString() === s;
+}, 'expected a bare JID such as admin@example.org (lower case)');
+
 /** A web origin as browsers send it: scheme://host[:port], nothing after. */
 const webOrigin = z.string().refine((s) => {
   try {
@@ -85,6 +91,8 @@ const addressOrRange = z.string().refine((s) => {
 
 const configSchema = z.strictObject({
   domains: z.array(domainName).min(1).default(['localhost']),
+  // JIDs with admin rights inside XMPP (group-chat room creation when muc.createRooms is admins).
+  admins: z.array(bareJid).default([]),
   // XEP-0157: addresses advertised in the server's disco#info (XEP-0128 serverinfo form).
   contactAddresses: z
     .strictObject({
@@ -211,6 +219,10 @@ const configSchema = z.strictObject({
       pepItemsPerNode: int(1, 100_000, 1_000),
       pepNodeBytes: int(1_024, 1024 * 1024 * 1024, 2 * 1024 * 1024),
       pepAccountBytes: int(1_024, 16 * 1024 * 1024 * 1024, 8 * 1024 * 1024),
+      // XEP-0045: occupants one room takes at most (muc#roomconfig_maxusers is capped to it),
+      // and messages of discussion history a room keeps for newcomers (muc#maxhistoryfetch).
+      mucOccupantsPerRoom: int(2, 100_000, 1_000),
+      mucHistoryMessages: int(0, 1_000, 50),
       // XEP-0352: stanzas held for one inactive client session; above it they are all written out.
       csiHeldStanzas: int(0, 100_000, 100),
     })
@@ -239,6 +251,15 @@ const configSchema = z.strictObject({
     .strictObject({
       // XEP-0092 §3: the operating system is optional, and telling it helps attackers.
       showOs: z.boolean().default(false),
+    })
+    .prefault({}),
+  // XEP-0045 group chat: a service at <subdomain>.<domain> for each served domain.
+  muc: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      subdomain: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'expected a DNS label such as conference').default('conference'),
+      // Who may create rooms: anyone (remote users too), local (users of the served domains), admins.
+      createRooms: z.enum(['anyone', 'local', 'admins']).default('anyone'),
     })
     .prefault({}),
   cluster: z
@@ -326,8 +347,20 @@ export function validateConfig(raw: unknown, baseDir: string, env: NodeJS.Proces
     }
     if (service.secret === '') problems.push(`${key}: the secret is empty`);
   }
+  if (config.muc.enabled) {
+    for (const domain of config.domains) {
+      const service = `${config.muc.subdomain}.${domain}`;
+      if (config.domains.includes(service)) problems.push(`muc.subdomain: ${service} is one of domains; group chat needs a domain of its own`);
+      if (config.components.services[service]) problems.push(`components.services.${service}: ${service} is the group-chat service (muc.subdomain); give the component another domain or disable muc`);
+    }
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** The group-chat service domains (XEP-0045), one per served domain; none when disabled. */
+export function mucDomains(config: Config): string[] {
+  return config.muc.enabled ? config.domains.map((domain) => `${config.muc.subdomain}.${domain}`) : [];
 }
 
 /** Reads and validates a config file (or the defaults when file is null). Throws ConfigError. */

@@ -2,7 +2,7 @@
 // the control socket, started in that order; listeners open only once everything is ready.
 import type { Element } from 'ltx';
 import type { Logger } from 'pino';
-import type { Config } from './config.js';
+import { mucDomains, type Config } from './config.js';
 import { LocalAuthThrottle } from './c2s/auth-throttle.js';
 import { RedisAuthThrottle } from './cluster/auth-throttle.js';
 import { Cluster } from './cluster/cluster.js';
@@ -39,7 +39,8 @@ import { ClientAddresses } from './http/client/client-address.js';
 import { ClientHttpListener } from './http/client/listener.js';
 import { ComponentListeners } from './components/listener.js';
 import { ClusterComponentDirectory } from './components/cluster-directory.js';
-import { ServiceDomains } from './core/services.js';
+import { ServiceDomains, type ServiceForwarding } from './core/services.js';
+import { createMucService } from './services/muc/create.js';
 import { OriginPolicy } from './http/client/origins.js';
 import { WebSocketEndpoint } from './http/client/websocket.js';
 import { Metrics } from './metrics/metrics.js';
@@ -135,7 +136,8 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       });
       cluster.attach(hooks);
     }
-    const componentDomains = Object.keys(config.components.services);
+    // Component and group-chat domains are domains of this server on the network too (s2s, certificates).
+    const componentDomains = [...Object.keys(config.components.services), ...mucDomains(config)];
     const certificates = await loadCertificates(config.domains, config.tls.certificates, config.dataDir, componentDomains);
     for (const pair of certificates) {
       log.info({ domain: pair.domain, file: pair.source, selfSigned: pair.selfSigned }, 'certificate loaded');
@@ -171,6 +173,23 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     const privateXml = new PrivateXmlViews();
     const pep = new Pep({ limits: config.limits, store: stores.pubsub, rosters, sessions, router, caps, caches, log: modulesLog.child({ module: 'pep' }) });
     redeliver = (stanza) => void router.redeliver(stanza);
+    const serviceForwarding: ServiceForwarding | null = cluster
+      ? {
+          forward: (node, domain, stanza) => cluster!.sendToService(node, domain, stanza),
+          onForwarded: (handler, accepts) => cluster!.onServiceStanza(handler, accepts),
+          askOthers: async (kind, timeoutMs) => {
+            const others = (await cluster!.liveNodes()).filter((node) => node !== cluster!.node);
+            const answers = await Promise.all(others.map((node) => cluster!.requests.request(node, kind, '', timeoutMs).answer));
+            return answers.filter((answer): answer is string => answer !== null);
+          },
+          onAsked: (kind, answer) =>
+            cluster!.requests.handle(kind, (_body, reply) => {
+              answer().then(reply, () => reply(''));
+            }),
+        }
+      : null;
+
+    const muc = await createMucService({ config, stores, router, ownership, forwarding: serviceForwarding, metrics, log: modulesLog.child({ module: 'muc' }) });
 
     for (const module of [...builtinModules, ...(options.modules ?? [])]) {
       const ctx: ModuleContext = {
@@ -192,6 +211,9 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
         caps,
         pep,
         privateXml,
+        services: serviceDomains,
+        serviceForwarding,
+        muc,
       };
       for (const feature of module.hostFeatures ?? []) disco.addHostFeature(feature);
       for (const feature of module.accountFeatures ?? []) disco.addAccountFeature(feature);
@@ -343,6 +365,8 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
           s2s.stopAccepting();
           clientHttp.stopAccepting();
           components.stopAccepting();
+          // Services speak to their users while the streams are open (XEP-0045 status 332).
+          await hooks.emit('server-draining', {});
           // RFC 6120 §4.9.3.20: every stream learns why it ends.
           const shutdown = new StreamError('system-shutdown', 'the server is shutting down');
           for (const stream of [...listeners.allStreams()]) stream.close(shutdown);

@@ -43,7 +43,11 @@ describe('config', function () {
       pepItemsPerNode: 1_000,
       pepNodeBytes: 2_097_152,
       pepAccountBytes: 8_388_608,
+      mucOccupantsPerRoom: 1_000,
+      mucHistoryMessages: 50,
     });
+    expect(config.admins).to.deep.equal([]);
+    expect(config.muc).to.deep.equal({ enabled: true, subdomain: 'conference', createRooms: 'anyone' });
     expect(config.http).to.deep.equal({
       listen: ['*:5280'], tlsListen: [], publicUrl: null, allowedOrigins: [], webClient: true, trustedProxies: [], boshInactivityS: 60,
     });
@@ -56,7 +60,22 @@ describe('config', function () {
     expect(problems({ c2s: { requireTLS: false } })).to.deep.equal(['c2s.requireTLS: unknown key']);
     expect(problems({ s2s: { route: {} } })).to.deep.equal(['s2s.route: unknown key']);
     // Sections of later issues are unknown until they exist.
-    expect(problems({ muc: {} })).to.deep.equal(['muc: unknown key']);
+    expect(problems({ registration: {} })).to.deep.equal(['registration: unknown key']);
+    expect(problems({ muc: { createRoom: 'anyone' } })).to.deep.equal(['muc.createRoom: unknown key']);
+  });
+
+  it('checks the group-chat keys (muc, admins)', function () {
+    expect(problems({ muc: { createRooms: 'everybody' } })[0]).to.match(/^muc\.createRooms: /);
+    expect(problems({ muc: { subdomain: 'not a label' } })[0]).to.match(/^muc\.subdomain: /);
+    expect(problems({ admins: ['Admin@Example.org'] })[0]).to.match(/^admins\[0\]: /);
+    expect(problems({ admins: ['example.org'] })[0]).to.match(/^admins\[0\]: /);
+    expect(problems({ domains: ['example.org', 'conference.example.org'] })).to.deep.equal([
+      'muc.subdomain: conference.example.org is one of domains; group chat needs a domain of its own',
+    ]);
+    expect(problems({ domains: ['example.org', 'conference.example.org'], muc: { enabled: false } })).to.deep.equal([]);
+    expect(problems({ domains: ['example.org'], components: { services: { 'conference.example.org': { secret: 's' } } } })).to.deep.equal([
+      'components.services.conference.example.org: conference.example.org is the group-chat service (muc.subdomain); give the component another domain or disable muc',
+    ]);
   });
 
   it('checks the client HTTP section: origins, proxies, the public URL', function () {

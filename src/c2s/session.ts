@@ -298,6 +298,11 @@ export class C2sSession implements ClientSession {
   }
 
   private async finish(sm: SmState | null, unbound: boolean, wasAvailable: boolean): Promise<void> {
+    // The resource is unavailable first (its presence and directed presence end, RFC 6121
+    // §4.6.3), then what it had not acknowledged is handled as for a resource no longer
+    // available (§8.5.3.2): a room hears that its occupant left before any bounce of a
+    // groupchat message it had not acknowledged, which it would take for a failure (333).
+    if (unbound) await this.ctx.hooks.emit('session-closed', { session: this, wasAvailable });
     try {
       if (sm) {
         const rerouted: Promise<void>[] = [];
@@ -313,6 +318,5 @@ export class C2sSession implements ClientSession {
     } catch (err) {
       this.ctx.log.error({ err, jid: this.jid.toString() }, 'rerouting unacknowledged stanzas failed');
     }
-    if (unbound) await this.ctx.hooks.emit('session-closed', { session: this, wasAvailable });
   }
 }

@@ -55,7 +55,8 @@ export class Cluster implements CacheCoherence {
   private readonly sharedHandlers = new Map<SharedTopic, Array<(payload: string) => void>>();
   private hooks: HookBus<ServerEvents> | null = null;
   private subscriptions = 0;
-  private serviceHandler: ((domain: string, stanza: Element) => void) | null = null;
+  /** Who takes stanzas forwarded to services of this node, first match first (components, group chat). */
+  private readonly serviceHandlers: Array<{ accepts: (domain: string) => boolean; handler: (domain: string, stanza: Element) => void }> = [];
   private readonly reader = new StanzaReader();
   /** Nodes this one spoke for lately: their late events are ignored. */
   private readonly dead = new Set<string>();
@@ -139,9 +140,12 @@ export class Cluster implements CacheCoherence {
     return (await this.bus.send(node, { op: 'service', domain }, stanza.toString())) > 0;
   }
 
-  /** Where stanzas for services connected to this node arrive from the other nodes. */
-  onServiceStanza(handler: (domain: string, stanza: Element) => void): void {
-    this.serviceHandler = handler;
+  /**
+   * Where stanzas for services run by this node arrive from the other nodes: the first
+   * handler whose `accepts` takes the domain (default: every domain) gets each one.
+   */
+  onServiceStanza(handler: (domain: string, stanza: Element) => void, accepts: (domain: string) => boolean = () => true): void {
+    this.serviceHandlers.push({ accepts, handler });
   }
 
   private serviceStanza(domain: string, body: string): void {
@@ -150,7 +154,8 @@ export class Cluster implements CacheCoherence {
       this.log.error({ domain }, 'unparsable stanza for a service from another cluster node');
       return;
     }
-    if (this.serviceHandler) this.serviceHandler(domain, stanza);
+    const taker = this.serviceHandlers.find((h) => h.accepts(domain));
+    if (taker) taker.handler(domain, stanza);
     else this.log.warn({ domain }, 'a stanza for a service this node does not run');
   }
 

@@ -44,7 +44,8 @@ export class DiscoRegistry {
   readonly accountIdentities: DiscoIdentity[] = [{ category: 'account', type: 'registered' }];
   private readonly hostFeatureSet = new Set<string>();
   private readonly accountFeatureSet = new Set<string>();
-  private readonly hostItemList: DiscoItem[] = [];
+  /** Items with the served domain they belong to (undefined: every domain). */
+  private readonly hostItemList: Array<{ item: DiscoItem; domain: string | undefined }> = [];
   private readonly hostExtensionList: Element[] = [];
   /** Answer the server's own disco#info for a node (XEP-0115 §6.2: node#ver), or null. */
   private readonly hostInfoNodes: Array<(node: string) => Element | null> = [];
@@ -59,8 +60,9 @@ export class DiscoRegistry {
     this.accountFeatureSet.add(feature);
   }
 
-  addHostItem(item: DiscoItem): void {
-    this.hostItemList.push(item);
+  /** An item of the server's disco#items: of one served domain, or of every one. */
+  addHostItem(item: DiscoItem, domain?: string): void {
+    this.hostItemList.push({ item, domain });
   }
 
   /**
@@ -97,8 +99,9 @@ export class DiscoRegistry {
     return [...this.accountFeatureSet].sort();
   }
 
-  get hostItems(): readonly DiscoItem[] {
-    return this.hostItemList;
+  /** The items of one served domain's disco#items. */
+  hostItems(domain: string): DiscoItem[] {
+    return this.hostItemList.filter((entry) => entry.domain === undefined || entry.domain === domain).map((entry) => entry.item);
   }
 
   get hostExtensions(): readonly Element[] {

@@ -99,6 +99,11 @@ export interface ServerEvents {
   // ---- the server's lifecycle ----
 
   /**
+   * The server begins to stop, before any stream closes: services tell their users they go
+   * away while they can still hear it (XEP-0045 status 332).
+   */
+  'server-draining': Record<string, never>;
+  /**
    * The server is stopping: its streams have ended, the database is still open. Modules
    * stop their timers and wait for what they still write (contract: pending writes flushed).
    */

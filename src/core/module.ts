@@ -18,7 +18,9 @@ import type { CacheCoherence } from './cache-coherence.js';
 import type { Ownership } from '../cluster/ownership.js';
 import type { EntityCapsService } from '../services/entity-caps.js';
 import type { Pep } from '../services/pep/engine.js';
+import type { MucService } from '../services/muc/service.js';
 import type { PrivateXmlViews } from './private-xml-views.js';
+import type { ServiceDomains, ServiceForwarding } from './services.js';
 
 export interface ModuleContext {
   readonly config: Config;
@@ -47,10 +49,16 @@ export interface ModuleContext {
   readonly ownership: Ownership;
   /** XEP-0115: the verified features behind the capabilities entities claim in presence. */
   readonly caps: EntityCapsService;
+  /** XEP-0045: the group-chat service of every served domain; null when muc.enabled is false. */
+  readonly muc: MucService | null;
   /** XEP-0163: every account's PEP service (the pep module speaks its protocol; others publish through it). */
   readonly pep: Pep;
   /** XEP-0049 namespaces another module keeps in a form of its own (XEP-0048 bookmarks). */
   readonly privateXml: PrivateXmlViews;
+  /** Addresses of this server that belong to services, not accounts (group chat registers its own). */
+  readonly services: ServiceDomains;
+  /** In a cluster: stanzas for a service's live state reach the node holding it; null alone. */
+  readonly serviceForwarding: ServiceForwarding | null;
 }
 
 export interface HearthModule {

@@ -41,3 +41,18 @@ export class ServiceDomains {
     return this.find(domain) !== null;
   }
 }
+
+/**
+ * In a cluster: stanzas for a service whose live state one node holds (a group-chat room)
+ * reach that node through the cluster (src/cluster/cluster.ts).
+ */
+export interface ServiceForwarding {
+  /** Sends a stanza to the service on `node`; false when no such node listens. */
+  forward(node: string, domain: string, stanza: Element): Promise<boolean>;
+  /** Where stanzas other nodes forward here arrive, for the domains `accepts` takes. */
+  onForwarded(handler: (domain: string, stanza: Element) => void, accepts: (domain: string) => boolean): void;
+  /** Asks every other live node a question of `kind`: the answers that came in time. */
+  askOthers(kind: string, timeoutMs: number): Promise<string[]>;
+  /** Answers the other nodes' questions of `kind`. */
+  onAsked(kind: string, answer: () => Promise<string>): void;
+}

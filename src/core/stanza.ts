@@ -44,7 +44,7 @@ export function cloneElement(el: Element): Element {
 }
 
 /** The stanza with a new from/to, sharing children (for delivery copies). */
-export function readdress(stanza: Element, changes: { from?: string; to?: string }): Element {
+export function readdress(stanza: Element, changes: { from?: string; to?: string; id?: string }): Element {
   const copy = new Element(stanza.name);
   copy.attrs = Object.assign(Object.create(null) as Record<string, string>, stanza.attrs, changes);
   copy.children = stanza.children;

@@ -22,10 +22,10 @@ export const discoModule = defineModule({
       }
       return ctx.disco.hostInfo();
     });
-    ctx.iq.register(`iq-get/host/${NS_DISCO_ITEMS}`, ({ payload }) => {
+    ctx.iq.register(`iq-get/host/${NS_DISCO_ITEMS}`, ({ payload, to }) => {
       if (payload.attrs.node) throw new StanzaError('item-not-found');
       const query = new Element('query', { xmlns: NS_DISCO_ITEMS });
-      for (const item of ctx.disco.hostItems) query.c('item', { jid: item.jid, name: item.name, node: item.node });
+      for (const item of ctx.disco.hostItems(to.domain)) query.c('item', { jid: item.jid, name: item.name, node: item.node });
       return query;
     });
     // The router has checked the account exists before a bare-JID handler runs.

@@ -16,10 +16,11 @@ import { capsModule } from './caps.js';
 import { pepModule } from './pep.js';
 import { bookmarksModule } from './bookmarks.js';
 import { avatarsModule } from './avatars.js';
+import { mucModule } from './muc.js';
 import { rosterModule } from './roster.js';
 import { timeModule } from './time.js';
 import { versionModule } from './version.js';
 
 export const builtinModules: readonly HearthModule[] = [discoModule, pingModule, rosterModule, presenceModule, offlineModule, csiModule,
   versionModule, timeModule, lastActivityModule, contactAddressesModule, carbonsModule,
-  blockingModule, mamModule, privateStorageModule, vcardModule, capsModule, pepModule, bookmarksModule, avatarsModule];
+  blockingModule, mamModule, privateStorageModule, vcardModule, capsModule, pepModule, bookmarksModule, avatarsModule, mucModule];

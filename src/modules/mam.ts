@@ -10,10 +10,11 @@
 import { Element } from 'ltx';
 import { StanzaError } from '../core/errors.js';
 import { tryParseJid, type Jid } from '../core/jid.js';
-import { defineModule, type ModuleContext } from '../core/module.js';
-import type { IqRequest } from '../core/iq.js';
+import type { Logger } from 'pino';
+import { mucDomains } from '../config.js';
+import { defineModule } from '../core/module.js';
 import { markArchived } from '../core/stanza-marks.js';
-import type { ArchiveEntry, ArchiveFilter, ArchiveType } from '../storage/index.js';
+import type { ArchiveEntry, ArchiveFilter, ArchiveStore, ArchiveType } from '../storage/index.js';
 import { archiveIdTime, ArchiveClock, firstIdAt, formatArchiveId, lastIdAt } from './mam/clock.js';
 import { NS_FULLTEXT, NS_MAM, parseQueryForm, queryFormElement } from './mam/form.js';
 import { decide, parsePrefs, PrefsCache, prefsElement } from './mam/prefs.js';
@@ -178,11 +179,15 @@ export const mamModule = defineModule({
     /** Backpressure, only when the database falls behind; otherwise nothing to wait for. */
     const pace = (): Promise<void> | undefined => (store.backlog() > MAX_BACKLOG ? store.below(MAX_BACKLOG / 2) : undefined);
 
+    // Rooms of this server keep their own archives (XEP-0313 on the room's JID): what they
+    // send to occupants is read there, not stored again once per occupant.
+    const localRooms = new Set(mucDomains(ctx.config));
+
     ctx.hooks.on('message-inbound', ({ stanza, from, to, durable }) => {
       const account = to.bare;
       stripOwnStanzaIds(stanza, account);
       const type = archiveType(stanza, false);
-      if (type === null) return;
+      if (type === null || (type === 'groupchat' && localRooms.has(from.domain))) return;
       const yes = wanted(account, from);
       if (yes === true) {
         archiveInbound(stanza, account, from, type, durable);
@@ -236,7 +241,18 @@ export const mamModule = defineModule({
       // XEP-0313 §8.1: an archive is its owner's only.
       if (!request.self) throw new StanzaError('forbidden', 'only the owner may use an archive');
       const { payload } = request;
-      if (payload.name === 'query') return query(ctx, request, { maxPageSize, defaultPageSize, queryCount });
+      if (payload.name === 'query') {
+        const session = request.origin.kind === 'c2s' ? request.origin.session : ctx.sessions.get(request.from);
+        return answerArchiveQuery({
+          store,
+          owner: request.from.bare,
+          requester: request.from,
+          payload,
+          deliver: (message) => session?.deliver(message),
+          limits: { maxPageSize, defaultPageSize, queryCount },
+          log: ctx.log,
+        });
+      }
       if (payload.name === 'prefs') {
         const account = request.from.bare;
         const next = parsePrefs(payload);
@@ -281,17 +297,33 @@ export const mamModule = defineModule({
   },
 });
 
-interface QueryLimits {
+export interface ArchiveQueryLimits {
   maxPageSize: number;
   defaultPageSize: number;
   queryCount: { inc(): void };
 }
 
+export interface ArchiveQuery {
+  /** The archive's store: accounts' or rooms' (they share this code). */
+  store: ArchiveStore;
+  /** Whose archive: an account's or a room's bare JID. */
+  owner: Jid;
+  /** Who asked (the results go to this full JID). */
+  requester: Jid;
+  payload: Element;
+  /** Hands one result message on to the requester. */
+  deliver: (message: Element) => void;
+  limits: ArchiveQueryLimits;
+  /** A room's archive holds groupchat messages only, and a query always includes them. */
+  room?: boolean;
+  log: Logger;
+}
+
 /** XEP-0313 §4: one query: the results as messages to the querying resource, then <fin/>. */
-async function query(ctx: ModuleContext, request: IqRequest, limits: QueryLimits): Promise<Element> {
-  const { from, payload, origin } = request;
-  const account = from.bare;
-  if (payload.attrs.node !== undefined) throw new StanzaError('item-not-found', 'a user archive has no nodes');
+export async function answerArchiveQuery(request: ArchiveQuery): Promise<Element> {
+  const { payload, store, limits, owner: ownerJid } = request;
+  const from = request.requester;
+  if (payload.attrs.node !== undefined) throw new StanzaError('item-not-found', 'this archive has no nodes');
   const form = parseQueryForm(payload);
   const rsm = parseRsm(payload);
   const flip = payload.getChild('flip-page') !== undefined;
@@ -301,11 +333,11 @@ async function query(ctx: ModuleContext, request: IqRequest, limits: QueryLimits
   // §4.1.3, §4.3: every id the client names must be in the archive.
   const named = [form.afterId, form.beforeId, rsm.after, rsm.before, ...(form.ids ?? [])].filter((id): id is bigint => id !== undefined);
   if (named.length > 0) {
-    const found = await ctx.stores.archive.existing(account.local, account.domain, named);
+    const found = await store.existing(ownerJid.local, ownerJid.domain, named);
     if (named.some((id) => !found.has(id))) throw new StanzaError('item-not-found', 'no such message in the archive');
   }
 
-  const filter: ArchiveFilter = { includeGroupchat: form.includeGroupchat };
+  const filter: ArchiveFilter = { includeGroupchat: request.room === true || form.includeGroupchat };
   if (form.with) filter.with = form.with;
   if (form.ids) filter.ids = form.ids;
   if (form.fulltext !== undefined) filter.fulltext = form.fulltext;
@@ -314,7 +346,7 @@ async function query(ctx: ModuleContext, request: IqRequest, limits: QueryLimits
   for (const bound of lower) if (bound !== undefined && (filter.minId === undefined || bound > filter.minId)) filter.minId = bound;
   for (const bound of upper) if (bound !== undefined && (filter.maxId === undefined || bound < filter.maxId)) filter.maxId = bound;
 
-  const page = await ctx.stores.archive.page(account.local, account.domain, {
+  const page = await store.page(ownerJid.local, ownerJid.domain, {
     filter,
     after: rsm.after,
     before: rsm.before,
@@ -324,14 +356,13 @@ async function query(ctx: ModuleContext, request: IqRequest, limits: QueryLimits
   });
   limits.queryCount.inc();
 
-  const session = origin.kind === 'c2s' ? origin.session : ctx.sessions.get(from);
   const queryId = payload.attrs.queryid;
-  const owner = account.bareString();
+  const owner = ownerJid.bareString();
   const items = flip ? [...page.items].reverse() : page.items;
   for (const item of items) {
     const original = storedMessage(item.stanza);
     if (!original) {
-      ctx.log.warn({ id: String(item.id) }, 'an archived message is not a message; left out');
+      request.log.warn({ id: String(item.id) }, 'an archived message is not a message; left out');
       continue;
     }
     const id = formatArchiveId(item.id);
@@ -340,7 +371,7 @@ async function query(ctx: ModuleContext, request: IqRequest, limits: QueryLimits
     const forwarded = result.c('forwarded', { xmlns: NS_FORWARD });
     forwarded.c('delay', { xmlns: NS_DELAY, stamp: archiveIdTime(item.id).toISOString() });
     forwarded.cnode(original);
-    session?.deliver(message);
+    request.deliver(message);
   }
 
   // §4.3: complete when the page reaches the end of the results in its direction.

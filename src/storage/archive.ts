@@ -115,7 +115,12 @@ export interface ArchiveStore {
   setPrefs(username: string, domain: string, prefs: ArchivePrefs): Promise<boolean>;
 }
 
+/** Whose archives a store keeps: accounts' (archive_messages) or group-chat rooms' (muc_archive_messages). */
+export type ArchiveOwners = 'accounts' | 'rooms';
+
 export interface ArchiveStoreOptions {
+  /** Default accounts. A room's archive is keyed by (service domain, room name) as `domain`, `username`. */
+  owners?: ArchiveOwners;
   /** Rows per INSERT (default 500). */
   maxBatch?: number;
   /** INSERTs running at once (default 1; PostgreSQL may take 2). */
@@ -221,19 +226,25 @@ function rowKey(domain: string, username: string, id: bigint | Int8Value): strin
 }
 
 export function createArchiveStore(db: Kysely<Tables>, options: ArchiveStoreOptions = {}): ArchiveStore {
+  const rooms = options.owners === 'rooms';
+  // Both tables have the same columns (schema/0012): queries are typed as the user archive's.
+  const messages = (rooms ? 'muc_archive_messages' : 'archive_messages') as 'archive_messages';
+  const messagesTable = sql.table(messages);
+  // The archives' owners, as (domain, username) rows.
+  const owners = rooms ? sql`select domain, name as username from muc_rooms` : sql`select domain, username from accounts`;
   const insert = async (entries: ArchiveEntry[]): Promise<Set<string>> => {
     const column = <T>(pick: (e: ArchiveEntry) => T) => entries.map(pick);
-    // Arrays as parameters: nine of them, however many rows. Rows of accounts that do not
-    // exist (a message to an unknown user is archived before it bounces) are left out.
+    // Arrays as parameters: nine of them, however many rows. Rows of accounts (rooms) that do
+    // not exist (a message to an unknown user is archived before it bounces) are left out.
     const { rows } = await sql<{ domain: string; username: string; id: Int8Value }>`
-      insert into archive_messages (domain, username, id, with_jid, with_resource, outgoing, type, stanza, body)
+      insert into ${messagesTable} (domain, username, id, with_jid, with_resource, outgoing, type, stanza, body)
       select v.domain, v.username, v.id, v.with_jid, v.with_resource, v.outgoing, v.type, v.stanza, v.body
       from unnest(
         ${column((e) => e.domain)}::text[], ${column((e) => e.username)}::text[], ${column((e) => e.id.toString())}::int8[],
         ${column((e) => e.with)}::text[], ${column((e) => e.withResource)}::text[], ${column((e) => e.outgoing)}::bool[],
         ${column((e) => e.type)}::text[], ${column((e) => e.stanza)}::text[], ${column((e) => e.body)}::text[]
       ) as v(domain, username, id, with_jid, with_resource, outgoing, type, stanza, body)
-      where exists (select 1 from accounts a where a.domain = v.domain and a.username = v.username)
+      where exists (select 1 from (${owners}) a where a.domain = v.domain and a.username = v.username)
       on conflict do nothing
       returning domain, username, id`.execute(db);
     return new Set(rows.map((r) => rowKey(r.domain, r.username, toBigInt(r.id))));
@@ -242,7 +253,7 @@ export function createArchiveStore(db: Kysely<Tables>, options: ArchiveStoreOpti
 
   type Query = SelectQueryBuilder<Tables, 'archive_messages', object>;
   const filtered = (username: string, domain: string, filter: ArchiveFilter): Query => {
-    let query: Query = db.selectFrom('archive_messages').where('domain', '=', domain).where('username', '=', username);
+    let query: Query = db.selectFrom(messages).where('domain', '=', domain).where('username', '=', username);
     if (filter.with) {
       query = query.where('with_jid', '=', filter.with.jid);
       if (filter.with.resource !== undefined) query = query.where('with_resource', '=', filter.with.resource);
@@ -325,7 +336,7 @@ export function createArchiveStore(db: Kysely<Tables>, options: ArchiveStoreOpti
     async existing(username, domain, ids) {
       if (ids.length === 0) return new Set();
       const rows = await db
-        .selectFrom('archive_messages')
+        .selectFrom(messages)
         .select('id')
         .where('domain', '=', domain)
         .where('username', '=', username)
@@ -336,7 +347,7 @@ export function createArchiveStore(db: Kysely<Tables>, options: ArchiveStoreOpti
 
     async bounds(username, domain) {
       const edge = (direction: 'asc' | 'desc') =>
-        db.selectFrom('archive_messages').select('id').where('domain', '=', domain).where('username', '=', username).orderBy('id', direction).limit(1);
+        db.selectFrom(messages).select('id').where('domain', '=', domain).where('username', '=', username).orderBy('id', direction).limit(1);
       const row = await db
         .selectNoFrom((eb) => [eb.selectFrom(edge('asc').as('f')).select('f.id').as('first'), eb.selectFrom(edge('desc').as('l')).select('l.id').as('last')])
         .executeTakeFirstOrThrow();
@@ -346,7 +357,7 @@ export function createArchiveStore(db: Kysely<Tables>, options: ArchiveStoreOpti
 
     async count(username, domain) {
       const row = await db
-        .selectFrom('archive_messages')
+        .selectFrom(messages)
         .select((eb) => eb.fn.countAll<Int8Value>().as('count'))
         .where('domain', '=', domain)
         .where('username', '=', username)
@@ -356,7 +367,7 @@ export function createArchiveStore(db: Kysely<Tables>, options: ArchiveStoreOpti
 
     async purge(username, domain) {
       await writer.flush();
-      const result = await db.deleteFrom('archive_messages').where('domain', '=', domain).where('username', '=', username).executeTakeFirst();
+      const result = await db.deleteFrom(messages).where('domain', '=', domain).where('username', '=', username).executeTakeFirst();
       return Number(result.numDeletedRows);
     },
 
@@ -369,15 +380,15 @@ export function createArchiveStore(db: Kysely<Tables>, options: ArchiveStoreOpti
       // found on the primary key (domain, username, id).
       const { rows } = await sql<{ deleted: Int8Value; most: Int8Value | null; accounts: Int8Value; last_domain: string | null; last_username: string | null }>`
         with acc as (
-          select domain, username from accounts ${after} order by domain, username limit ${accounts}
+          select domain, username from (${owners}) o ${after} order by domain, username limit ${accounts}
         ), victims as (
           select m.domain, m.username, m.id from acc cross join lateral (
-            select x.domain, x.username, x.id from archive_messages x
+            select x.domain, x.username, x.id from ${messagesTable} x
             where x.domain = acc.domain and x.username = acc.username and x.id < ${int8(beforeId)}
             order by x.id limit ${perAccount}
           ) m
         ), del as (
-          delete from archive_messages t using victims v
+          delete from ${messagesTable} t using victims v
           where t.domain = v.domain and t.username = v.username and t.id = v.id
           returning t.domain, t.username
         ), last_acc as (
@@ -398,6 +409,7 @@ export function createArchiveStore(db: Kysely<Tables>, options: ArchiveStoreOpti
     },
 
     async prefs(username, domain) {
+      if (rooms) return null;
       const row = await db
         .selectFrom('archive_prefs')
         .select(['default_mode', 'always_jids', 'never_jids'])
@@ -408,6 +420,7 @@ export function createArchiveStore(db: Kysely<Tables>, options: ArchiveStoreOpti
     },
 
     async setPrefs(username, domain, prefs) {
+      if (rooms) return false;
       const result = await db
         .insertInto('archive_prefs')
         .columns(['domain', 'username', 'default_mode', 'always_jids', 'never_jids'])

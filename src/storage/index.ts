@@ -16,6 +16,7 @@ import { createPrivateStorageStore, type PrivateStorageStore } from './private-s
 import { createVcardStore, type VcardStore } from './vcards.js';
 import { createEntityCapsStore, type EntityCapsStore } from './entity-caps.js';
 import { createPubsubStore, type PubsubStore } from './pubsub.js';
+import { createMucStore, type MucStore } from './muc.js';
 
 export interface Stores {
   accounts: AccountStore;
@@ -30,6 +31,9 @@ export interface Stores {
   vcards: VcardStore;
   entityCaps: EntityCapsStore;
   pubsub: PubsubStore;
+  muc: MucStore;
+  /** Group-chat rooms' archives (XEP-0313 on a room's JID): the user archive's store over muc_archive_messages. */
+  roomArchive: ArchiveStore;
 }
 
 export function createStores(database: Database): Stores {
@@ -46,11 +50,13 @@ export function createStores(database: Database): Stores {
   const vcards = createVcardStore(database.db);
   const entityCaps = createEntityCapsStore(database.db);
   const pubsub = createPubsubStore(database.db);
+  const muc = createMucStore(database.db);
+  const roomArchive = createArchiveStore(database.db, { owners: 'rooms', maxInFlight: database.kind === 'pglite' ? 1 : 2 });
   // Embedded PGlite has one writer, this process, so what it remembers of the database is
   // exact. A PostgreSQL server may have other writers (the command line, later other nodes).
-  if (database.kind !== 'pglite') return { accounts, roster, offline, tokens, archive, lastActivity, blocklist, secrets, privateStorage, vcards, entityCaps, pubsub };
+  if (database.kind !== 'pglite') return { accounts, roster, offline, tokens, archive, lastActivity, blocklist, secrets, privateStorage, vcards, entityCaps, pubsub, muc, roomArchive };
   return { accounts: withCredentialCache(accounts), ...withPendingIndex(database.db, roster, offline), tokens, archive: withPrefsIndex(database.db, archive), lastActivity,
-    blocklist: withBlocklistIndex(database.db, blocklist), secrets, privateStorage, vcards, entityCaps, pubsub };
+    blocklist: withBlocklistIndex(database.db, blocklist), secrets, privateStorage, vcards, entityCaps, pubsub, muc, roomArchive };
 }
 
 export { openDatabase, migrateToLatest, type Database, type DatabaseOptions, type StorageLogger } from './database.js';
@@ -65,5 +71,6 @@ export type { SecretStore } from './secrets.js';
 export type { PrivateStorageStore, PrivatePutResult } from './private-storage.js';
 export type { VcardStore } from './vcards.js';
 export type { EntityCapsStore } from './entity-caps.js';
+export type { MucStore, MucRoomRecord, MucAffiliationRecord, MucSubjectRecord, MucRoomSummary, StoredAffiliation } from './muc.js';
 export type { PubsubStore, PubsubNodeRecord, PubsubItemRecord, PubsubAffiliationRecord, PublishOutcome } from './pubsub.js';
 export type { Tables } from './tables.js';

@@ -189,6 +189,26 @@ export interface PubsubAffiliationsTable {
   affiliation: string;
 }
 
+export interface MucRoomsTable {
+  domain: string;
+  name: string;
+  config: string;
+  subject: ColumnType<string, string | undefined, string>;
+  subject_nick: ColumnType<string, string | undefined, string>;
+  subject_occupant_id: ColumnType<string, string | undefined, string>;
+  subject_at: Date | null;
+  created_at: ColumnType<Date, Date | undefined, never>;
+}
+
+export interface MucAffiliationsTable {
+  domain: string;
+  name: string;
+  jid: string;
+  affiliation: 'owner' | 'admin' | 'member' | 'outcast';
+  nick: string | null;
+  reason: ColumnType<string, string | undefined, string>;
+}
+
 export interface Tables {
   accounts: AccountsTable;
   scram_credentials: ScramCredentialsTable;
@@ -208,4 +228,7 @@ export interface Tables {
   pubsub_nodes: PubsubNodesTable;
   pubsub_items: PubsubItemsTable;
   pubsub_affiliations: PubsubAffiliationsTable;
+  muc_rooms: MucRoomsTable;
+  muc_affiliations: MucAffiliationsTable;
+  muc_archive_messages: ArchiveMessagesTable;
 }
