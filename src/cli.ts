@@ -1,5 +1,5 @@
 // The `hearth` command line (contract.md): start, check, migrate, and the administration
-// commands (user, token, session, roster, archive, send, stats), which call the service layer through
+// commands (user, token, session, roster, archive, room, send, stats), which call the service layer through
 // the running server's control socket, or on the database when no server runs.
 // Exit codes: 0 success, 1 failure (one line per problem on stderr), 2 usage error.
 import cluster from 'node:cluster';
@@ -8,6 +8,7 @@ import { primaryConfig, serveWorker, WorkerPool, workerConfig, workerIndex, work
 import { archiveCommand } from './cli/archive.js';
 import { allowOptions, CommandFailure, expectArgs, UsageError, type CliOptions } from './cli/context.js';
 import { sendCommand, statsCommand } from './cli/live.js';
+import { roomCommand } from './cli/room.js';
 import { rosterCommand } from './cli/roster.js';
 import { sessionCommand } from './cli/session.js';
 import { tokenCommand } from './cli/token.js';
@@ -48,6 +49,14 @@ Commands:
                                  send a message through the server *
   archive count JID              how many messages an account's archive (XEP-0313) holds
   archive purge JID              empty an account's message archive
+  room list [--domain D]         group-chat rooms (occupants: while the server runs)
+  room create ROOM [--name N] [--description D] [--members-only] [--hidden]
+              [--password P] [--owner JID]...
+                                 create a persistent room (room@conference.<domain>),
+                                 public unless told otherwise
+  room destroy ROOM [--reason R] destroy a room; its occupants are told why
+  room affiliation ROOM JID owner|admin|member|outcast|none
+                                 set a user's (or a domain's) affiliation with a room
   stats [--json]                 accounts, sessions, federation, stanzas, uptime *
   version                        print the version
 
@@ -79,6 +88,11 @@ export async function main(argv: string[]): Promise<number> {
         subscription: { type: 'string' },
         json: { type: 'boolean' },
         workers: { type: 'string' },
+        description: { type: 'string' },
+        'members-only': { type: 'boolean' },
+        hidden: { type: 'boolean' },
+        owner: { type: 'string', multiple: true },
+        reason: { type: 'string' },
       },
     });
   } catch (err) {
@@ -139,6 +153,8 @@ export async function main(argv: string[]): Promise<number> {
         return await sendCommand(config, rest, values);
       case 'archive':
         return await archiveCommand(config, rest, values);
+      case 'room':
+        return await roomCommand(config, rest, values);
       case 'stats':
         return await statsCommand(config, rest, values);
       default:

@@ -177,14 +177,15 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       ? {
           forward: (node, domain, stanza) => cluster!.sendToService(node, domain, stanza),
           onForwarded: (handler, accepts) => cluster!.onServiceStanza(handler, accepts),
+          ask: (node, kind, body, timeoutMs) => cluster!.requests.request(node, kind, body, timeoutMs).answer,
           askOthers: async (kind, timeoutMs) => {
             const others = (await cluster!.liveNodes()).filter((node) => node !== cluster!.node);
             const answers = await Promise.all(others.map((node) => cluster!.requests.request(node, kind, '', timeoutMs).answer));
             return answers.filter((answer): answer is string => answer !== null);
           },
           onAsked: (kind, answer) =>
-            cluster!.requests.handle(kind, (_body, reply) => {
-              answer().then(reply, () => reply(''));
+            cluster!.requests.handle(kind, (body, reply) => {
+              answer(body).then(reply, () => reply(''));
             }),
         }
       : null;
@@ -224,6 +225,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     const adminLog = componentLogger(log, 'admin', levels);
     const services = createAdminServices({
       config, version: VERSION, startedAt: Date.now(), database, stores, accounts, rosters, sessions, router, log: adminLog,
+      muc,
       // s2s is created below, with no await in between: no request can ask before it exists.
       federation: () => s2s.streamCounts(),
       cluster,

@@ -13,6 +13,7 @@ import {
   nextStanza,
   nextStreamError,
   stopQuietly,
+  waitForStanza,
   xml,
   type Client,
   type Element,
@@ -27,6 +28,22 @@ const HOST = '127.0.0.107';
 const DOMAIN = 'cli.hearth.example';
 
 const hearth = runHearth;
+
+const NS_MUC_USER = 'http://jabber.org/protocol/muc#user';
+
+/** Sends the XEP-0045 entry presence; the self-presence (status 110) or the error presence. */
+async function enterRoom(client: Client, inbox: Element[], room: string, nick: string): Promise<Element> {
+  const since = inbox.length;
+  await client.send(xml('presence', { to: `${room}/${nick}` }, xml('x', { xmlns: 'http://jabber.org/protocol/muc' })));
+  return waitForStanza(
+    inbox,
+    (el) => inbox.indexOf(el) >= since && el.is('presence') && el.attrs.from === `${room}/${nick}` && (el.attrs.type === 'error' || mucCodes(el).includes('110')),
+    `the answer to entering ${room}`,
+  );
+}
+
+const mucCodes = (presence: Element) => (presence.getChild('x', NS_MUC_USER)?.getChildren('status') ?? []).map((s) => s.attrs.code as string);
+const mucItem = (presence: Element) => presence.getChild('x', NS_MUC_USER)?.getChild('item');
 
 let isolated: IsolatedDatabase | null = null;
 
@@ -277,6 +294,121 @@ describe('hearth command line', function () {
     // Stopped again: what the server stored is there.
     expect(run('roster', 'list', `alice@${DOMAIN}`).stdout).to.not.contain('carol@');
     expect(run('session', 'kick', `alice@${DOMAIN}`).stderr).to.match(/the server is not running/);
+  });
+
+  it('manages group-chat rooms on the database while stopped, and through the running server\'s rooms', async function () {
+    this.timeout(240_000); // some thirty processes, each opening the database or the control socket
+    writeConfig();
+    const env = await databaseEnv();
+    const run = (...args: string[]) => hearth(args, { cwd: dir, env });
+    const SERVICE = `conference.${DOMAIN}`;
+    const lobby = `lobby@${SERVICE}`;
+    const vault = `vault@${SERVICE}`;
+    const table = (stdout: string) => stdout.trim().split('\n').map((line) => line.split(/ {2,}/));
+
+    // Usage errors: exit 2.
+    expect(run('room').code).to.equal(2);
+    expect(run('room', 'frobnicate').code).to.equal(2);
+    expect(run('room', 'create').code, 'no ROOM').to.equal(2);
+    expect(run('room', 'affiliation', lobby, `bob@${DOMAIN}`).code, 'no affiliation').to.equal(2);
+    expect(run('room', 'list', '--name', 'x').code, 'an option that does not apply').to.equal(2);
+    expect(run('room', 'destroy', lobby, '--owner', `bob@${DOMAIN}`).code, 'an option that does not apply').to.equal(2);
+
+    // Stopped: on the database.
+    const empty = run('room', 'list');
+    expect(empty.code, empty.stderr).to.equal(0);
+    expect(empty.stdout).to.equal('');
+    expect(run('user', 'add', `alice@${DOMAIN}`, '--password', 'alice-pw').code).to.equal(0);
+    expect(run('user', 'add', `bob@${DOMAIN}`, '--password', 'bob-pw').code).to.equal(0);
+    const created = run('room', 'create', lobby, '--name', 'The Lobby', '--description', 'Say hello', '--owner', `alice@${DOMAIN}`);
+    expect(created.code, created.stderr).to.equal(0);
+    expect(created.stdout).to.equal(`created ${lobby}\n`);
+    const duplicate = run('room', 'create', lobby);
+    expect(duplicate.code).to.equal(1);
+    expect(duplicate.stderr).to.match(/^room: .*exists/);
+    expect(run('room', 'create', vault, '--members-only', '--hidden', '--password', 'sesame', '--owner', `alice@${DOMAIN}`, '--owner', `bob@${DOMAIN}`).code).to.equal(0);
+    expect(run('room', 'create', `scratch@${SERVICE}`, '--temporary').code, 'no temporary rooms from operators').to.equal(2);
+    expect(run('room', 'create', `scratch@${SERVICE}`, '--hidden').code).to.equal(0);
+    expect(table(run('room', 'list').stdout)).to.deep.equal([
+      ['ROOM', 'OCCUPANTS', 'PERSISTENT', 'PUBLIC', 'MEMBERS-ONLY', 'NAME'],
+      [lobby, '-', 'yes', 'yes', 'no', 'The Lobby'],
+      [`scratch@${SERVICE}`, '-', 'yes', 'no', 'no', '-'],
+      [vault, '-', 'yes', 'no', 'yes', '-'],
+    ]);
+    expect(run('room', 'destroy', `scratch@${SERVICE}`).stdout).to.equal(`destroyed scratch@${SERVICE}\n`);
+    expect(run('room', 'destroy', `scratch@${SERVICE}`).stderr).to.match(/^room: no room scratch@/);
+    const banned = run('room', 'affiliation', lobby, `bob@${DOMAIN}`, 'outcast');
+    expect(banned.code, banned.stderr).to.equal(0);
+    expect(banned.stdout).to.equal(`${lobby}: bob@${DOMAIN} is outcast now\n`);
+
+    const server = await startHearth(dir, env);
+    let alice: Client | undefined;
+    let bob: Client | undefined;
+    try {
+      const target = { host: HOST, port: server.port, domain: DOMAIN, directTlsPort: 0 } as unknown as TestServer;
+      alice = await connect(target, 'alice', 'alice-pw', { resource: 'laptop', mechanism: 'PLAIN' });
+      bob = await connect(target, 'bob', 'bob-pw', { resource: 'phone', mechanism: 'PLAIN' });
+      const aliceInbox = collectStanzas(alice);
+      const bobInbox = collectStanzas(bob);
+
+      // What was stored while stopped holds: alice owns the lobby, bob is banned from it.
+      const aliceIn = await enterRoom(alice, aliceInbox, lobby, 'alice');
+      expect(mucItem(aliceIn)?.attrs).to.include({ affiliation: 'owner', role: 'moderator' });
+      const refused = await enterRoom(bob, bobInbox, lobby, 'bob');
+      expect(refused.attrs.type).to.equal('error');
+      expect(refused.getChild('error')!.getChild('forbidden', 'urn:ietf:params:xml:ns:xmpp-stanzas'), String(refused)).to.exist;
+
+      // Running: through the control socket; the rooms act and their occupants are told.
+      const list = run('room', 'list');
+      expect(list.code, list.stderr).to.equal(0);
+      expect(table(list.stdout)).to.deep.equal([
+        ['ROOM', 'OCCUPANTS', 'PERSISTENT', 'PUBLIC', 'MEMBERS-ONLY', 'NAME'],
+        [lobby, '1', 'yes', 'yes', 'no', 'The Lobby'],
+        [vault, '0', 'yes', 'no', 'yes', '-'],
+      ]);
+      expect(run('room', 'list', '--domain', SERVICE).stdout).to.contain(lobby);
+      const unbanned = run('room', 'affiliation', lobby, `bob@${DOMAIN}`, 'none');
+      expect(unbanned.code, unbanned.stderr).to.equal(0);
+      expect(unbanned.stdout).to.equal(`${lobby}: bob@${DOMAIN} has no affiliation now\n`);
+      expect(mucCodes(await enterRoom(bob, bobInbox, lobby, 'bob'))).to.include('110');
+      let since = bobInbox.length;
+      expect(run('room', 'affiliation', lobby, `bob@${DOMAIN}`, 'outcast').code).to.equal(0);
+      const kicked = await waitForStanza(bobInbox, (el) => bobInbox.indexOf(el) >= since && el.is('presence') && el.attrs.from === `${lobby}/bob` && el.attrs.type === 'unavailable', 'the ban');
+      expect(mucCodes(kicked)).to.include('301');
+
+      const live = run('room', 'create', `live@${SERVICE}`, '--name', 'Live');
+      expect(live.code, live.stderr).to.equal(0);
+      const bobLive = await enterRoom(bob, bobInbox, `live@${SERVICE}`, 'bob');
+      expect(mucCodes(bobLive), 'entered an existing room (not created it)').to.include('110').and.not.include('201');
+      expect(run('room', 'create', `live@${SERVICE}`).stderr).to.match(/^room: .*exists/);
+      // Bad input: exit 1, naming the argument.
+      expect(run('room', 'create', SERVICE).stderr, 'no room name').to.match(/^room: .*not a room address/);
+      expect(run('room', 'create', `lobby@conference.elsewhere.example`).stderr).to.match(/^room: .*not a group-chat service/);
+      expect(run('room', 'create', `x@${SERVICE}`, '--owner', `${DOMAIN}/res`).stderr).to.match(/^jid: /);
+      expect(run('room', 'create', `x@${SERVICE}`, '--name', 'bell\u0007').stderr).to.match(/^settings\.name: /);
+      expect(run('room', 'affiliation', lobby, `bob@${DOMAIN}`, 'king').stderr).to.match(/^affiliation: /);
+      expect(run('room', 'affiliation', `nowhere@${SERVICE}`, `bob@${DOMAIN}`, 'member').stderr).to.match(/^room: no room nowhere@/);
+      expect(run('room', 'list', '--domain', 'elsewhere.example').stderr).to.match(/^domain: /);
+
+      since = aliceInbox.length;
+      const destroyed = run('room', 'destroy', lobby, '--reason', 'Closing time');
+      expect(destroyed.code, destroyed.stderr).to.equal(0);
+      expect(destroyed.stdout).to.equal(`destroyed ${lobby}\n`);
+      const gone = await waitForStanza(aliceInbox, (el) => aliceInbox.indexOf(el) >= since && el.is('presence') && el.attrs.from === `${lobby}/alice` && el.attrs.type === 'unavailable', 'the <destroy/>');
+      expect(gone.getChild('x', NS_MUC_USER)!.getChild('destroy')!.getChildText('reason')).to.equal('Closing time');
+      expect(run('room', 'destroy', lobby).stderr).to.match(/^room: no room lobby@/);
+    } finally {
+      await stopQuietly(alice);
+      await stopQuietly(bob);
+      server.process.kill('SIGTERM');
+      expect(await server.exited).to.equal(0);
+    }
+    // Stopped again: what the server did is in the database.
+    expect(table(run('room', 'list').stdout)).to.deep.equal([
+      ['ROOM', 'OCCUPANTS', 'PERSISTENT', 'PUBLIC', 'MEMBERS-ONLY', 'NAME'],
+      [`live@${SERVICE}`, '-', 'yes', 'yes', 'no', 'Live'],
+      [vault, '-', 'yes', 'no', 'yes', '-'],
+    ]);
   });
 
   it('refuses to start twice on one data directory', async function () {

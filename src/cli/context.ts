@@ -24,6 +24,11 @@ export interface CliOptions {
   subscription?: string;
   json?: boolean;
   workers?: string;
+  description?: string;
+  'members-only'?: boolean;
+  hidden?: boolean;
+  owner?: string[];
+  reason?: string;
 }
 
 /** A mistake in how the command was called: exit 2, with the usage. */

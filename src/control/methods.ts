@@ -1,9 +1,11 @@
 // The control socket's methods: the service layer, for the command line while the server runs.
 import type { AdminServices } from '../services/index.js';
+import { roomAffiliationInput, roomCreateInput, roomDestroyInput, roomListInput } from '../services/room-input.js';
+import { parseInput } from '../services/validation.js';
 import type { ControlMethod } from './server.js';
 
 export function controlMethods(services: AdminServices, version: string): Record<string, ControlMethod> {
-  const { accounts, tokens, sessions, rosters, messages, stats, archive } = services;
+  const { accounts, tokens, sessions, rosters, messages, stats, archive, rooms } = services;
   return {
     ping: async () => ({ version }),
     'user.add': (p) => accounts.add(p.jid, p.password),
@@ -28,6 +30,21 @@ export function controlMethods(services: AdminServices, version: string): Record
     'message.send': (p) => messages.send(p),
     'archive.count': (p) => archive.count(p.jid),
     'archive.purge': (p) => archive.purge(p.jid),
+    'room.list': async (p) => rooms.list(parseInput(roomListInput, p).domain),
+    'room.create': async (p) => {
+      const input = parseInput(roomCreateInput, p);
+      return rooms.create(input.jid, input.settings ?? {}, input.owners ?? []);
+    },
+    'room.destroy': async (p) => {
+      const input = parseInput(roomDestroyInput, p);
+      await rooms.destroy(input.jid, input.reason);
+      return { jid: input.jid };
+    },
+    'room.affiliation': async (p) => {
+      const input = parseInput(roomAffiliationInput, p);
+      await rooms.setAffiliation(input.room, input.jid, input.affiliation);
+      return { room: input.room, jid: input.jid, affiliation: input.affiliation };
+    },
     stats: () => stats.stats(),
   };
 }

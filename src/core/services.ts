@@ -51,8 +51,10 @@ export interface ServiceForwarding {
   forward(node: string, domain: string, stanza: Element): Promise<boolean>;
   /** Where stanzas other nodes forward here arrive, for the domains `accepts` takes. */
   onForwarded(handler: (domain: string, stanza: Element) => void, accepts: (domain: string) => boolean): void;
+  /** Asks one node a question of `kind`: its answer, or null when none came in time. */
+  ask(node: string, kind: string, body: string, timeoutMs: number): Promise<string | null>;
   /** Asks every other live node a question of `kind`: the answers that came in time. */
   askOthers(kind: string, timeoutMs: number): Promise<string[]>;
   /** Answers the other nodes' questions of `kind`. */
-  onAsked(kind: string, answer: () => Promise<string>): void;
+  onAsked(kind: string, answer: (body: string) => Promise<string>): void;
 }

@@ -13,6 +13,8 @@ import { MessageService } from './messages.js';
 import { OfflineService } from './offline.js';
 import { RosterAdminService } from './roster-admin.js';
 import { RosterService } from './roster.js';
+import { LiveRoomService, StoredRoomService, type RoomService } from './rooms.js';
+import type { MucService } from './muc/service.js';
 import { SessionService } from './sessions.js';
 import { StatsService, type ClusterStatsSource, type FederationCounts } from './stats.js';
 import { TokenService } from './tokens.js';
@@ -23,6 +25,8 @@ export interface DatabaseServices {
   readonly tokens: TokenService;
   readonly rosters: RosterAdminService;
   readonly archive: ArchiveService;
+  /** Group-chat rooms (XEP-0045): on the database alone, or through the running server's rooms. */
+  readonly rooms: RoomService;
 }
 
 /** Everything, with the live server behind it. */
@@ -43,6 +47,7 @@ export function createDatabaseServices(stores: Stores, config: Config): Database
     tokens: new TokenService(stores.tokens),
     rosters: new RosterAdminService(rosters, accounts),
     archive: new ArchiveService(stores.archive, accounts),
+    rooms: new StoredRoomService({ config, store: stores.muc }),
   };
 }
 
@@ -56,6 +61,8 @@ export interface LiveServer {
   rosters: RosterService;
   sessions: SessionRegistry;
   router: Router;
+  /** The group-chat service (null when muc.enabled is false): operators' room requests go to it. */
+  muc: MucService | null;
   federation: () => FederationCounts;
   log: Logger;
   /** In a cluster: its health for /ready. */
@@ -72,6 +79,7 @@ export function createAdminServices(server: LiveServer): AdminServices {
     messages: new MessageService(server.router, server.sessions, accounts, config.domains),
     offline: new OfflineService(server.stores.offline, accounts),
     archive: new ArchiveService(server.stores.archive, accounts),
+    rooms: new LiveRoomService({ config, store: server.stores.muc }, server.muc, server.log),
     stats: new StatsService({
       version: server.version,
       startedAt: server.startedAt,

@@ -506,10 +506,10 @@ describe('admin HTTP API', function () {
   });
 
   // Last (mocha runs nested suites in order): every endpoint the document names answered
-  // with success somewhere above.
+  // with success somewhere above (the rooms' in test/admin/rooms.test.ts).
   describe('coverage', function () {
     it('exercised every documented operation with success', function () {
-      const documented = api.operations().map(({ method, template }) => `${method} ${template}`);
+      const documented = api.operations().map(({ method, template }) => `${method} ${template}`).filter((op) => !op.includes(' /api/v1/rooms'));
       expect(documented.filter((op) => !api.succeeded.has(op))).to.deep.equal([]);
     });
   });

@@ -80,6 +80,11 @@ describe('admin API OpenAPI document', function () {
         'get /api/v1/accounts/:jid/archive',
         'delete /api/v1/accounts/:jid/archive',
         'get /api/v1/stats',
+        'get /api/v1/rooms',
+        'post /api/v1/rooms',
+        'delete /api/v1/rooms/:jid',
+        'get /api/v1/rooms/:jid/affiliations',
+        'put /api/v1/rooms/:jid/affiliations/:memberJid',
       ].sort(),
     );
   });

@@ -84,7 +84,8 @@ function mount(app: Express, route: AdminRoute, ...guards: express.RequestHandle
       }
       const token = (res.locals as Partial<AuthenticatedLocals>).token ?? null;
       const reply = await route.handle({ params: params as never, query: query as never, body: body as never, token });
-      if (reply.contentType !== undefined) res.status(reply.status).type(reply.contentType).send(String(reply.body));
+      if (reply.status === 204) res.status(204).end();
+      else if (reply.contentType !== undefined) res.status(reply.status).type(reply.contentType).send(String(reply.body));
       else res.status(reply.status).json(reply.body);
     } catch (err) {
       next(err);

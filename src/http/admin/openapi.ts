@@ -8,7 +8,7 @@ const ERROR_DESCRIPTIONS: Record<DocumentedError | 401 | 403, string> = {
   400: 'invalid input; `field` names it',
   401: 'no token, or not a valid one',
   403: 'a metrics-only token: this needs an admin token',
-  404: 'no such account (or item); `field` names the address',
+  404: 'no such account, room (or item); `field` names the address',
   409: 'exists already',
   413: 'the request body is larger than the API accepts',
   503: 'not ready',
@@ -45,6 +45,11 @@ export function buildOpenApiDocument(routes: readonly AdminRoute[], version: str
   for (const route of routes) {
     const responses: Record<string, unknown> = {};
     for (const [status, success] of Object.entries(route.responses)) {
+      if (status === '204') {
+        // No content at all (RFC 9110 §15.3.5).
+        responses[status] = { description: success!.description };
+        continue;
+      }
       responses[status] = {
         description: success!.description,
         content: success!.schema

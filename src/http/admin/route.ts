@@ -17,7 +17,7 @@ export type DocumentedError = 400 | 404 | 409 | 413 | 503;
 
 export interface SuccessResponse {
   description: string;
-  /** JSON body schema; absent for text bodies. */
+  /** JSON body schema; absent for text bodies and for 204 (no body at all). */
   schema?: z.ZodType;
   /** A non-JSON body (e.g. the Prometheus text format). */
   contentType?: string;
@@ -52,7 +52,7 @@ export interface AdminRoute<P extends AnyObjectSchema | undefined = AnyObjectSch
   query?: Q;
   body?: B;
   /** Success statuses and what they carry. */
-  responses: Partial<Record<200 | 201, SuccessResponse>>;
+  responses: Partial<Record<200 | 201 | 204, SuccessResponse>>;
   errors?: DocumentedError[];
   handle(input: RouteInput<Out<P>, Out<Q>, Out<B>>): Promise<Reply> | Reply;
 }
@@ -68,6 +68,8 @@ export function defineRoute<P extends AnyObjectSchema | undefined = undefined, Q
 
 export const ok = (body: unknown): Reply => ({ status: 200, body });
 export const created = (body: unknown): Reply => ({ status: 201, body });
+/** Done, nothing to say: 204 without a body. */
+export const noContent = (): Reply => ({ status: 204, body: undefined });
 
 /** Express's form of an OpenAPI path template: {jid} → :jid. */
 export function expressPath(template: string): string {

@@ -4,10 +4,12 @@ import { z } from 'zod';
 import type { AdminServices } from '../../services/index.js';
 import { announcementInput, sendMessageInput } from '../../services/messages.js';
 import { listOfflineInput } from '../../services/offline.js';
+import { ServiceError } from '../../services/errors.js';
+import { roomAffiliation, roomCreateInput, roomDestroyInput, roomListInput } from '../../services/room-input.js';
 import { rosterItemInput } from '../../services/roster-admin.js';
 import { listSessionsInput } from '../../services/sessions.js';
 import { jidText, pageLimit } from '../../services/validation.js';
-import { created, defineRoute, ok, type AdminRoute } from './route.js';
+import { created, defineRoute, noContent, ok, type AdminRoute } from './route.js';
 import * as schema from './schemas.js';
 
 /** What GET /metrics serves (the Prometheus registry of the metrics module). */
@@ -34,8 +36,24 @@ const accountsQuery = z.strictObject({
 
 const password = z.string().min(1, 'a non-empty password is required').max(1024);
 
+const roomParam = z.strictObject({ jid: jidText.describe('room@conference.<domain>') });
+
+/**
+ * The room services name their inputs `room` (the room), `jid` (a member) and the settings
+ * by themselves; errors name the field as this request spells it.
+ */
+async function asRequestFields<T>(work: Promise<T>, fields: Readonly<Record<string, string>>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    const renamed = err instanceof ServiceError && err.field !== undefined ? fields[err.field] : undefined;
+    if (renamed === undefined) throw err;
+    throw new ServiceError((err as ServiceError).code, (err as ServiceError).message, renamed);
+  }
+}
+
 export function adminRoutes({ services, metrics, openApi }: RouteDependencies): AdminRoute[] {
-  const { accounts, sessions, rosters, messages, offline, archive, stats, health } = services;
+  const { accounts, sessions, rosters, messages, offline, archive, rooms, stats, health } = services;
   return [
     defineRoute({
       method: 'get',
@@ -281,6 +299,76 @@ export function adminRoutes({ services, metrics, openApi }: RouteDependencies): 
       responses: { 200: { description: 'purged', schema: schema.archivePurged } },
       errors: [400, 404],
       handle: async ({ params }) => ok(await archive.purge(params.jid)),
+    }),
+
+    // ---- group-chat rooms (XEP-0045) ------------------------------------------------------
+    defineRoute({
+      method: 'get',
+      path: '/api/v1/rooms',
+      operationId: 'listRooms',
+      summary: 'Every room of the group-chat services (persistent ones, and the live ones), with its occupants now',
+      query: roomListInput,
+      responses: { 200: { description: 'the rooms, by service then name', schema: schema.roomList } },
+      errors: [400, 404],
+      handle: async ({ query }) => ok({ rooms: await rooms.list(query.domain) }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/api/v1/rooms',
+      operationId: 'createRoom',
+      summary: 'Create a room with a configuration and owners; it can be entered as soon as this answers',
+      description: 'Persistent unless `settings.persistent` is false. The room is created unlocked (no owner needs to configure it first).',
+      body: roomCreateInput,
+      responses: { 201: { description: 'created', schema: schema.roomInfo } },
+      errors: [400, 404, 409],
+      handle: async ({ body }) =>
+        created(
+          await asRequestFields(rooms.create(body.jid, body.settings ?? {}, body.owners ?? []), {
+            room: 'jid',
+            jid: 'owners',
+            maxUsers: 'settings.maxUsers',
+            historyLength: 'settings.historyLength',
+          }),
+        ),
+    }),
+    defineRoute({
+      method: 'delete',
+      path: '/api/v1/rooms/{jid}',
+      operationId: 'destroyRoom',
+      summary: 'Destroy a room: its occupants get the <destroy/> presence (with the reason), its configuration and affiliations are deleted',
+      params: roomParam,
+      query: z.strictObject({ reason: roomDestroyInput.shape.reason }),
+      responses: { 204: { description: 'destroyed' } },
+      errors: [400, 404],
+      handle: async ({ params, query }) => {
+        await asRequestFields(rooms.destroy(params.jid, query.reason), { room: 'jid' });
+        return noContent();
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/api/v1/rooms/{jid}/affiliations',
+      operationId: 'listRoomAffiliations',
+      summary: "The room's owners, admins, members and outcasts",
+      params: roomParam,
+      responses: { 200: { description: 'its affiliations', schema: schema.roomAffiliations } },
+      errors: [400, 404],
+      handle: async ({ params }) => ok({ affiliations: await asRequestFields(rooms.affiliations(params.jid), { room: 'jid' }) }),
+    }),
+    defineRoute({
+      method: 'put',
+      path: '/api/v1/rooms/{jid}/affiliations/{memberJid}',
+      operationId: 'setRoomAffiliation',
+      summary: "Set a user's (or a whole domain's) affiliation with the room, as an owner would; the room's occupants are told",
+      description: 'outcast bans (an occupant leaves with status 301); none removes the affiliation. Removing the last owner of a room that has owners is refused (400).',
+      params: roomParam.extend({ memberJid: jidText.describe('a bare JID or a domain') }),
+      body: z.strictObject({ affiliation: roomAffiliation }),
+      responses: { 204: { description: 'set' } },
+      errors: [400, 404],
+      handle: async ({ params, body }) => {
+        await asRequestFields(rooms.setAffiliation(params.jid, params.memberJid, body.affiliation), { room: 'jid', jid: 'memberJid' });
+        return noContent();
+      },
     }),
 
     // ---- figures -------------------------------------------------------------------------

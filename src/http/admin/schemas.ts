@@ -108,3 +108,22 @@ export const stats = z.strictObject({
     .optional()
     .describe('in a cluster: each live node, as it last reported (every third of cluster.ttlS); the totals sum them'),
 });
+
+export const roomInfo = z.strictObject({
+  jid: z.string().describe('room@conference.<domain>'),
+  name: z.string().describe('"" when the room has none'),
+  occupants: count.nullable().describe('occupants now'),
+  persistent: z.boolean(),
+  public: z.boolean().describe('listed in the service\'s directory'),
+  membersOnly: z.boolean(),
+});
+export const roomList = z.strictObject({ rooms: z.array(roomInfo) });
+export const roomAffiliations = z.strictObject({
+  affiliations: z.array(
+    z.strictObject({
+      jid: z.string().describe('a bare JID, or a whole domain'),
+      affiliation: z.enum(['owner', 'admin', 'member', 'outcast']),
+      nick: z.string().nullable().describe('the nickname reserved in the room (XEP-0045 §7.10)'),
+    }),
+  ),
+});

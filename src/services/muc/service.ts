@@ -56,6 +56,13 @@ export class MucService {
   private readonly reader = new StanzaReader();
   private relayCounter = 0;
   private stopping = false;
+  /** Operators' requests (operatorRequest) waiting here for their room's answer, by id. */
+  private readonly operatorReplies = new Map<string, (reply: Element) => void>();
+  /** Operators' requests that create their room: refused with conflict when it exists. */
+  private readonly creations = new WeakSet<Element>();
+  private operatorCounter = 0;
+  /** Rooms just removed whose rows are still being deleted: not loaded again before. */
+  private readonly deletions = new Map<string, Promise<unknown>>();
 
   constructor(private readonly options: MucServiceOptions) {
     this.host = {
@@ -64,7 +71,7 @@ export class MucService {
       archive: options.archive,
       clock: new ArchiveClock(),
       log: options.log,
-      send: options.send,
+      send: (stanza) => this.send(stanza),
       occupantId: (room, realBare) => createHmac('sha256', options.secret).update(`occupant-id\0${room}\0${realBare}`).digest('base64url').slice(0, 22),
       queryArchive: options.queryArchive,
       removed: (room) => this.removed(room),
@@ -77,6 +84,62 @@ export class MucService {
     });
     options.forwarding?.onForwarded((_domain, stanza) => this.deliver(stanza, true), (domain) => options.domains.has(domain));
     options.forwarding?.onAsked(OCCUPANT_COUNTS, () => Promise.resolve(JSON.stringify([...this.localCounts()])));
+    options.forwarding?.onAsked(OPERATOR, async (body) => {
+      const { xml, create } = JSON.parse(body) as { xml: string; create: boolean };
+      const iq = this.reader.read(xml);
+      if (!iq) throw new Error('an unreadable operator request');
+      return (await this.operatorHere(iq, create)).toString();
+    });
+  }
+
+  /** What rooms send: an answer to an operator's request goes to it, the rest is routed. */
+  private send(stanza: Element): void {
+    if (stanza.name === 'iq' && (stanza.attrs.type === 'result' || stanza.attrs.type === 'error')) {
+      const id = stanza.attrs.id ?? '';
+      const reply = this.operatorReplies.get(id);
+      const to = stanza.attrs.to !== undefined ? tryParseJid(stanza.attrs.to) : null;
+      if (reply && to && this.isAuthority(to)) {
+        this.operatorReplies.delete(id);
+        reply(stanza);
+        return;
+      }
+    }
+    this.options.send(stanza);
+  }
+
+  /**
+   * An operator's request to a room (src/services/rooms.ts), from the server's own domain,
+   * which has owner rights in every room: the room's answer, a result or an error iq. It
+   * never goes through the router (nobody can forge the answer); in a cluster it is carried
+   * to the node holding the room and the answer back. `create`: the request (a muc#owner
+   * configuration) creates the room, and gets conflict when the room exists.
+   */
+  async operatorRequest(room: Jid, type: 'get' | 'set', payload: Element, create = false): Promise<Element> {
+    const authority = this.options.domains.get(room.domain);
+    if (authority === undefined || room.local === '' || room.resource !== '') throw new StanzaError('item-not-found', `${room.toString()} is not a room here`);
+    const iq = new Element('iq', { type, id: `operator-${this.options.ownership.node}-${++this.operatorCounter}`, from: authority, to: room.toString() });
+    iq.cnode(payload);
+    const owner = await this.options.ownership.owner(ROOM_KEY + room.toString());
+    if (owner === this.options.ownership.node) return this.operatorHere(iq, create);
+    const answer = await this.options.forwarding?.ask(owner, OPERATOR, JSON.stringify({ xml: iq.toString(), create }), OPERATOR_TIMEOUT_MS + 1_000);
+    const reply = answer ? this.reader.read(answer) : null;
+    return reply ?? errorReply(iq, new StanzaError('recipient-unavailable', 'the node holding the room did not answer', 'wait'));
+  }
+
+  private operatorHere(iq: Element, create: boolean): Promise<Element> {
+    const id = iq.attrs.id!;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.operatorReplies.delete(id);
+        resolve(errorReply(iq, new StanzaError('recipient-unavailable', 'the room did not answer', 'wait')));
+      }, OPERATOR_TIMEOUT_MS);
+      this.operatorReplies.set(id, (reply) => {
+        clearTimeout(timer);
+        resolve(reply);
+      });
+      if (create) this.creations.add(iq);
+      this.deliver(iq);
+    });
   }
 
   /** A stanza the router addressed to a service domain (or its rooms). */
@@ -102,6 +165,10 @@ export class MucService {
   }
 
   private handle(room: Room, stanza: Element, from: Jid, to: Jid): void {
+    if (this.creations.has(stanza)) {
+      this.bounce(stanza, new StanzaError('conflict', `${room.jid} exists`, 'cancel'));
+      return;
+    }
     try {
       room.handle(stanza, from, to.resource);
     } catch (err) {
@@ -116,7 +183,10 @@ export class MucService {
     let owner: string | null = null;
     try {
       owner = await this.options.ownership.owner(ROOM_KEY + key);
-      if (owner === this.options.ownership.node) room = this.rooms.get(key) ?? (await this.load(to.local, to.domain));
+      if (owner === this.options.ownership.node) {
+        await this.deletions.get(key);
+        room = this.rooms.get(key) ?? (await this.load(to.local, to.domain));
+      }
     } catch (err) {
       this.options.log.error({ err, room: key }, 'locating a room failed');
       this.failWaiting(key, new StanzaError('internal-server-error', 'the room cannot be reached now', 'wait'));
@@ -126,7 +196,7 @@ export class MucService {
     this.waiting.delete(key);
     if (owner !== this.options.ownership.node) {
       // Another node owns the room. A stanza forwarded here already means the owner changed
-      // meanwhile: it goes on once more, no further (the next owner handles it or it fails).
+      // meanwhile: it is not forwarded again (its sender is told to try again).
       for (const stanza of stanzas) void this.forward(owner, to.domain, stanza, forwarded);
       return;
     }
@@ -201,7 +271,7 @@ export class MucService {
    * so does an operator's configuration (a muc#owner form from the server's authority).
    */
   private create(stanza: Element, from: Jid, to: Jid): Room | null {
-    if (stanza.name === 'iq' && stanza.attrs.type === 'set' && this.isAuthority(from) && to.resource === '') {
+    if (stanza.name === 'iq' && this.creations.has(stanza)) {
       const form = stanza.getChild('query', NS_MUC_OWNER)?.getChild('x', NS_DATA);
       if (form?.attrs.type === 'submit') {
         const config = defaultRoomConfig(this.options.limits);
@@ -252,7 +322,13 @@ export class MucService {
 
   private removed(room: Room): void {
     if (this.rooms.get(room.jid) === room) this.rooms.delete(room.jid);
-    void this.options.ownership.release(ROOM_KEY + room.jid).catch(() => undefined);
+    // Until its row is gone the room is neither loaded here again nor given to another node.
+    const written = room.settled();
+    this.deletions.set(room.jid, written);
+    void written.then(() => {
+      if (this.deletions.get(room.jid) === written) this.deletions.delete(room.jid);
+      return this.options.ownership.release(ROOM_KEY + room.jid);
+    }).catch(() => undefined);
   }
 
   // ---- iq between occupants (§7.? requests to an occupant go to its real JID) ----
@@ -386,13 +462,17 @@ export class MucService {
   private bounce(stanza: Element, error: StanzaError): void {
     const type = stanza.attrs.type;
     if (type === 'error' || (stanza.name === 'iq' && type === 'result')) return;
-    this.options.send(errorReply(stanza, error));
+    this.send(errorReply(stanza, error));
   }
 }
 
 const ROOM_KEY = 'muc:';
 /** The question to other cluster nodes for their rooms' occupants. */
 const OCCUPANT_COUNTS = 'muc-occupants';
+/** An operator's request carried to the node holding its room. */
+const OPERATOR = 'muc-operator';
+/** How long a room has to answer an operator. */
+const OPERATOR_TIMEOUT_MS = 10_000;
 
 interface RelayedIq {
   /** The occupant's real full JID that asked, and its id. */

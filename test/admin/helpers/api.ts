@@ -98,6 +98,13 @@ export class AdminApi {
     if (!operation) throw new Error(`undocumented method: ${what}`);
     const documented = operation.responses[String(status)];
     if (!documented) throw new Error(`undocumented status: ${what}`);
+    if (status === 204) {
+      // No Content: nothing documented, nothing served.
+      if (documented.content !== undefined) throw new Error(`204 documented with content: ${what}`);
+      if (text !== '' || contentType !== '') throw new Error(`204 served with content: ${what}`);
+      this.succeeded.add(`${method.toLowerCase()} ${template}`);
+      return;
+    }
     const [mediaType, media] = Object.entries(documented.content ?? {})[0] ?? [];
     if (!mediaType || !media) throw new Error(`no documented content: ${what}`);
     if (!contentType.startsWith(mediaType)) throw new Error(`documented ${mediaType}, served ${contentType}: ${what}`);
