@@ -37,6 +37,8 @@ export interface HearthOptions {
    */
   c2sPlaintext?: boolean;
   logLevel?: string;
+  /** The group-chat service (XEP-0045), written to the config when given (else the defaults). */
+  muc?: { enabled?: boolean; subdomain?: string; createRooms?: 'anyone' | 'local' | 'admins' };
 }
 
 export interface ReadyInfo {
@@ -113,6 +115,7 @@ export class HearthServer {
       },
       admin: { listen: [`${o.address}:5281`] },
       http: { listen: [`${o.address}:5280`] },
+      ...(o.muc ? { muc: o.muc } : {}),
     };
     writeFileSync(this.configFile, `# written by federation-tests for ${o.name}\n${stringify(config)}`);
   }
@@ -196,6 +199,8 @@ export class HearthServer {
 export interface AuthenticatedStream {
   direction: 'in' | 'out';
   peer: string;
+  /** Outbound streams: the domain of this server the stream speaks for. */
+  local?: string;
   method: string;
   line: string;
 }
@@ -211,9 +216,9 @@ export function authenticatedStreams(server: HearthServer): AuthenticatedStream[
   for (const line of server.allLines()) {
     if (!line.includes('s2s stream authenticated')) continue;
     try {
-      const entry = JSON.parse(line) as { msg?: string; direction?: string; peer?: string; method?: string };
+      const entry = JSON.parse(line) as { msg?: string; direction?: string; peer?: string; local?: string; method?: string };
       if (!/s2s stream authenticated/.test(entry.msg ?? '')) continue;
-      found.push({ direction: entry.direction === 'out' ? 'out' : 'in', peer: entry.peer ?? '', method: entry.method ?? '', line });
+      found.push({ direction: entry.direction === 'out' ? 'out' : 'in', peer: entry.peer ?? '', ...(entry.local ? { local: entry.local } : {}), method: entry.method ?? '', line });
     } catch {
       // not a JSON line
     }

@@ -20,6 +20,11 @@ export interface ProsodyOptions {
   keyFile: string;
   /** A CA file Prosody trusts for peers' certificates (SASL EXTERNAL), besides the system's. */
   cafile?: string;
+  /**
+   * A group-chat component (Prosody's mod_muc, XEP-0045) at this domain, with a certificate
+   * of its own; none by default. Anyone may create rooms there (remote users too).
+   */
+  muc?: { domain: string; certFile: string; keyFile: string };
 }
 
 /** Is Prosody installed? (federation-tests/install-prosody.sh installs it.) */
@@ -43,7 +48,16 @@ export class ProsodyServer {
     const resolvConf = path.join(this.dir, 'resolv.conf');
     writeFileSync(resolvConf, 'nameserver 127.0.0.1\n');
     const o = options;
-    const ssl = `{ key = ${lua(o.keyFile)}; certificate = ${lua(o.certFile)}; ${o.cafile ? `cafile = ${lua(o.cafile)}; ` : ''}}`;
+    const sslFor = (keyFile: string, certFile: string) => `{ key = ${lua(keyFile)}; certificate = ${lua(certFile)}; ${o.cafile ? `cafile = ${lua(o.cafile)}; ` : ''}}`;
+    const ssl = sslFor(o.keyFile, o.certFile);
+    // Components inherit tls, dialback and s2s from the global modules (modulemanager.lua).
+    const muc = o.muc
+      ? `
+Component ${lua(o.muc.domain)} "muc"
+  ssl = ${sslFor(o.muc.keyFile, o.muc.certFile)}
+  restrict_room_creation = false
+`
+      : '';
     writeFileSync(
       this.configFile,
       `-- written by federation-tests for ${o.name}
@@ -86,7 +100,7 @@ ssl = ${ssl}
 
 VirtualHost ${lua(o.domain)}
   ssl = ${ssl}
-`,
+${muc}`,
     );
   }
 
@@ -118,6 +132,11 @@ VirtualHost ${lua(o.domain)}
 
   async stop(): Promise<number | null> {
     return this.process ? this.process.stop(10_000) : null;
+  }
+
+  /** SIGKILL: the server vanishes without closing its streams or telling anyone. */
+  async kill(): Promise<number | null> {
+    return this.process ? this.process.kill() : null;
   }
 
   log(): string {
