@@ -1,5 +1,5 @@
 // Small builders for stanzas the server itself emits (RFC 6120 §8).
-import { Element } from 'ltx';
+import { Element, escapeXML, escapeXMLText } from 'ltx';
 import type { StanzaError } from './errors.js';
 
 export const NS_CLIENT = 'jabber:client';
@@ -49,4 +49,66 @@ export function readdress(stanza: Element, changes: { from?: string; to?: string
   copy.attrs = Object.assign(Object.create(null) as Record<string, string>, stanza.attrs, changes);
   copy.children = stanza.children;
   return copy;
+}
+
+/** The children of a stanza sent to many recipients, serialised once for all the copies. */
+class SharedChildren {
+  private text: string | null = null;
+  private readonly length: number;
+
+  constructor(readonly children: Element['children']) {
+    this.length = children.length;
+  }
+
+  /** Their serialisation; null when a copy's array is another (or changed): it writes its own. */
+  serialised(children: Element['children']): string | null {
+    if (children !== this.children || children.length !== this.length) return null;
+    if (this.text === null) {
+      let text = '';
+      const collect = (chunk: string): void => {
+        text += chunk;
+      };
+      for (const child of children) {
+        if (typeof child === 'string') collect(escapeXMLText(child));
+        else child.write(collect);
+      }
+      this.text = text;
+    }
+    return this.text;
+  }
+}
+
+/** A copy made by fanOut(): its own attributes, the children written once for every copy. */
+class FanOutCopy extends Element {
+  constructor(
+    name: string,
+    attrs: Record<string, string>,
+    private readonly shared: SharedChildren,
+  ) {
+    super(name);
+    this.attrs = attrs;
+    this.children = shared.children;
+  }
+
+  override write(writer: (chunk: string) => void): void {
+    const text = this.children.length > 0 ? this.shared.serialised(this.children) : null;
+    if (text === null) return super.write(writer);
+    // As ltx writes an element (its attributes escaped the same way), with the children's text.
+    writer(`<${this.name}`);
+    for (const key in this.attrs) {
+      const value = this.attrs[key];
+      if (value !== undefined && value !== null) writer(` ${key}="${escapeXML(value)}"`);
+    }
+    writer(`>${text}</${this.name}>`);
+  }
+}
+
+/**
+ * Copies of one stanza for many recipients (a room's message to its occupants): each with its
+ * own attributes, all sharing the children, which are serialised once for all. Like
+ * readdress(), nothing may change the shared children in place.
+ */
+export function fanOut(stanza: Element): (changes: { from?: string; to?: string }) => Element {
+  const shared = new SharedChildren(stanza.children);
+  return (changes) => new FanOutCopy(stanza.name, Object.assign(Object.create(null) as Record<string, string>, stanza.attrs, changes), shared);
 }

@@ -46,6 +46,9 @@ export async function createMucService(deps: MucServiceDependencies): Promise<Mu
     forwarding: deps.forwarding,
     secret,
     send,
+    deliver: (stanza, from, to) => {
+      void router.sendParsed(stanza, from, to);
+    },
     queryArchive: (room, from, payload) =>
       answerArchiveQuery({
         store: stores.roomArchive,

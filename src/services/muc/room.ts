@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { StanzaError } from '../../core/errors.js';
 import { tryParseJid, type Jid } from '../../core/jid.js';
 import { NS_DATA, NS_SID } from '../../core/namespaces.js';
-import { errorReply, iqResult, readdress } from '../../core/stanza.js';
+import { errorReply, fanOut, iqResult, readdress } from '../../core/stanza.js';
 import type { ArchiveStore, MucAffiliationRecord, MucStore, StoredAffiliation } from '../../storage/index.js';
 import { formElement, parseBoolean, readSubmittedForm } from '../../xml/data-form.js';
 import { NS_DISCO_INFO, NS_DISCO_ITEMS, discoInfoElement } from '../../core/disco-registry.js';
@@ -55,6 +55,8 @@ export interface RoomHost {
   readonly log: Logger;
   /** Routes a stanza the room sends (through the router: local sessions, s2s). */
   send(stanza: Element): void;
+  /** Routes a stanza whose addresses are parsed already (one of many copies). */
+  deliver(stanza: Element, from: Jid, to: Jid): void;
   /** XEP-0421: a stable id for one real bare JID in one room, revealing nothing of it. */
   occupantId(room: string, realBare: string): string;
   /** XEP-0313 on the room's JID: answers a query (results to `from`), returning the <fin/>. */
@@ -115,6 +117,8 @@ export class Room {
   private readonly occupants = new Map<string, Occupant>();
   /** Real full JID → its occupant. */
   private readonly bySession = new Map<string, Occupant>();
+  /** Real full JID → the same, parsed (a message to everyone is not parsed again per copy). */
+  private readonly sessionJids = new Map<string, Jid>();
   private readonly affiliations = new Map<string, AffiliationEntry>();
   private history: HistoryEntry[] = [];
   /** §10.1.1: a room being created takes nobody but its creator until it is configured. */
@@ -244,6 +248,7 @@ export class Room {
         // Another resource of the same user under the same nick: it joins that occupant.
         existing.sessions.set(full, stanza);
         this.bySession.set(full, existing);
+        this.sessionJids.set(full, from);
         this.sendOccupantList(full, existing);
         this.sendPresence(existing, full, this.selfStatuses(false), existing);
         this.sendHistory(full, muc);
@@ -260,6 +265,7 @@ export class Room {
     };
     this.occupants.set(nick, occupant);
     this.bySession.set(full, occupant);
+    this.sessionJids.set(full, from);
     // §7.2.3: the others' presence first, then the newcomer's to everyone (its own last).
     this.sendOccupantList(full, occupant);
     for (const other of this.occupants.values()) {
@@ -313,6 +319,7 @@ export class Room {
       // One resource of several leaves: only it learns (the others stay in the room).
       occupant.sessions.delete(full);
       this.bySession.delete(full);
+      this.sessionJids.delete(full);
       this.sendPresence(occupant, full, [110], occupant, { type: 'unavailable', payload: stanza });
       return;
     }
@@ -325,6 +332,7 @@ export class Room {
     if (occupant.sessions.size > 1) {
       occupant.sessions.delete(full);
       this.bySession.delete(full);
+      this.sessionJids.delete(full);
       return;
     }
     this.removeOccupant(occupant, statuses, details);
@@ -343,7 +351,10 @@ export class Room {
       }
     }
     this.occupants.delete(occupant.nick);
-    for (const session of occupant.sessions.keys()) this.bySession.delete(session);
+    for (const session of occupant.sessions.keys()) {
+      this.bySession.delete(session);
+      this.sessionJids.delete(session);
+    }
     this.maybeEnd();
   }
 
@@ -460,10 +471,13 @@ export class Room {
     this.toEveryone(reflected);
   }
 
-  /** One copy to every resource of every occupant. */
+  /** One copy to every resource of every occupant (children serialised once for all). */
   private toEveryone(stanza: Element): void {
+    const from = tryParseJid(stanza.attrs.from!);
+    if (!from) return;
+    const copy = fanOut(stanza);
     for (const other of this.occupants.values()) {
-      for (const session of other.sessions.keys()) this.host.send(readdress(stanza, { to: session }));
+      for (const session of other.sessions.keys()) this.host.deliver(copy({ to: session }), from, this.sessionJids.get(session)!);
     }
   }
 

@@ -43,6 +43,8 @@ export interface MucServiceOptions {
   /** Keys occupant ids (XEP-0421): one secret for the whole service, kept in the database. */
   secret: Buffer;
   send: (stanza: Element) => void;
+  /** Routes a stanza whose addresses are parsed already. */
+  deliver: (stanza: Element, from: Jid, to: Jid) => void;
   queryArchive: RoomHost['queryArchive'];
   log: Logger;
 }
@@ -72,6 +74,7 @@ export class MucService {
       clock: new ArchiveClock(),
       log: options.log,
       send: (stanza) => this.send(stanza),
+      deliver: options.deliver,
       occupantId: (room, realBare) => createHmac('sha256', options.secret).update(`occupant-id\0${room}\0${realBare}`).digest('base64url').slice(0, 22),
       queryArchive: options.queryArchive,
       removed: (room) => this.removed(room),
