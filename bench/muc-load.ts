@@ -15,6 +15,7 @@
 // must allow plaintext PLAIN on TCP (c2s.requireTls: false, c2s.allowPlaintextAuth: true),
 // as every loopback benchmark of bench/ does. Every phase is bounded in time.
 import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +39,8 @@ interface Options {
   joins: number;
   roomPrefix: string;
   json: boolean;
+  /** The server's process, for its CPU time over the measured window. */
+  serverPid: number | null;
 }
 
 const HELP = `Usage: node --import tsx bench/muc-load.ts [options]
@@ -54,6 +57,7 @@ const HELP = `Usage: node --import tsx bench/muc-load.ts [options]
   --joins J                       then J more accounts <prefix><N..N+J-1> enter room 0 one
                                   after another: joins/s (0)
   --room-prefix S                 room names (room)
+  --server-pid PID                the server's process: its CPU share over the measured window
   --json                          one JSON object instead of text`;
 
 function parseOptions(argv: string[]): Options {
@@ -76,6 +80,7 @@ function parseOptions(argv: string[]): Options {
       archive: { type: 'boolean', default: false },
       joins: { type: 'string', default: '0' },
       'room-prefix': { type: 'string', default: 'room' },
+      'server-pid': { type: 'string' },
       json: { type: 'boolean', default: false },
       worker: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -108,6 +113,7 @@ function parseOptions(argv: string[]): Options {
     joins: int('joins', values.joins, 0, 10_000),
     roomPrefix: values['room-prefix'],
     json: values.json,
+    serverPid: values['server-pid'] !== undefined ? int('server-pid', values['server-pid'], 1, 1 << 30) : null,
   };
   if (opts.roomsPerUser > opts.rooms) throw new Error('--rooms-per-user: at most --rooms');
   return opts;
@@ -260,6 +266,8 @@ interface WorkerPlan {
 const BUCKETS = 100_000;
 
 interface WorkerResult {
+  /** CPU seconds this process used over the measured window. */
+  cpuSeconds: number;
   received: number;
   receivedTotal: number;
   sent: number;
@@ -324,8 +332,16 @@ async function worker(): Promise<void> {
     const warmupEnd = start.begin + opts.warmup * 1000;
     const end = warmupEnd + opts.duration * 1000;
     window = { from: warmupEnd, to: end };
-    const senders = start.senders.map(([u, r]) => ({ conn: conns.get(u)!, to: roomName(opts, r), tag: `s${u}r${r}`, due: 0 }));
+    // Each sender starts at its own phase: together they send at a steady rate, not in bursts.
+    const senders = start.senders.map(([u, r]) => ({ conn: conns.get(u)!, to: roomName(opts, r), tag: `s${u}r${r}`, due: Math.random() }));
     let last = began;
+    let cpuAtStart: NodeJS.CpuUsage | null = null;
+    let cpuSeconds = 0;
+    const cpuMark = setTimeout(() => (cpuAtStart = process.cpuUsage()), Math.max(0, warmupEnd - now()));
+    const cpuEnd = setTimeout(() => {
+      const used = process.cpuUsage(cpuAtStart ?? undefined);
+      cpuSeconds = (used.user + used.system) / 1e6;
+    }, Math.max(0, end - now()));
     const tick = setInterval(() => {
       const t = now();
       if (t >= end) return;
@@ -343,6 +359,8 @@ async function worker(): Promise<void> {
     }, 10);
     await sleep(end - now() + 2_000); // what is in flight at the end arrives, or not
     clearInterval(tick);
+    clearTimeout(cpuMark);
+    clearTimeout(cpuEnd);
     window = { from: Infinity, to: -Infinity };
     let joinSeconds: number | undefined;
     if (plan.creator && opts.joins > 0) {
@@ -353,7 +371,7 @@ async function worker(): Promise<void> {
       for (const u of joiners) await conns.get(u)!.enter(roomName(opts, 0), `j${u}`);
       joinSeconds = (now() - t0) / 1000;
     }
-    const result: WorkerResult = { received, receivedTotal, sent, histogram: Array.from(histogram), joinSeconds };
+    const result: WorkerResult = { cpuSeconds, received, receivedTotal, sent, histogram: Array.from(histogram), joinSeconds };
     reply({ type: 'result', result });
   } catch (err) {
     reply({ type: 'error', message: (err as Error).message });
@@ -364,6 +382,16 @@ async function worker(): Promise<void> {
 }
 
 // ---- the coordinator --------------------------------------------------------------------------
+
+/** CPU seconds (user + system) a process has used, from /proc. */
+function processCpuSeconds(pid: number): number | null {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
 
 function percentile(histogram: number[], total: number, p: number): number {
   const target = Math.ceil(total * p);
@@ -421,6 +449,16 @@ async function main(): Promise<number> {
     const perSenderRate = opts.rate / senders.length;
     const begin = now() + 500;
     procs.forEach((p, w) => p.send({ senders: senders.filter(([u]) => u % opts.procs === w), perSenderRate, begin }));
+    let serverCpu: number | null = null;
+    if (opts.serverPid !== null) {
+      const pid = opts.serverPid;
+      const windowStart = begin + opts.warmup * 1000;
+      await sleep(windowStart - now());
+      const before = processCpuSeconds(pid);
+      await sleep(windowStart + opts.duration * 1000 - now());
+      const after = processCpuSeconds(pid);
+      if (before !== null && after !== null) serverCpu = (after - before) / opts.duration;
+    }
     const results = (await Promise.all(procs.map((p) => next(p, 'result', (opts.warmup + opts.duration + 60) * 1000 + opts.joins * 5_000)))).map((m) => m.result as WorkerResult);
     const histogram = new Array<number>(BUCKETS).fill(0);
     let received = 0;
@@ -445,12 +483,16 @@ async function main(): Promise<number> {
       deliveredOfExpected: sent > 0 ? Math.round((received / (sent * fanout)) * 10_000) / 10_000 : 0,
       latencyMs: { p50: percentile(histogram, received, 0.5), p90: percentile(histogram, received, 0.9), p99: percentile(histogram, received, 0.99), max: percentile(histogram, received, 1) },
       joinsPerSecond: joinSeconds !== undefined ? Math.round((opts.joins / joinSeconds) * 10) / 10 : undefined,
+      /** Share of one core over the measured window: the server, and each generator process. */
+      serverCpu: serverCpu !== null ? Math.round(serverCpu * 100) / 100 : undefined,
+      generatorCpu: results.map((r) => Math.round((r.cpuSeconds / opts.duration) * 100) / 100),
     };
     if (opts.json) console.log(JSON.stringify(report));
     else {
       console.log(`rooms ${report.rooms} × ${report.occupantsPerRoom} occupants, ${report.senders} senders, archive ${opts.archive ? 'on' : 'off'}`);
       console.log(`  entered in ${report.enterSeconds} s; sent ${report.sentPerSecond}/s; delivered ${report.deliveredPerSecond}/s (${(report.deliveredOfExpected * 100).toFixed(2)} % of expected)`);
       console.log(`  latency ms p50 ${report.latencyMs.p50} p90 ${report.latencyMs.p90} p99 ${report.latencyMs.p99} max ${report.latencyMs.max}`);
+      console.log(`  CPU (cores): server ${report.serverCpu ?? '?'}, generators ${report.generatorCpu.join(' + ')}`);
       if (report.joinsPerSecond !== undefined) console.log(`  joins to a ${report.occupantsPerRoom}-occupant room: ${report.joinsPerSecond}/s`);
     }
     return report.deliveredOfExpected > 0.999 ? 0 : 1;

@@ -19,7 +19,8 @@
 #
 # Knobs: DB, ONLY (large | many | both), ARCHIVE (off | on | both), the sizes and rates
 # above, DURATION (20 s), WARMUP (3 s), PROCS (2), SERVER_CPU (0), GEN_CPU (1), PROFILE (0:
-# 1 runs the server under node --cpu-prof, profiles in the results folder), BUILD (1),
+# 1 runs the server under node --cpu-prof, profiles in the results folder), NODE_FLAGS (extra
+# node flags for the server, e.g. --max-semi-space-size=4 as `npm start` runs it), BUILD (1),
 # PG_URL, PG_DB (bench_muc; dropped and recreated). The server listens on 127.0.0.195 (as
 # bench/cluster.sh's setup B does: not both at once). Results in .bench/results/muc-<db>-<time>/.
 set -uo pipefail
@@ -44,6 +45,7 @@ PROCS=${PROCS:-2}
 SERVER_CPU=${SERVER_CPU:-0}
 GEN_CPU=${GEN_CPU:-1}
 PROFILE=${PROFILE:-0}
+NODE_FLAGS=${NODE_FLAGS:-}
 BUILD=${BUILD:-1}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 PG_DB=${PG_DB:-bench_muc}
@@ -85,9 +87,11 @@ fresh_state() {
 
 PID=
 start() { # [profile-dir]
-  local prof=() i
+  local prof=() flags=() i
   [ -n "${1:-}" ] && prof=(--cpu-prof --cpu-prof-dir="$1")
-  env -u REDIS_URL "$(dbenv)" taskset -c "$SERVER_CPU" node "${prof[@]}" "$ROOT/bin/hearth.js" start --config "$CFG" >>"$RESULTS/hearth.log" 2>&1 &
+  # shellcheck disable=SC2206 # NODE_FLAGS: words on purpose
+  [ -n "$NODE_FLAGS" ] && flags=($NODE_FLAGS)
+  env -u REDIS_URL "$(dbenv)" taskset -c "$SERVER_CPU" node "${flags[@]}" "${prof[@]}" "$ROOT/bin/hearth.js" start --config "$CFG" >>"$RESULTS/hearth.log" 2>&1 &
   PID=$!
   for ((i = 0; i < 600; i++)); do
     listening "$ADDR" && return 0
@@ -114,7 +118,7 @@ measure() { # name generator-args...
   fresh_state || { log "$name: could not seed the accounts (see $RESULTS/seed.log)"; return 1; }
   start "$profile" || { stop; return 1; }
   taskset -c "$GEN_CPU" node --import tsx "$ROOT/bench/muc-load.ts" --host "$ADDR" --domain "$DOMAIN" \
-    --duration "$DURATION" --warmup "$WARMUP" --procs "$PROCS" --json "$@" >"$RESULTS/$name.json" 2>"$RESULTS/$name.err"
+    --duration "$DURATION" --warmup "$WARMUP" --procs "$PROCS" --server-pid "$PID" --json "$@" >"$RESULTS/$name.json" 2>"$RESULTS/$name.err"
   local rc=$?
   kill -0 "$PID" 2>/dev/null || log "$name: the server died during the run"
   stop

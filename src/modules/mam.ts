@@ -75,11 +75,12 @@ export function stripOwnStanzaIds(stanza: Element, account: Jid): void {
   const own = account.bareString();
   let found = false;
   for (const child of stanza.children) {
-    if (typeof child !== 'string' && child.name === 'stanza-id' && child.attrs.xmlns === NS_SID) {
+    if (typeof child !== 'string' && child.name === 'stanza-id' && child.attrs.xmlns === NS_SID && sameBare(child.attrs.by, own)) {
       found = true;
       break;
     }
   }
+  // Others' ids (a room's) stay, and so does the array: copies of one stanza share it.
   if (!found) return;
   // A new array: delivery copies of the stanza may share the old one (readdress()).
   stanza.children = stanza.children.filter(

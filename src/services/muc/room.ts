@@ -55,6 +55,8 @@ export interface RoomHost {
   readonly log: Logger;
   /** Routes a stanza the room sends (through the router: local sessions, s2s). */
   send(stanza: Element): void;
+  /** Parses a stanza the room serialised itself (its history). */
+  parse(xml: string): Element | null;
   /** Routes a stanza whose addresses are parsed already (one of many copies). */
   deliver(stanza: Element, from: Jid, to: Jid): void;
   /** XEP-0421: a stable id for one real bare JID in one room, revealing nothing of it. */
@@ -87,10 +89,10 @@ interface Occupant {
   occupantId: string;
 }
 
+/** A message of the discussion history: kept as text (many rooms keep many), parsed when sent. */
 interface HistoryEntry {
-  message: Element;
+  xml: string;
   at: Date;
-  chars: number;
 }
 
 export interface RoomSubject {
@@ -162,9 +164,9 @@ export class Room {
     return this.config;
   }
 
-  /** Discussion history from the archive, oldest first, when the room is loaded. */
-  seedHistory(messages: Array<{ message: Element; at: Date }>): void {
-    this.history = messages.map(({ message, at }) => ({ message, at, chars: message.toString().length }));
+  /** Discussion history from the archive (as stored), oldest first, when the room is loaded. */
+  seedHistory(messages: HistoryEntry[]): void {
+    this.history = messages.slice(-this.config.historyLength);
   }
 
   // ---- entry points (the service calls these with stanzas the router checked) ----
@@ -457,15 +459,17 @@ export class Room {
     reflected.cnode(occupantIdElement(occupant.occupantId));
     const id = this.host.clock.next();
     reflected.cnode(new Element('stanza-id', { xmlns: NS_SID, id: formatArchiveId(id), by: this.jid }));
-    const at = new Date();
-    if (body) {
-      this.history.push({ message: reflected, at, chars: reflected.toString().length });
-      const excess = this.history.length - this.host.limits.historyMessages;
+    const keep = body !== undefined && this.config.historyLength > 0;
+    const archive = this.config.archive && archiveType(reflected, false) !== null;
+    const xml = keep || archive ? reflected.toString() : '';
+    if (keep) {
+      this.history.push({ xml, at: new Date() });
+      const excess = this.history.length - this.config.historyLength;
       if (excess > 0) this.history.splice(0, excess);
     }
-    if (this.config.archive && archiveType(reflected, false) !== null) {
+    if (archive) {
       void this.host.archive
-        .append({ domain: this.domain, username: this.name, id, with: this.jid, withResource: occupant.nick, outgoing: false, type: 'groupchat', stanza: reflected.toString(), body: body?.getText() ?? null })
+        .append({ domain: this.domain, username: this.name, id, with: this.jid, withResource: occupant.nick, outgoing: false, type: 'groupchat', stanza: xml, body: body?.getText() ?? null })
         .catch((err: unknown) => this.host.log.error({ err, room: this.jid }, 'archiving a room message failed'));
     }
     this.toEveryone(reflected);
@@ -581,15 +585,18 @@ export class Room {
     const since = request.since?.getTime() ?? (request.seconds !== undefined ? Date.now() - request.seconds * 1000 : undefined);
     if (since !== undefined) entries = entries.filter((e) => e.at.getTime() >= since);
     if (request.maxChars !== undefined) {
+      // §7.2.14: characters of the messages as the room keeps them (their XML).
       let chars = 0;
       let first = entries.length;
-      while (first > 0 && chars + entries[first - 1]!.chars <= request.maxChars) chars += entries[--first]!.chars;
+      while (first > 0 && chars + entries[first - 1]!.xml.length <= request.maxChars) chars += entries[--first]!.xml.length;
       entries = entries.slice(first);
     }
     for (const entry of entries) {
-      const copy = readdress(entry.message, { to });
-      copy.children = [...entry.message.children, delayElement(this.jid, entry.at)];
-      this.host.send(copy);
+      const message = this.host.parse(entry.xml);
+      if (!message) continue;
+      message.attrs.to = to;
+      message.cnode(delayElement(this.jid, entry.at));
+      this.host.send(message);
     }
   }
 

@@ -75,6 +75,7 @@ export class MucService {
       log: options.log,
       send: (stanza) => this.send(stanza),
       deliver: options.deliver,
+      parse: (xml) => this.reader.read(xml),
       occupantId: (room, realBare) => createHmac('sha256', options.secret).update(`occupant-id\0${room}\0${realBare}`).digest('base64url').slice(0, 22),
       queryArchive: options.queryArchive,
       removed: (room) => this.removed(room),
@@ -244,19 +245,14 @@ export class MucService {
     return room;
   }
 
-  private async recentHistory(room: Room, config: RoomConfig): Promise<Array<{ message: Element; at: Date }>> {
+  private async recentHistory(room: Room, config: RoomConfig): Promise<Array<{ xml: string; at: Date }>> {
     const page = await this.options.archive.page(room.name, room.domain, {
       filter: { includeGroupchat: true },
       backward: true,
       max: config.historyLength,
       countLimit: 0,
     });
-    const messages: Array<{ message: Element; at: Date }> = [];
-    for (const item of page.items) {
-      const message = this.reader.read(item.stanza);
-      if (message) messages.push({ message, at: archiveIdTime(item.id) });
-    }
-    return messages;
+    return page.items.map((item) => ({ xml: item.stanza, at: archiveIdTime(item.id) }));
   }
 
   private adopt(room: Room): void {
