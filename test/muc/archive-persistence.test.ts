@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { openIsolatedDatabase, type IsolatedDatabase } from '../helpers/database.js';
 import { waitForStanza, xml, type Element } from '../helpers/xmpp-client.js';
 import {
-  MucFixture, NS, adminList, adminSet, bareOf, configForm, createReservedRoom, createRoom, discoInfo, features, formValues,
+  MucFixture, mucSuite, NS, adminList, adminSet, bareOf, configForm, createReservedRoom, createRoom, discoInfo, features, formValues,
   iqError, isPresenceFrom, occupantId, isSubjectMessage, join, joinFully, joinRefused, leave, mucItem, request, say, startMucServer, stanzaError,
   statusCodes, waitSince, type User,
 } from './helpers.js';
@@ -50,20 +50,7 @@ const bodies = (page: ArchivePage) => page.messages.map((m) => m.getChildText('b
 const rsmSet = (page: ArchivePage) => page.fin.getChild('set', NS.RSM);
 
 describe('MUC: the room archive and temporary rooms (XEP-0313 §6, XEP-0045 §7.14)', function () {
-  const f = new MucFixture('a');
-
-  before(async function () {
-    this.timeout(60_000);
-    f.ts = await startMucServer(HOST);
-  });
-
-  afterEach(async function () {
-    await f.stopClients();
-  });
-
-  after(async function () {
-    await f.ts?.stop();
-  });
+  const f = mucSuite('a', HOST);
 
   it('pages through a logged room\'s groupchat messages, from the room JID, with the ids of the live messages', async function () {
     const [owner, reader] = await f.users(2);

@@ -37,8 +37,9 @@ export type MucConfig = { enabled?: boolean; subdomain?: string; createRooms?: '
  * Starts a server with the MUC service on. The muc and admins keys are the contract of the
  * feature under test; the cast keeps these files compiling whatever the config type says today.
  */
-export function startMucServer(host: string, options: { muc?: MucConfig; admins?: string[]; extra?: Partial<TestServerOptions> } = {}): Promise<TestServer> {
+export function startMucServer(host: string, options: { muc?: MucConfig; admins?: string[]; extra?: Partial<TestServerOptions>; config?: TestServerOptions['config'] } = {}): Promise<TestServer> {
   const config = {
+    ...options.config,
     muc: { enabled: true, subdomain: 'conference', createRooms: 'anyone', ...options.muc },
     ...(options.admins ? { admins: options.admins } : {}),
   } as unknown as TestServerOptions['config'];
@@ -372,4 +373,23 @@ export async function leave(user: User, room: string, nick: string): Promise<Ele
 /** Answers XEP-0199 pings addressed to this client (e.g. a self-ping the room passes through). */
 export function answerPings(user: User): void {
   (user.client as unknown as { iqCallee: { get(ns: string, name: string, handler: () => boolean): void } }).iqCallee.get(NS.PING, 'ping', () => true);
+}
+
+/**
+ * The fixture of a describe block: a server started before its tests (on `host`), every
+ * client stopped after each test, the server stopped at the end.
+ */
+export function mucSuite(prefix: string, host: string): MucFixture {
+  const f = new MucFixture(prefix);
+  before(async function () {
+    this.timeout(60_000);
+    f.ts = await startMucServer(host);
+  });
+  afterEach(async function () {
+    await f.stopClients();
+  });
+  after(async function () {
+    await f.ts?.stop();
+  });
+  return f;
 }

@@ -3,9 +3,10 @@
 // joiner gets, discussion history and its limits, the subject, and XEP-0421 occupant ids —
 // as a MUC client over real sockets sees them.
 import { expect } from 'chai';
+import { componentReceives, startComponent, stopComponent, type Component } from '../helpers/component.js';
 import { delay, xml, type Element } from '../helpers/xmpp-client.js';
 import {
-  MucFixture, NS, adminSet, bareOf, configForm, configure, createInstantRoom, createReservedRoom, createRoom, discoInfo, features, formValues,
+  MucFixture, mucSuite, NS, adminSet, bareOf, configForm, configure, createInstantRoom, createReservedRoom, createRoom, discoInfo, features, formValues,
   iqError, isGroupchatBody, isPresenceFrom, isSelfPresence, isSubjectMessage, join, joinFully, joinRefused, leave, mucItem, occupantId, PASSWORD, request, say, sendGroupchat,
   startMucServer, stanzaError, statusCodes, waitSince, type User,
 } from './helpers.js';
@@ -13,20 +14,7 @@ import {
 const HOST = '127.0.0.103';
 
 describe('MUC: discovering, creating and entering rooms (XEP-0045 §6, §7.2, §10.1)', function () {
-  const f = new MucFixture('j');
-
-  before(async function () {
-    this.timeout(60_000);
-    f.ts = await startMucServer(HOST);
-  });
-
-  afterEach(async function () {
-    await f.stopClients();
-  });
-
-  after(async function () {
-    await f.ts?.stop();
-  });
+  const f = mucSuite('j', HOST);
 
   describe('service discovery (§6.1, §6.2)', function () {
     it('lists the MUC service among the domain\'s items and describes it as conference/text with the muc feature', async function () {
@@ -191,6 +179,41 @@ describe('MUC: discovering, creating and entering rooms (XEP-0045 §6, §7.2, §
         const boss = await g.login('jaboss');
         const self = await createRoom(boss, room, 'boss');
         expect(statusCodes(self)).to.include('201');
+      });
+    });
+
+    describe('with room creation restricted to local users (createRooms: local)', function () {
+      const g = new MucFixture('jl');
+      const REMOTE = 'bots.elsewhere.example';
+      let bot: Component | undefined;
+
+      before(async function () {
+        this.timeout(60_000);
+        // A component stands for another server: its users' domain is not one of this server's.
+        g.ts = await startMucServer(HOST, { muc: { createRooms: 'local' }, config: { components: { services: { [REMOTE]: { secret: 'jl-secret' } } } } });
+        bot = await startComponent(g.ts, REMOTE, 'jl-secret');
+      });
+
+      afterEach(async function () {
+        await g.stopClients();
+      });
+
+      after(async function () {
+        if (bot) await stopComponent(bot);
+        await g.ts?.stop();
+      });
+
+      it('refuses a user of another domain with not-allowed, lets it enter a room a local user made', async function () {
+        const room = g.room();
+        const refusal = componentReceives(bot!, (el) => el.is('presence') && el.attrs.type === 'error');
+        await bot!.send(xml('presence', { from: `visitor@${REMOTE}/r`, to: `${room}/visitor` }, xml('x', { xmlns: NS.MUC })));
+        expect(stanzaError(await refusal).condition).to.equal('not-allowed');
+
+        const local = await g.user();
+        expect(statusCodes(await createInstantRoom(local, room, 'host'))).to.include('201');
+        const entered = componentReceives(bot!, (el) => el.is('presence') && el.attrs.from === `${room}/visitor` && el.attrs.type === undefined);
+        await bot!.send(xml('presence', { from: `visitor@${REMOTE}/r`, to: `${room}/visitor` }, xml('x', { xmlns: NS.MUC })));
+        expect(statusCodes(await entered)).to.include('110');
       });
     });
   });

@@ -5,28 +5,15 @@
 import { expect } from 'chai';
 import { xml } from '../helpers/xmpp-client.js';
 import {
-  MucFixture, NS, answerPings, bareOf, barrier, configure, createInstantRoom, createReservedRoom, iqError, isGroupchatBody, isMessageErrorFrom,
+  mucSuite, NS, answerPings, bareOf, barrier, configure, createInstantRoom, createReservedRoom, iqError, isGroupchatBody, isMessageErrorFrom,
   isPresenceErrorFrom, isPresenceFrom, isSubjectMessage, join, joinFully, leave, mucItem, mucUser, occupantId, request, say, sendGroupchat,
-  startMucServer, stanzaError, statusCodes, waitSince,
+  stanzaError, statusCodes, waitSince,
 } from './helpers.js';
 
 const HOST = '127.0.0.104';
 
 describe('MUC: messages, nicknames and invitations (XEP-0045 §7)', function () {
-  const f = new MucFixture('m');
-
-  before(async function () {
-    this.timeout(60_000);
-    f.ts = await startMucServer(HOST);
-  });
-
-  afterEach(async function () {
-    await f.stopClients();
-  });
-
-  after(async function () {
-    await f.ts?.stop();
-  });
+  const f = mucSuite('m', HOST);
 
   describe('groupchat messages (§7.4)', function () {
     it('reflects a message to every occupant, the sender too, from the sender\'s occupant JID with stanza-id and occupant-id', async function () {

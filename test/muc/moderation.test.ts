@@ -4,28 +4,15 @@
 import { expect } from 'chai';
 import { xml, type Element } from '../helpers/xmpp-client.js';
 import {
-  MucFixture, NS, adminList, adminSet, barrier, bareOf, configure, createInstantRoom, createReservedRoom, discoInfo, formType, formValues,
+  mucSuite, NS, adminList, adminSet, barrier, bareOf, configure, createInstantRoom, createReservedRoom, discoInfo, formType, formValues,
   iqError, isGroupchatBody, isMessageErrorFrom, isPresenceFrom, join, joinRefused, mucItem, mucUser, request, say, sendGroupchat,
-  startMucServer, stanzaError, statusCodes, submitForm, waitSince, type User,
+  stanzaError, statusCodes, submitForm, waitSince, type User,
 } from './helpers.js';
 
 const HOST = '127.0.0.105';
 
 describe('MUC: moderation and administration (XEP-0045 §8, §9, §10)', function () {
-  const f = new MucFixture('d');
-
-  before(async function () {
-    this.timeout(60_000);
-    f.ts = await startMucServer(HOST);
-  });
-
-  afterEach(async function () {
-    await f.stopClients();
-  });
-
-  after(async function () {
-    await f.ts?.stop();
-  });
+  const f = mucSuite('d', HOST);
 
   /** An open room with its owner (nick crone) and two participants (alpha, beta) in it. */
   async function populatedRoom(fields?: Parameters<typeof createReservedRoom>[3]): Promise<{ room: string; owner: User; a: User; b: User }> {

@@ -8,7 +8,7 @@ import { StanzaError } from '../../core/errors.js';
 import { tryParseJid, type Jid } from '../../core/jid.js';
 import { NS_DATA, NS_SID } from '../../core/namespaces.js';
 import { errorReply, fanOut, iqResult, readdress } from '../../core/stanza.js';
-import type { ArchiveStore, MucAffiliationRecord, MucStore, StoredAffiliation } from '../../storage/index.js';
+import type { ArchiveStore, MucAffiliationRecord, MucStore } from '../../storage/index.js';
 import { formElement, parseBoolean, readSubmittedForm } from '../../xml/data-form.js';
 import { NS_DISCO_INFO, NS_DISCO_ITEMS, discoInfoElement } from '../../core/disco-registry.js';
 import { archiveType } from '../../modules/mam.js';
@@ -103,7 +103,7 @@ export interface RoomSubject {
   at: Date | null;
 }
 
-/** §7.2.14: what of the history a newcomer asked for. */
+/** §7.2.15: what of the history a newcomer asked for. */
 interface HistoryRequest {
   maxStanzas?: number;
   maxChars?: number;
@@ -183,7 +183,7 @@ export class Room {
     }
   }
 
-  /** XEP-0045 §7.2 with 332: the service stops; every occupant is told and the room empties. */
+  /** Status 332: the service stops; every occupant is told and the room empties. */
   shutdown(): void {
     for (const occupant of [...this.occupants.values()]) this.removeOccupant(occupant, [332], {});
   }
@@ -193,14 +193,14 @@ export class Room {
     this.affiliations.delete(jid);
   }
 
-  // ---- presence (§7.2 enter, §7.6 nickname change, §7.7 status, §7.14 exit) ----
+  // ---- presence (§7.2 enter, §7.3 exit, §7.6 nickname change, §7.7 status) ----
 
   private presence(stanza: Element, from: Jid, nick: string): void {
     const type = stanza.attrs.type;
     const full = from.toString();
     const occupant = this.bySession.get(full);
     if (type === 'error') {
-      // The occupant's client or server refused what the room sent: it is gone (§ 333).
+      // The occupant's client or server refused what the room sent: it is gone (status 333).
       if (occupant) this.removeSession(occupant, full, [333], {});
       return;
     }
@@ -231,7 +231,7 @@ export class Room {
     const affiliation = this.affiliationOf(from);
     const muc = stanza.getChild('x', NS_MUC);
     if (!creating) {
-      // §7.2.x: the refusals, in the order the XEP lists them.
+      // §7.2.6–§7.2.11: the refusals.
       if (this.locked && affiliation !== 'owner') throw new StanzaError('item-not-found', 'the room is being created; it does not exist yet', 'cancel');
       if (affiliation === 'outcast') throw new StanzaError('forbidden', 'you are banned from this room', 'auth');
       const existing = this.occupants.get(nick);
@@ -434,7 +434,7 @@ export class Room {
   }
 
   private groupchat(stanza: Element, occupant: Occupant | undefined): void {
-    // §7.4, §18.1: only occupants speak; visitors in a moderated room do not.
+    // §7.4: only occupants speak; visitors in a moderated room do not.
     if (!occupant) throw new StanzaError('not-acceptable', 'you are not in this room', 'cancel');
     if (occupant.role === 'visitor' || occupant.role === 'none') throw new StanzaError('forbidden', 'you have no voice in this room', 'auth');
     const subject = stanza.getChild('subject');
@@ -575,7 +575,7 @@ export class Room {
     }
   }
 
-  // ---- history and subject on entering (§7.2.14, §7.2.15) ----
+  // ---- history and subject on entering (§7.2.14–§7.2.16) ----
 
   private sendHistory(to: string, muc: Element | undefined): void {
     const request = parseHistoryRequest(muc?.getChild('history'));
@@ -585,7 +585,7 @@ export class Room {
     const since = request.since?.getTime() ?? (request.seconds !== undefined ? Date.now() - request.seconds * 1000 : undefined);
     if (since !== undefined) entries = entries.filter((e) => e.at.getTime() >= since);
     if (request.maxChars !== undefined) {
-      // §7.2.14: characters of the messages as the room keeps them (their XML).
+      // §7.2.15: characters of the messages as the room keeps them (their XML).
       let chars = 0;
       let first = entries.length;
       while (first > 0 && chars + entries[first - 1]!.xml.length <= request.maxChars) chars += entries[--first]!.xml.length;
@@ -609,7 +609,7 @@ export class Room {
     this.host.send(message);
   }
 
-  // ---- iq (§6.4 info, §7.10 register, §9 admin, §10 owner; XEP-0410; XEP-0313) ----
+  // ---- iq (§6.3 info, §7.10 register, §9 admin, §10 owner; XEP-0410; XEP-0313) ----
 
   private iq(stanza: Element, from: Jid, nick: string): void {
     const type = stanza.attrs.type;
@@ -689,8 +689,8 @@ export class Room {
   }
 
   private archiveQuery(from: Jid, payload: Element): Promise<Element> {
-    // XEP-0313 §… a room archive is readable by whoever may read the room: in a
-    // members-only room its members; else anyone but outcasts.
+    // A room archive is readable by whoever may read the room: in a members-only room its
+    // members; else anyone but outcasts.
     const affiliation = this.affiliationOf(from);
     if (!this.config.archive) throw new StanzaError('service-unavailable', 'this room keeps no archive', 'cancel');
     if (affiliation === 'outcast') throw new StanzaError('forbidden', 'you are banned from this room', 'auth');
@@ -709,8 +709,8 @@ export class Room {
     const role = item.attrs.role;
     if (affiliation !== undefined) {
       if (!isAffiliation(affiliation) || affiliation === 'none') throw new StanzaError('bad-request', 'unknown affiliation', 'modify');
-      // §9.5, §9.8: admins see the member and ban lists (members too see the member list of a
-      // members-only room); §10.5, §10.8: owners the owner and admin lists.
+      // §9.2, §9.5: admins see the ban and member lists (§7.11: members too see the member list
+      // of a members-only room); §10.5, §10.8: owners the owner and admin lists.
       const needed = affiliation === 'owner' || affiliation === 'admin' ? 'owner' : affiliation === 'member' && this.config.membersOnly ? 'member' : 'admin';
       if (AFFILIATION_RANK[requester] < AFFILIATION_RANK[needed]) throw new StanzaError('forbidden', `only ${needed}s see the ${affiliation} list`, 'auth');
       for (const [jid, entry] of this.affiliations) {
@@ -764,7 +764,7 @@ export class Room {
     return null;
   }
 
-  /** §9.1, §9.6, §9.7, §8.4, §8.5: who may change whose role. */
+  /** §8.2–§8.5, §9.6, §9.7: who may change whose role. */
   private checkRoleChange(requester: Occupant | undefined, requesterAffiliation: Affiliation, target: Occupant, role: Role): void {
     if (!requester || requester.role !== 'moderator') throw new StanzaError('forbidden', 'only moderators change roles', 'auth');
     const targetAffiliation = this.affiliationOfBare(target.bare);
@@ -773,12 +773,12 @@ export class Room {
       if (AFFILIATION_RANK[requesterAffiliation] < AFFILIATION_RANK.admin) throw new StanzaError('not-allowed', 'only admins and owners change moderators', 'cancel');
     }
     if (role !== 'moderator' && AFFILIATION_RANK[targetAffiliation] >= AFFILIATION_RANK.admin) {
-      // §9.1: an admin or owner cannot be kicked or silenced.
+      // §8.2, §8.4: an admin or owner cannot be kicked or silenced.
       throw new StanzaError('not-allowed', 'admins and owners keep their role', 'cancel');
     }
   }
 
-  /** §9.3–§9.8, §10.6–§10.9: who may change whose affiliation. */
+  /** §9.1–§9.5, §10.3–§10.8: who may change whose affiliation. */
   private checkAffiliationChange(requester: Affiliation, jid: string, affiliation: Affiliation, self: string): void {
     const current = this.affiliationOfBare(jid);
     if (AFFILIATION_RANK[requester] < AFFILIATION_RANK.admin) throw new StanzaError('forbidden', 'only admins and owners change affiliations', 'auth');
@@ -789,7 +789,7 @@ export class Room {
       if (current === 'owner' || current === 'admin') throw new StanzaError('not-allowed', 'only owners change owners and admins', 'cancel');
     }
     if (current === 'owner' && affiliation !== 'owner') {
-      // §10.9: a room always keeps an owner.
+      // §10.4, §10.5: a room always keeps an owner.
       let owners = 0;
       for (const entry of this.affiliations.values()) if (entry.affiliation === 'owner') owners++;
       if (owners <= 1) throw new StanzaError('conflict', 'the room would have no owner left', 'cancel');
@@ -799,7 +799,7 @@ export class Room {
 
   private setRole(target: Occupant, role: Role, actor: string | undefined, reason: string): void {
     if (role === 'none') {
-      // §9.1 kick: 307 to everyone.
+      // §8.2 kick: 307 to everyone.
       this.removeOccupant(target, [307], { actor, reason });
       return;
     }
@@ -879,7 +879,7 @@ export class Room {
       this.toEveryone(notice);
     }
     if (next.membersOnly && !before.membersOnly) {
-      // §9.? 322: non-members leave a room that became members-only.
+      // Status 322: non-members leave a room that became members-only.
       for (const occupant of [...this.occupants.values()]) {
         if (AFFILIATION_RANK[this.affiliationOfBare(occupant.bare)] < AFFILIATION_RANK.member) this.removeOccupant(occupant, [322], {});
       }
@@ -980,14 +980,14 @@ export class Room {
     return this.affiliationOfBare(jid.bareString());
   }
 
-  /** A JID's own affiliation, else its domain's (§9.4 bans a whole server too). */
+  /** A JID's own affiliation, else its domain's (a whole server may be banned, §9.1). */
   private affiliationOfBare(bare: string): Affiliation {
     const own = this.affiliations.get(bare)?.affiliation;
     if (own !== undefined) return own;
     return this.affiliations.get(domainOf(bare))?.affiliation ?? 'none';
   }
 
-  /** §5.1.2: the role an affiliation enters with (or keeps, when it stays allowed). */
+  /** §5.1: the role an affiliation enters with (or keeps, when it stays allowed). */
   private defaultRole(affiliation: Affiliation, current?: Role): Role {
     if (affiliation === 'owner' || affiliation === 'admin') return 'moderator';
     if (current === 'moderator') return 'moderator';

@@ -1,7 +1,7 @@
 // The group-chat service (XEP-0045 1.34) of every served domain: the rooms this process
 // holds, loading persistent ones from the database on first use, creating new ones, and in
 // a cluster (src/cluster/ownership.ts) handing each stanza to the one node that owns its
-// room. The service's own address answers disco (§6.1–§6.3) and ping.
+// room. The service's own address answers disco (§6.1, §6.2) and ping.
 import { createHmac } from 'node:crypto';
 import { Element } from 'ltx';
 import type { Logger } from 'pino';
@@ -22,7 +22,7 @@ import { NS_DATA } from '../../core/namespaces.js';
 
 const NS_PING = 'urn:xmpp:ping';
 
-/** Requests relayed between occupants (§7.? iq to an occupant) waiting for their answer. */
+/** Requests relayed from one occupant to another (an iq to room/nick) waiting for their answer. */
 const RELAYED_IQS = 10_000;
 
 export type CreatePolicy = 'anyone' | 'local' | 'admins';
@@ -282,7 +282,7 @@ export class MucService {
       }
     }
     if (stanza.name !== 'presence' || stanza.attrs.type !== undefined) {
-      // §7.? a message or request for a room that does not exist.
+      // A message or request for a room that does not exist.
       if (stanza.name !== 'presence') this.bounce(stanza, new StanzaError('item-not-found', 'no such room', 'cancel'));
       return null;
     }
@@ -330,7 +330,7 @@ export class MucService {
     }).catch(() => undefined);
   }
 
-  // ---- iq between occupants (§7.? requests to an occupant go to its real JID) ----
+  // ---- iq between occupants: a request to room/nick goes to the occupant's real JID ----
 
   private relayIq(stanza: Element, via: string, target: string): void {
     const id = `muc-${(++this.relayCounter).toString(36)}`;
@@ -389,7 +389,7 @@ export class MucService {
     this.bounce(stanza, new StanzaError(payload?.attrs.node ? 'item-not-found' : 'service-unavailable', undefined, 'cancel'));
   }
 
-  /** §6.3: the public rooms, persistent ones from the database and the temporary ones held here. */
+  /** §6.2: the public rooms, persistent ones from the database and the temporary ones held here. */
   private async publicRooms(domain: string): Promise<Array<{ jid: string; name: string }>> {
     const found = new Map<string, string>();
     for (const summary of await this.options.store.list(domain, { limit: 10_000 })) {
@@ -426,7 +426,7 @@ export class MucService {
     return counts;
   }
 
-  /** XEP-0045 §9 with 332 for every occupant: the service stops (before streams close). */
+  /** Status 332 for every occupant: the service stops (before streams close). */
   shutdown(): void {
     this.stopping = true;
     for (const room of [...this.rooms.values()]) room.shutdown();

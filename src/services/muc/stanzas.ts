@@ -32,7 +32,7 @@ export interface ItemDetails {
   jid?: string;
   /** §7.6: the new nickname (303). */
   nick?: string;
-  /** §9.1, §9.2: who did it and why. */
+  /** §8.2, §9.1: who did it and why. */
   actor?: string;
   reason?: string;
 }
