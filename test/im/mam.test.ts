@@ -436,7 +436,7 @@ describe('XEP-0313 message archives with @xmpp/client', function () {
     expect((await api.get(`/api/v1/accounts/${seg(`nobody@${DOMAIN}`)}/archive`)).status).to.equal(404);
   });
 
-  it('removes expired messages in the background (mam.retentionDays), and the archive goes with the account', async function () {
+  it('removes expired messages in the background (mam.retentionDays), rooms\' too, and the archive goes with the account', async function () {
     const server = await startTestServer({ host: RETENTION_HOST, domain: 'retention.hearth.example', config: { mam: { retentionDays: 1, retentionIntervalS: 1 } } });
     try {
       await server.addUser('dora', PASSWORD);
@@ -451,6 +451,15 @@ describe('XEP-0313 message archives with @xmpp/client', function () {
       const deadline = Date.now() + 10_000;
       while ((await server.server.stores.archive.count('dora', server.domain)) > 1 && Date.now() < deadline) await delay(100);
       expect(await server.server.stores.archive.count('dora', server.domain)).to.equal(1);
+
+      // Room archives (XEP-0045 rooms, XEP-0313 on the room's JID) expire the same way.
+      const service = `conference.${server.domain}`;
+      expect(await server.server.stores.muc.create(service, 'hall', '{"persistent":true}', [])).to.equal(true);
+      const roomEntry = (id: bigint, body: string) => ({ ...entry(id, body), username: 'hall', domain: service, with: `hall@${service}`, withResource: 'eve', type: 'groupchat' as const });
+      expect(await server.server.stores.roomArchive.append(roomEntry(old, 'old in the room'))).to.equal(true);
+      expect(await server.server.stores.roomArchive.append(roomEntry(BigInt(Date.now()) << 12n, 'fresh in the room'))).to.equal(true);
+      while ((await server.server.stores.roomArchive.count('hall', service)) > 1 && Date.now() < deadline + 10_000) await delay(100);
+      expect(await server.server.stores.roomArchive.count('hall', service)).to.equal(1);
 
       await server.server.services.accounts.remove(`dora@${server.domain}`);
       expect(await server.server.stores.archive.count('dora', server.domain)).to.equal(0);
