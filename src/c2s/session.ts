@@ -298,23 +298,35 @@ export class C2sSession implements ClientSession {
   }
 
   private async finish(sm: SmState | null, unbound: boolean, wasAvailable: boolean): Promise<void> {
-    // The resource is unavailable first (its presence and directed presence end, RFC 6121
-    // §4.6.3), then what it had not acknowledged is handled as for a resource no longer
-    // available (§8.5.3.2): a room hears that its occupant left before any bounce of a
-    // groupchat message it had not acknowledged, which it would take for a failure (333).
+    // What the session had not acknowledged is handled as for a resource no longer available
+    // (RFC 6121 §8.5.3.2): messages reach another resource or offline storage before the
+    // resource goes unavailable. Groupchat messages are bounced only after it went unavailable
+    // (its directed presence ended, §4.6.3): a room hears that its occupant left before the
+    // bounce, which it would otherwise take for a delivery failure (XEP-0045 status 333).
+    const afterwards: Element[] = [];
+    await this.reroute(sm?.drain() ?? [], afterwards);
     if (unbound) await this.ctx.hooks.emit('session-closed', { session: this, wasAvailable });
+    await this.reroute(afterwards, null);
+  }
+
+  /** Hands unacknowledged stanzas to the router; groupchat ones go to `later` when given. */
+  private async reroute(stanzas: Iterable<Element>, later: Element[] | null): Promise<void> {
     try {
-      if (sm) {
-        const rerouted: Promise<void>[] = [];
-        for (const stanza of sm.drain()) {
-          // Already in the account's archive, or already on its other devices: a client
-          // gets it from there, not a second time (issue: no double delivery).
-          if (stanza.name === 'message' && (isArchived(stanza) || isCarbonCopied(stanza))) continue;
-          const work = this.ctx.router.redeliver(stanza);
-          if (work) rerouted.push(work);
+      const rerouted: Promise<void>[] = [];
+      for (const stanza of stanzas) {
+        if (stanza.name === 'message') {
+          // Already in the account's archive, or already on its other devices: a client gets
+          // it from there, not a second time (issue: no double delivery).
+          if (isArchived(stanza) || isCarbonCopied(stanza)) continue;
+          if (later && stanza.attrs.type === 'groupchat') {
+            later.push(stanza);
+            continue;
+          }
         }
-        await Promise.all(rerouted);
+        const work = this.ctx.router.redeliver(stanza);
+        if (work) rerouted.push(work);
       }
+      await Promise.all(rerouted);
     } catch (err) {
       this.ctx.log.error({ err, jid: this.jid.toString() }, 'rerouting unacknowledged stanzas failed');
     }

@@ -853,9 +853,10 @@ export class Room {
       return null;
     }
     const submitted = applyRoomConfigForm(x, this.config, this.host.limits);
-    const owners = submitted.owners?.map((j) => normaliseBare(j));
+    // An empty owner list leaves the owners as they are: a room keeps an owner (§10.4), and a
+    // client that sends the field without values did not mean to remove them all.
+    const owners = submitted.owners?.length ? submitted.owners.map((j) => normaliseBare(j)) : undefined;
     const admins = submitted.admins?.map((j) => normaliseBare(j));
-    if (owners && owners.length === 0) throw new StanzaError('not-acceptable', 'a room needs an owner', 'modify');
     this.applyConfig(submitted.config, owners, admins);
     return null;
   }
@@ -896,7 +897,7 @@ export class Room {
     this.maybeEnd();
   }
 
-  /** The owners (admins) become exactly `jids`; others with that affiliation become members... or none. */
+  /** The owners (admins) become exactly `jids`; whoever else had that affiliation loses it. */
   private replaceList(affiliation: 'owner' | 'admin', jids: string[]): void {
     const wanted = new Set(jids);
     for (const [jid, entry] of [...this.affiliations]) {
