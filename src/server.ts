@@ -39,7 +39,7 @@ import { ClientAddresses } from './http/client/client-address.js';
 import { ClientHttpListener } from './http/client/listener.js';
 import { ComponentListeners } from './components/listener.js';
 import { ClusterComponentDirectory } from './components/cluster-directory.js';
-import { ServiceDomains, type ServiceForwarding } from './core/services.js';
+import { ServiceDomains } from './core/services.js';
 import { createMucService } from './services/muc/create.js';
 import { OriginPolicy } from './http/client/origins.js';
 import { WebSocketEndpoint } from './http/client/websocket.js';
@@ -173,22 +173,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     const privateXml = new PrivateXmlViews();
     const pep = new Pep({ limits: config.limits, store: stores.pubsub, rosters, sessions, router, caps, caches, log: modulesLog.child({ module: 'pep' }) });
     redeliver = (stanza) => void router.redeliver(stanza);
-    const serviceForwarding: ServiceForwarding | null = cluster
-      ? {
-          forward: (node, domain, stanza) => cluster!.sendToService(node, domain, stanza),
-          onForwarded: (handler, accepts) => cluster!.onServiceStanza(handler, accepts),
-          ask: (node, kind, body, timeoutMs) => cluster!.requests.request(node, kind, body, timeoutMs).answer,
-          askOthers: async (kind, timeoutMs) => {
-            const others = (await cluster!.liveNodes()).filter((node) => node !== cluster!.node);
-            const answers = await Promise.all(others.map((node) => cluster!.requests.request(node, kind, '', timeoutMs).answer));
-            return answers.filter((answer): answer is string => answer !== null);
-          },
-          onAsked: (kind, answer) =>
-            cluster!.requests.handle(kind, (body, reply) => {
-              answer(body).then(reply, () => reply(''));
-            }),
-        }
-      : null;
+    const serviceForwarding = cluster?.serviceForwarding() ?? null;
 
     const muc = await createMucService({ config, stores, router, ownership, forwarding: serviceForwarding, metrics, log: modulesLog.child({ module: 'muc' }) });
 

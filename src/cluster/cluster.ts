@@ -18,6 +18,7 @@ import { describeRedisUrl, keys, openRedis } from './redis.js';
 import { ClusterSessionRegistry, REAP_NODE, RemoteSession } from './registry.js';
 import { RedisOwnership, type Ownership } from './ownership.js';
 import { NodeRequests } from './requests.js';
+import type { ServiceForwarding } from '../core/services.js';
 import { StanzaReader } from '../xml/parse-stanza.js';
 import type { NodeStats } from '../services/stats.js';
 
@@ -157,6 +158,24 @@ export class Cluster implements CacheCoherence {
     const taker = this.serviceHandlers.find((h) => h.accepts(domain));
     if (taker) taker.handler(domain, stanza);
     else this.log.warn({ domain }, 'a stanza for a service this node does not run');
+  }
+
+  /** How services with live state (group-chat rooms) reach the node holding it, and ask the others. */
+  serviceForwarding(): ServiceForwarding {
+    return {
+      forward: (node, domain, stanza) => this.sendToService(node, domain, stanza),
+      onForwarded: (handler, accepts) => this.onServiceStanza(handler, accepts),
+      ask: (node, kind, body, timeoutMs) => this.requests.request(node, kind, body, timeoutMs).answer,
+      askOthers: async (kind, timeoutMs) => {
+        const others = (await this.liveNodes()).filter((node) => node !== this.node);
+        const answers = await Promise.all(others.map((node) => this.requests.request(node, kind, '', timeoutMs).answer));
+        return answers.filter((answer): answer is string => answer !== null);
+      },
+      onAsked: (kind, answer) =>
+        this.requests.handle(kind, (body, reply) => {
+          answer(body).then(reply, () => reply(''));
+        }),
+    };
   }
 
   /** The nodes alive now, this one included. */

@@ -9,10 +9,9 @@
 import { Element } from 'ltx';
 import type { Logger } from 'pino';
 import { mucDomains, type Config } from '../config.js';
-import { NS_DATA } from '../core/namespaces.js';
 import { tryParseJid, type Jid } from '../core/jid.js';
 import type { MucService } from './muc/service.js';
-import { defaultRoomConfig, parseRoomConfig, serializeRoomConfig, NS_ROOMCONFIG, type Affiliation, type RoomConfig, type RoomConfigLimits } from './muc/room-config.js';
+import { defaultRoomConfig, parseRoomConfig, roomConfigForm, serializeRoomConfig, type Affiliation, type RoomConfig, type RoomConfigLimits } from './muc/room-config.js';
 import { NS_MUC_ADMIN, NS_MUC_OWNER } from './muc/stanzas.js';
 import type { MucStore } from '../storage/index.js';
 import { ServiceError } from './errors.js';
@@ -184,7 +183,7 @@ export class LiveRoomService implements RoomService {
   async create(text: string, settings: RoomSettings, owners: readonly string[]): Promise<RoomInfo> {
     const jid = roomJid(this.base.config, text);
     const config = settingsToConfig(settings, limitsOf(this.base.config));
-    await this.request(jid, 'set', ownerConfigQuery(config, owners.map(memberJid)), true);
+    await this.request(jid, 'set', ownerConfigQuery(config, owners.map(memberJid), limitsOf(this.base.config)), true);
     return infoOf(jid.toString(), config, 0);
   }
 
@@ -218,30 +217,9 @@ export class LiveRoomService implements RoomService {
   }
 }
 
-/** The muc#owner request that creates (or configures) a room with this configuration. */
-function ownerConfigQuery(config: RoomConfig, owners: readonly string[]): Element {
+/** The muc#owner request that creates a room with this configuration and these owners. */
+function ownerConfigQuery(config: RoomConfig, owners: readonly string[], limits: RoomConfigLimits): Element {
   const query = new Element('query', { xmlns: NS_MUC_OWNER });
-  const x = query.c('x', { xmlns: NS_DATA, type: 'submit' });
-  const field = (name: string, ...values: string[]) => {
-    const f = x.c('field', { var: name });
-    for (const value of values) f.c('value').t(value);
-  };
-  const bool = (value: boolean) => (value ? '1' : '0');
-  field('FORM_TYPE', NS_ROOMCONFIG);
-  field('muc#roomconfig_roomname', config.name);
-  field('muc#roomconfig_roomdesc', config.description);
-  field('muc#roomconfig_persistentroom', bool(config.persistent));
-  field('muc#roomconfig_publicroom', bool(config.public));
-  field('muc#roomconfig_membersonly', bool(config.membersOnly));
-  field('muc#roomconfig_moderatedroom', bool(config.moderated));
-  field('muc#roomconfig_passwordprotectedroom', bool(config.password !== ''));
-  field('muc#roomconfig_roomsecret', config.password);
-  field('muc#roomconfig_maxusers', String(config.maxUsers));
-  field('muc#roomconfig_whois', config.whois);
-  field('muc#roomconfig_changesubject', bool(config.changeSubject));
-  field('muc#roomconfig_allowinvites', bool(config.allowInvites));
-  field('muc#roomconfig_enablelogging', bool(config.archive));
-  field('muc#maxhistoryfetch', String(config.historyLength));
-  if (owners.length > 0) field('muc#roomconfig_roomowners', ...owners);
+  query.cnode(roomConfigForm(config, owners, [], limits, 'submit'));
   return query;
 }

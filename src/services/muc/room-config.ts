@@ -82,8 +82,11 @@ export function serializeRoomConfig(config: RoomConfig): string {
 
 const boolean = (value: boolean) => (value ? '1' : '0');
 
-/** The muc#roomconfig form an owner fills in (§10.2), with the room's owners and admins. */
-export function roomConfigForm(config: RoomConfig, owners: readonly string[], admins: readonly string[], limits: RoomConfigLimits): Element {
+/**
+ * The muc#roomconfig form an owner fills in (§10.2), with the room's owners and admins; as
+ * `submit`, the same values as a filled-in form (an operator creating a room).
+ */
+export function roomConfigForm(config: RoomConfig, owners: readonly string[], admins: readonly string[], limits: RoomConfigLimits, type: 'form' | 'submit' = 'form'): Element {
   const fields: FormField[] = [
     { var: 'muc#roomconfig_roomname', type: 'text-single', label: 'Name', values: [config.name] },
     { var: 'muc#roomconfig_roomdesc', type: 'text-single', label: 'Description', values: [config.description] },
@@ -108,7 +111,7 @@ export function roomConfigForm(config: RoomConfig, owners: readonly string[], ad
     { var: 'muc#roomconfig_roomowners', type: 'jid-multi', label: 'Owners', values: owners },
     { var: 'muc#roomconfig_roomadmins', type: 'jid-multi', label: 'Administrators', values: admins },
   ];
-  return formElement('form', NS_ROOMCONFIG, fields);
+  return formElement(type, NS_ROOMCONFIG, type === 'form' ? fields : fields.map((f) => ({ var: f.var, values: f.values })));
 }
 
 export interface SubmittedRoomConfig {

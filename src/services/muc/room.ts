@@ -59,6 +59,8 @@ export interface RoomHost {
   parse(xml: string): Element | null;
   /** Routes a stanza whose addresses are parsed already (one of many copies). */
   deliver(stanza: Element, from: Jid, to: Jid): void;
+  /** Sends an occupant's request to another occupant's real JID (`to`) from its occupant JID (`from`); the answer goes back to the asker. */
+  relayIq(stanza: Element, from: string, to: string): void;
   /** XEP-0421: a stable id for one real bare JID in one room, revealing nothing of it. */
   occupantId(room: string, realBare: string): string;
   /** XEP-0313 on the room's JID: answers a query (results to `from`), returning the <fin/>. */
@@ -148,20 +150,12 @@ export class Room {
     return this.occupants.size;
   }
 
-  get isPersistent(): boolean {
-    return this.config.persistent;
-  }
-
   get isPublic(): boolean {
     return this.config.public && !this.locked;
   }
 
   get title(): string {
     return this.config.name;
-  }
-
-  get configuration(): Readonly<RoomConfig> {
-    return this.config;
   }
 
   /** Discussion history from the archive (as stored), oldest first, when the room is loaded. */
@@ -636,7 +630,7 @@ export class Room {
   }
 
   private iqToOccupant(stanza: Element, from: Jid, nick: string, type: string | undefined, payload: Element | undefined): void {
-    // Answers to relayed requests are matched by the service (relayIq), never by the room.
+    // Answers to relayed requests are matched by the service (RoomHost.relayIq), never by the room.
     if (type !== 'get' && type !== 'set') return;
     const sender = this.bySession.get(from.toString());
     // XEP-0410 §3: whoever is not in the room learns so from not-acceptable; a ping to one's
@@ -650,11 +644,9 @@ export class Room {
     if (!target) throw new StanzaError('item-not-found', 'nobody in the room has that nickname', 'cancel');
     // vCard requests go to the occupant's bare JID, which its server answers (XEP-0054 §3.2).
     const to = payload?.attrs.xmlns === NS_VCARD ? target.bare : realJid(target, '');
-    this.relayIq(stanza, `${this.jid}/${sender.nick}`, to);
+    this.host.relayIq(stanza, `${this.jid}/${sender.nick}`, to);
   }
 
-  /** Set by the service: sends an iq to an occupant and routes the answer back to the asker. */
-  relayIq: (stanza: Element, from: string, to: string) => void = () => undefined;
 
   private discoInfo(from: Jid, node: string | undefined): Element {
     if (node === 'x-roomuser-item') {

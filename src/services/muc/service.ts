@@ -15,7 +15,7 @@ import { errorReply, iqResult, readdress } from '../../core/stanza.js';
 import { StanzaReader } from '../../xml/parse-stanza.js';
 import type { ArchiveStore, MucStore } from '../../storage/index.js';
 import { ArchiveClock, archiveIdTime } from '../../modules/mam/clock.js';
-import { defaultRoomConfig, parseRoomConfig, serializeRoomConfig, type Affiliation, type RoomConfig, type RoomConfigLimits } from './room-config.js';
+import { defaultRoomConfig, parseRoomConfig, serializeRoomConfig, type RoomConfig, type RoomConfigLimits } from './room-config.js';
 import { Room, type RoomHost } from './room.js';
 import { NS_MUC, NS_MUC_OWNER, NS_MUC_STABLE_ID } from './stanzas.js';
 import { NS_DATA } from '../../core/namespaces.js';
@@ -76,6 +76,7 @@ export class MucService {
       send: (stanza) => this.send(stanza),
       deliver: options.deliver,
       parse: (xml) => this.reader.read(xml),
+      relayIq: (stanza, via, target) => this.relayIq(stanza, via, target),
       occupantId: (room, realBare) => createHmac('sha256', options.secret).update(`occupant-id\0${room}\0${realBare}`).digest('base64url').slice(0, 22),
       queryArchive: options.queryArchive,
       removed: (room) => this.removed(room),
@@ -241,7 +242,7 @@ export class MucService {
       stored: Promise.resolve(),
     });
     if (config.archive && config.historyLength > 0) room.seedHistory(await this.recentHistory(room, config));
-    this.adopt(room);
+    this.rooms.set(room.jid, room);
     return room;
   }
 
@@ -253,11 +254,6 @@ export class MucService {
       countLimit: 0,
     });
     return page.items.map((item) => ({ xml: item.stanza, at: archiveIdTime(item.id) }));
-  }
-
-  private adopt(room: Room): void {
-    room.relayIq = (stanza, from, to) => this.relayIq(stanza, from, to);
-    this.rooms.set(room.jid, room);
   }
 
   /** A bare domain of this server: operators' requests come from there (src/services/rooms.ts). */
@@ -276,7 +272,7 @@ export class MucService {
         const config = defaultRoomConfig(this.options.limits);
         const stored = this.options.store.create(to.domain, to.local, serializeRoomConfig(config), []);
         const room = new Room(to.domain, to.local, config, { text: '', nick: '', occupantId: '', at: null }, [], this.host, { locked: false, stored });
-        this.adopt(room);
+        this.rooms.set(room.jid, room);
         room.handle(stanza, from, '');
         return room;
       }
@@ -303,7 +299,7 @@ export class MucService {
     // instant room); an old groupchat 1.0 client gets an instant room at once.
     const locked = stanza.getChild('x', NS_MUC) !== undefined;
     const room = new Room(to.domain, to.local, config, { text: '', nick: '', occupantId: '', at: null }, [owner], this.host, { locked, stored });
-    this.adopt(room);
+    this.rooms.set(room.jid, room);
     room.enterAsCreator(stanza, from, to.resource);
     return room;
   }
@@ -485,4 +481,3 @@ interface RelayedIq {
   target: string;
 }
 
-export type { Affiliation };
