@@ -1,11 +1,12 @@
 // The `hearth` command line (contract.md): start, check, migrate, and the administration
-// commands (user, token, session, roster, archive, room, send, stats), which call the service layer through
+// commands (user, token, invite, session, roster, archive, room, send, stats), which call the service layer through
 // the running server's control socket, or on the database when no server runs.
 // Exit codes: 0 success, 1 failure (one line per problem on stderr), 2 usage error.
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { primaryConfig, serveWorker, WorkerPool, workerConfig, workerIndex, workersProblem } from './cluster/workers.js';
 import { archiveCommand } from './cli/archive.js';
+import { inviteCommand } from './cli/invite.js';
 import { allowOptions, CommandFailure, expectArgs, UsageError, type CliOptions } from './cli/context.js';
 import { sendCommand, statsCommand } from './cli/live.js';
 import { roomCommand } from './cli/room.js';
@@ -38,6 +39,14 @@ Commands:
                                  create an admin API token; prints it (only) on stdout, once
   token list                     list tokens (name, scope, created, last used)
   token revoke NAME              revoke a token
+  invite create [--account JID] [--contact JID] [--admin] [--ttl 7d] [--domain D] [--qr]
+                                 mint a single-use invitation (XEP-0401); prints its link
+                                 (only) on stdout; --account: the one account it creates;
+                                 --contact: the new user and JID are subscribed to each
+                                 other; --admin: the new account is a server administrator;
+                                 --qr: the link as a QR code on stderr
+  invite list [--json]           invitations not used yet (never their tokens)
+  invite revoke ID|TOKEN         revoke an invitation
   session list [JID] [--domain D]
                                  connected sessions, of everyone or of one account *
   session kick JID [RESOURCE]    end an account's sessions, or one of them *
@@ -93,6 +102,11 @@ export async function main(argv: string[]): Promise<number> {
         hidden: { type: 'boolean' },
         owner: { type: 'string', multiple: true },
         reason: { type: 'string' },
+        account: { type: 'string' },
+        admin: { type: 'boolean' },
+        ttl: { type: 'string' },
+        contact: { type: 'string' },
+        qr: { type: 'boolean' },
       },
     });
   } catch (err) {
@@ -145,6 +159,8 @@ export async function main(argv: string[]): Promise<number> {
         return await userCommand(config, rest, values);
       case 'token':
         return await tokenCommand(config, rest, values);
+      case 'invite':
+        return await inviteCommand(config, rest, values);
       case 'session':
         return await sessionCommand(config, rest, values);
       case 'roster':

@@ -5,7 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { tryParseJid } from './core/jid.js';
+import { prepareLocalpart, tryParseJid } from './core/jid.js';
 import { LOG_COMPONENTS, LOG_LEVELS } from './core/log.js';
 
 const listenAddress = z
@@ -88,6 +88,25 @@ const addressOrRange = z.string().refine((s) => {
   const n = Number(bits);
   return /^\d{1,3}$/.test(bits) && n <= (family === 4 ? 32 : 128);
 }, 'expected an IP address or a CIDR range such as 10.0.0.0/8');
+
+/**
+ * Names people expect to belong to the operator (RFC 2142 mailbox names and their kin): an
+ * in-band registration may not take them.
+ */
+export const DEFAULT_RESERVED_USERNAMES: readonly string[] = [
+  'abuse', 'admin', 'administrator', 'help', 'hostmaster', 'info', 'invite', 'jabber', 'mailer-daemon', 'moderator',
+  'no-reply', 'nobody', 'noreply', 'official', 'operator', 'postmaster', 'register', 'root', 'security', 'server',
+  'staff', 'support', 'sysadmin', 'system', 'webmaster', 'xmpp',
+];
+
+/** A username as registration compares it: a valid localpart, written in its normalised form. */
+const reservedUsername = z.string().refine((s) => {
+  try {
+    return prepareLocalpart(s) === s;
+  } catch {
+    return false;
+  }
+}, 'expected a username in its normalised form (lower case, a valid JID localpart)');
 
 const configSchema = z.strictObject({
   domains: z.array(domainName).min(1).default(['localhost']),
@@ -245,6 +264,8 @@ const configSchema = z.strictObject({
     .strictObject({
       // RFC 7677 §4: at least 4096 iterations.
       scramIterations: int(4_096, 10_000_000, 4_096),
+      // XEP-0484 FAST: how long a token lives; one used in its second half is rotated.
+      fastTokenDays: int(1, 365, 30),
     })
     .prefault({}),
   version: z
@@ -260,6 +281,22 @@ const configSchema = z.strictObject({
       subdomain: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'expected a DNS label such as conference').default('conference'),
       // Who may create rooms: anyone (remote users too), local (users of the served domains), admins.
       createRooms: z.enum(['anyone', 'local', 'admins']).default('anyone'),
+    })
+    .prefault({}),
+  // XEP-0077 in-band registration and XEP-0401/XEP-0445 invitations.
+  registration: z
+    .strictObject({
+      // closed: nobody registers in-band; invite: only with an invitation; open: anyone
+      // (invitations too). Password change and account removal work in every mode.
+      mode: z.enum(['closed', 'invite', 'open']).default('closed'),
+      // Registrations without an invitation one address may make per hour, cluster-wide.
+      perIpPerHour: int(1, 1_000_000, 5),
+      // Characters (Unicode code points) a password chosen in-band must have at least.
+      minPasswordLength: int(1, 1_024, 8),
+      // A deleted account's name cannot be registered again for this many days.
+      reuseDelayDays: int(0, 36_500, 30),
+      // Usernames nobody may register (an operator may still create them, or invite to them).
+      reservedUsernames: z.array(reservedUsername).default([...DEFAULT_RESERVED_USERNAMES]),
     })
     .prefault({}),
   cluster: z

@@ -29,6 +29,12 @@ import { LocalSessionRegistry, type SessionRegistry } from './core/sessions.js';
 import { StreamFeatures } from './core/stream-features.js';
 import { DeliveryFilters } from './core/delivery-filters.js';
 import { StreamElementHandlers } from './core/stream-elements.js';
+import { PreAuthHandlers } from './core/pre-auth.js';
+import { BindFeatures } from './core/bind-features.js';
+import { FastTokens } from './services/fast-tokens.js';
+import { ServerAdmins } from './core/server-admins.js';
+import { LocalRegistrationThrottle } from './core/registration-throttle.js';
+import { RedisRegistrationThrottle } from './cluster/registration-throttle.js';
 import { createAdminApp } from './http/admin/app.js';
 import type { MetricsSource } from './http/admin/routes.js';
 import { AdminListener } from './http/admin/listener.js';
@@ -120,6 +126,9 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     if (applied.length > 0) log.info({ applied }, 'database migrated');
     const stores = createStores(database);
     let serverSecret = await loadServerSecret(config.dataDir);
+    // FAST tokens are sealed with the data directory's secret, never the database's copy (a
+    // cluster's nodes share the file); see src/services/fast-tokens.ts.
+    const fast = new FastTokens(stores.fastTokens, serverSecret, config.auth.fastTokenDays, componentLogger(log, 'c2s', levels));
     const hooks = new HookBus<ServerEvents>(componentLogger(log, 'hooks', levels));
     /** Set once the router exists: stanzas for sessions that vanished from another node go there. */
     let redeliver: (stanza: Element) => void = () => undefined;
@@ -152,6 +161,15 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     const streamFeatures = new StreamFeatures();
     const delivery = new DeliveryFilters();
     const streamElements = new StreamElementHandlers();
+    const preAuth = new PreAuthHandlers();
+    const bindFeatures = new BindFeatures();
+    const admins = new ServerAdmins(config.admins, stores.serverAdmins, caches);
+    await admins.load();
+    hooks.on('account-deleted', ({ jid }) => admins.forget(jid));
+    const registrationThrottle = cluster
+      ? new RedisRegistrationThrottle(cluster.redis, config.registration.perIpPerHour, cluster.node)
+      : new LocalRegistrationThrottle(config.registration.perIpPerHour);
+    const accounts = new AccountService(stores, config, sessions, hooks);
     // Embedded PGlite: this process is the only writer, so rosters of accounts that went
     // offline may stay cached (bounded) and a reconnect needs no roster query.
     const rosters = new RosterService(stores.roster, sessions, config.limits.rosterItems, database.kind === 'pglite' ? 200_000 : 0, caches);
@@ -175,7 +193,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     redeliver = (stanza) => void router.redeliver(stanza);
     const serviceForwarding = cluster?.serviceForwarding() ?? null;
 
-    const muc = await createMucService({ config, stores, router, ownership, forwarding: serviceForwarding, metrics, log: modulesLog.child({ module: 'muc' }) });
+    const muc = await createMucService({ config, stores, admins, router, ownership, forwarding: serviceForwarding, metrics, log: modulesLog.child({ module: 'muc' }) });
 
     for (const module of [...builtinModules, ...(options.modules ?? [])]) {
       const ctx: ModuleContext = {
@@ -191,6 +209,11 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
         streamFeatures,
         delivery,
         streamElements,
+        preAuth,
+        bindFeatures,
+        accounts,
+        admins,
+        registrationThrottle,
         rosters,
         caches,
         ownership,
@@ -206,7 +229,6 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       await module.setup(ctx);
     }
 
-    const accounts = new AccountService(stores, config, sessions, hooks);
     const adminLog = componentLogger(log, 'admin', levels);
     const services = createAdminServices({
       config, version: VERSION, startedAt: Date.now(), database, stores, accounts, rosters, sessions, router, log: adminLog,
@@ -233,7 +255,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     if (cluster) cluster.registry.giver = c2sSessionGiver(hooks);
     const listeners = new C2sListeners(
       {
-        config, log: c2sLog, domains, router, sessions, hooks, sasl, throttle, features: streamFeatures, delivery, streamElements,
+        config, log: c2sLog, domains, router, sessions, hooks, sasl, throttle, features: streamFeatures, delivery, streamElements, preAuth, bindFeatures, fast,
         resumable, endings: sessionEndings, claims: cluster?.registry ?? null,
         traffic: metrics.stanzaTraffic('c2s'),
         auth: metrics.auth,
@@ -298,7 +320,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       log: componentLogger(log, 'component', levels),
       directory: cluster ? new ClusterComponentDirectory(cluster) : null,
     });
-    const clientHttp = new ClientHttpListener(createClientApp({ config, domains, bosh }), websocket, {
+    const clientHttp = new ClientHttpListener(createClientApp({ config, domains, bosh, invites: services.invites }), websocket, {
       listen: config.http.listen,
       tlsListen: config.http.tlsListen,
       tls: contexts,
@@ -322,6 +344,8 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       throw err;
     }
 
+    fast.start();
+    hooks.on('server-stopping', () => fast.stop());
     let stopping: Promise<void> | null = null;
     const db = database;
     return {

@@ -59,9 +59,22 @@ describe('config', function () {
     expect(problems({ domain: ['x'] })).to.deep.equal(['domain: unknown key']);
     expect(problems({ c2s: { requireTLS: false } })).to.deep.equal(['c2s.requireTLS: unknown key']);
     expect(problems({ s2s: { route: {} } })).to.deep.equal(['s2s.route: unknown key']);
-    // Sections of later issues are unknown until they exist.
-    expect(problems({ registration: {} })).to.deep.equal(['registration: unknown key']);
+    expect(problems({ registration: { modes: 'open' } })).to.deep.equal(['registration.modes: unknown key']);
     expect(problems({ muc: { createRoom: 'anyone' } })).to.deep.equal(['muc.createRoom: unknown key']);
+  });
+
+  it('checks the registration keys', function () {
+    const { registration } = validateConfig({}, '/tmp');
+    expect(registration).to.include({ mode: 'closed', perIpPerHour: 5, minPasswordLength: 8, reuseDelayDays: 30 });
+    expect(registration.reservedUsernames).to.include.members(['admin', 'root', 'postmaster', 'abuse', 'noreply', 'xmpp']);
+    expect(problems({ registration: { mode: 'public' } })[0]).to.match(/^registration\.mode: /);
+    expect(problems({ registration: { perIpPerHour: 0 } })[0]).to.match(/^registration\.perIpPerHour: /);
+    expect(problems({ registration: { minPasswordLength: 0 } })[0]).to.match(/^registration\.minPasswordLength: /);
+    expect(problems({ registration: { reuseDelayDays: -1 } })[0]).to.match(/^registration\.reuseDelayDays: /);
+    // Compared with prepared usernames: a name that preparation would change is refused.
+    expect(problems({ registration: { reservedUsernames: ['Admin'] } })[0]).to.match(/^registration\.reservedUsernames\[0\]: /);
+    expect(problems({ registration: { reservedUsernames: ['a b'] } })[0]).to.match(/^registration\.reservedUsernames\[0\]: /);
+    expect(validateConfig({ registration: { mode: 'invite', reservedUsernames: [] } }, '/tmp').registration).to.include({ mode: 'invite' });
   });
 
   it('checks the group-chat keys (muc, admins)', function () {

@@ -4,6 +4,7 @@
 // SASL, binding, stream management and every module behave the same on all three.
 import type { Element } from 'ltx';
 import type { StreamError } from '../core/errors.js';
+import type { ChannelBinding } from '../sasl/channel-binding.js';
 import { NS_CLIENT } from '../core/stanza.js';
 
 /** What a framing reports to the stream above it. */
@@ -42,6 +43,11 @@ export interface ClientFraming {
   readonly canStartTls: boolean;
   /** Bytes (or stanza text) written but not yet taken by the client. */
   readonly pendingBytes: number;
+  /**
+   * The TLS channel bindings of the connection (SCRAM-*-PLUS, FAST -ENDP/-EXPR), when TLS ends
+   * here on one connection for the whole stream; null otherwise (a TLS-terminating proxy, BOSH).
+   */
+  channelBinding(): ChannelBinding | null;
   /**
    * Checks that a silent client is still there by the framing's own means (a WebSocket
    * ping; BOSH needs none, its requests are the sign of life): false when the stream must

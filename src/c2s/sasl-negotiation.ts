@@ -3,14 +3,17 @@
 import { SaslFailure } from '../core/errors.js';
 import { Jid, makeJid, prepareLocalpart, tryParseJid } from '../core/jid.js';
 import { decodeBase64Strict, encodeBase64 } from '../sasl/base64.js';
-import type { ScramCredential, ScramMechanismName } from '../sasl/credentials.js';
+import type { ChannelBinding } from '../sasl/channel-binding.js';
+import type { ScramMechanismName } from '../sasl/credentials.js';
+import type { FastTokenCandidate, FastTokenLookup } from '../sasl/ht.js';
 import { createSaslServer, SUPPORTED_MECHANISMS, type SaslServerMechanism } from '../sasl/mechanism.js';
+import type { StoredCredential } from '../storage/accounts.js';
 import { sleep, type AuthThrottle } from './auth-throttle.js';
 
 export interface SaslProvider {
-  /** Mechanism names to offer, strongest first. */
-  mechanisms(plaintextAllowed: boolean): string[];
-  credential(username: string, domain: string, mechanism: ScramMechanismName): Promise<ScramCredential | null>;
+  /** Mechanism names to offer, strongest first: -PLUS only with channel bindings, PLAIN only where plaintext is allowed. */
+  mechanisms(plaintextAllowed: boolean, channelBinding: ChannelBinding | null): string[];
+  credential(username: string, domain: string, mechanism: ScramMechanismName): Promise<StoredCredential | null>;
   readonly serverSecret: Buffer;
   readonly iterations: number;
 }
@@ -18,13 +21,19 @@ export interface SaslProvider {
 export type SaslOutcome =
   | { kind: 'challenge'; data: string }
   | { kind: 'failure'; failure: SaslFailure }
-  | { kind: 'success'; jid: Jid; data?: string };
+  | { kind: 'success'; jid: Jid; data?: string; fastToken?: FastTokenCandidate };
 
 export interface SaslNegotiationOptions {
   domain: string;
   address: string;
-  plaintextAllowed: boolean;
+  /** The mechanisms this stream offered (the only ones accepted). */
+  offered: readonly string[];
   throttle: AuthThrottle;
+  channelBinding: ChannelBinding | null;
+  /** The XEP-0440 types announced on this stream (XEP-0474 downgrade protection), or null. */
+  channelBindingsAdvertised: readonly string[] | null;
+  /** SASL2 with a user-agent id: the client's FAST tokens. */
+  fastTokens?: FastTokenLookup;
 }
 
 export function createSaslProvider(options: {
@@ -34,7 +43,8 @@ export function createSaslProvider(options: {
 }): SaslProvider {
   return {
     // PLAIN carries the password itself: offered only where plaintext is acceptable.
-    mechanisms: (plaintextAllowed) => SUPPORTED_MECHANISMS.filter((name) => plaintextAllowed || name !== 'PLAIN'),
+    mechanisms: (plaintextAllowed, channelBinding) =>
+      SUPPORTED_MECHANISMS.filter((name) => (plaintextAllowed || name !== 'PLAIN') && (!name.endsWith('-PLUS') || (channelBinding?.types.length ?? 0) > 0)),
     credential: options.credential,
     serverSecret: options.serverSecret,
     iterations: options.iterations,
@@ -47,6 +57,8 @@ export class SaslNegotiation {
   private mechanism: SaslServerMechanism | null = null;
   /** The account named in the exchange, once the mechanism has parsed it. */
   private username: string | null = null;
+  /** Whether the account's credential said it is disabled (checked after the proof). */
+  private accountDisabled = false;
 
   constructor(
     private readonly provider: SaslProvider,
@@ -60,14 +72,18 @@ export class SaslNegotiation {
   async start(mechanismName: string | undefined, text: string): Promise<SaslOutcome> {
     this.mechanismName = mechanismName ?? null;
     await sleep(await this.options.throttle.delayMs(this.options.address));
-    const offered = this.provider.mechanisms(this.options.plaintextAllowed);
+    const offered = this.options.offered;
     if (!mechanismName || !offered.includes(mechanismName)) {
       if (mechanismName === 'PLAIN') return this.fail(new SaslFailure('encryption-required', 'PLAIN needs TLS'), false);
       return this.fail(new SaslFailure('invalid-mechanism'), false);
     }
     const domain = this.options.domain;
     this.mechanism = createSaslServer(mechanismName, {
-      lookup: (username, mechanism) => this.provider.credential(username, domain, mechanism),
+      lookup: async (username, mechanism) => {
+        const credential = await this.provider.credential(username, domain, mechanism);
+        this.accountDisabled = credential?.accountDisabled ?? false;
+        return credential;
+      },
       normalizeUsername: (raw) => {
         try {
           this.username = prepareLocalpart(raw);
@@ -78,7 +94,12 @@ export class SaslNegotiation {
       },
       serverSecret: this.provider.serverSecret,
       iterations: this.provider.iterations,
+      channelBinding: this.options.channelBinding,
+      // Only what a client can check against the list it saw: the password-based mechanisms.
+      advertised: { mechanisms: offered.filter((name) => !name.startsWith('HT-')), channelBindings: this.options.channelBindingsAdvertised },
+      fastTokens: this.options.fastTokens,
     });
+    if (!this.mechanism) return this.fail(new SaslFailure('invalid-mechanism'), false);
     // §6.4.2: no text means no initial response; "=" means an empty one.
     const initial = text === '' ? null : this.decode(text);
     if (initial === undefined) return this.fail(new SaslFailure('incorrect-encoding'), true);
@@ -123,11 +144,16 @@ export class SaslNegotiation {
         return this.fail(new SaslFailure('invalid-authzid'), true);
       }
     }
+    if (this.accountDisabled) {
+      // RFC 6120 §6.5.1, only to someone who proved they know the password.
+      return this.fail(new SaslFailure('account-disabled', 'this account is disabled'), false);
+    }
     this.mechanism = null;
     return {
       kind: 'success',
       jid,
       data: success.additionalData ? encodeBase64(success.additionalData) : undefined,
+      ...(success.fastToken ? { fastToken: success.fastToken } : {}),
     };
   }
 

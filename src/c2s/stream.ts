@@ -13,12 +13,17 @@ import type { Router } from '../core/router.js';
 import type { StreamFeatures } from '../core/stream-features.js';
 import type { DeliveryFilters } from '../core/delivery-filters.js';
 import type { StreamElementHandlers } from '../core/stream-elements.js';
+import type { PreAuthHandlers, PreAuthStream } from '../core/pre-auth.js';
 import type { ClaimResult, SessionClaims } from '../core/session-handover.js';
 import type { SessionRegistry } from '../core/sessions.js';
 import { errorReply, iqResult, NS_CLIENT } from '../core/stanza.js';
 import type { AuthCounters, StanzaTraffic } from '../metrics/counters.js';
 import type { AuthThrottle } from './auth-throttle.js';
-import { SaslNegotiation, type SaslOutcome, type SaslProvider } from './sasl-negotiation.js';
+import { SaslNegotiation, type SaslNegotiationOptions, type SaslOutcome, type SaslProvider } from './sasl-negotiation.js';
+import { authenticationFeature, bind2Resource, channelBindingFeature, fastMechanisms, NS_BIND2, NS_FAST, NS_SASL2, parseAuthenticate, sasl2Failure, type Sasl2Request } from './sasl2.js';
+import type { ChannelBinding } from '../sasl/channel-binding.js';
+import { BIND2_FLAG, type BindFeatures } from '../core/bind-features.js';
+import type { FastTokens, IssuedToken } from '../services/fast-tokens.js';
 import { C2sSession, type SessionContext, type SessionStream } from './session.js';
 import { NS_SM, parseH, REQUEST_AFTER_MS, SmState } from './stream-management.js';
 import type { ClientFraming, FramingEvents } from './framing.js';
@@ -41,6 +46,12 @@ export interface C2sContext extends SessionContext {
   readonly features: StreamFeatures;
   readonly delivery: DeliveryFilters;
   readonly streamElements: StreamElementHandlers;
+  /** Registration and invitations before authentication (src/core/pre-auth.ts). */
+  readonly preAuth: PreAuthHandlers;
+  /** XEP-0386 Bind 2 features modules enable inline. */
+  readonly bindFeatures: BindFeatures;
+  /** XEP-0484 FAST tokens. */
+  readonly fast: FastTokens;
   readonly throttle: AuthThrottle;
   /** Plain counters of stanzas read and written (metrics; shared by every c2s stream). */
   readonly traffic: StanzaTraffic;
@@ -65,6 +76,13 @@ function smFailed(condition: 'unexpected-request' | 'item-not-found' | 'bad-requ
   return `<failed xmlns='${NS_SM}'${hAttr}><${condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>`;
 }
 
+function resumedElement(previd: string, handled: number): string {
+  return `<resumed xmlns='${NS_SM}' previd='${escapeXML(previd)}' h='${handled}'/>`;
+}
+
+/** A resumption attempt: the session now held by this stream, or the <failed/> to send ('' when the stream died). */
+type ResumeAttempt = { ok: true; session: C2sSession; handled: number } | { ok: false; failed: string };
+
 type State = 'header' | 'negotiating' | 'bound' | 'closing' | 'closed';
 
 let streamCounter = 0;
@@ -86,6 +104,10 @@ export class ClientStream implements SessionStream, FramingEvents {
   private restarts = 0;
   private authenticatedAs: Jid | null = null;
   private sasl: SaslNegotiation | null = null;
+  /** A SASL2 exchange in progress (XEP-0388): what the client asked for beside authentication. */
+  private sasl2: { request: Sasl2Request; clientId: Buffer | null; channelBinding: ChannelBinding | null } | null = null;
+  /** Stanzas for a session bound during SASL2, held until <success/> is out. */
+  private heldOutput: Element[] | null = null;
   private saslFailures = 0;
   private unauthenticatedTimer: NodeJS.Timeout | null;
 
@@ -145,6 +167,11 @@ export class ClientStream implements SessionStream, FramingEvents {
 
   get isAuthenticated(): boolean {
     return this.authenticatedAs !== null;
+  }
+
+  /** Closing or closed (a check after an await: the stream may have ended meanwhile). */
+  private isOver(): boolean {
+    return this.state === 'closing' || this.state === 'closed';
   }
 
   /** No input may throw out of the socket handler (design: safety at the edge). */
@@ -237,9 +264,20 @@ export class ClientStream implements SessionStream, FramingEvents {
       }
       // §5.3.1 / issue: while TLS is mandatory-to-negotiate, no other feature is offered.
       if (!tlsRequired) {
+        const channelBinding = this.framing.channelBinding();
+        const offered = this.ctx.sasl.mechanisms(this.plaintextAllowed(), channelBinding);
         const mechanisms = features.c('mechanisms', { xmlns: NS_SASL });
-        for (const name of this.ctx.sasl.mechanisms(this.plaintextAllowed())) mechanisms.c('mechanism').t(name);
+        for (const name of offered) mechanisms.c('mechanism').t(name);
+        // XEP-0388 §2.1 beside RFC 6120 SASL, with the same mechanisms.
+        const bindInline = [...this.ctx.bindFeatures.features, NS_SM];
+        features.cnode(authenticationFeature(offered, this.fastOffered(channelBinding), bindInline));
+        if (channelBinding) features.cnode(channelBindingFeature(channelBinding));
+        for (const feature of this.ctx.preAuth.features(this.preAuthView)) features.cnode(feature);
       }
+    } else if (this.state === 'bound') {
+      // XEP-0388 §2.6.1: after a SASL2 success that bound (Bind 2) or resumed the session.
+      if (!this.session?.sm) features.c('sm', { xmlns: NS_SM });
+      for (const feature of this.ctx.features.afterAuthentication) features.cnode(feature);
     } else {
       features.c('bind', { xmlns: NS_BIND });
       // RFC 6121 §… / RFC 3921 §3: legacy session establishment, optional (draft-cridland-xmpp-session).
@@ -248,6 +286,15 @@ export class ClientStream implements SessionStream, FramingEvents {
       for (const feature of this.ctx.features.afterAuthentication) features.cnode(feature);
     }
     this.framing.writeFeatures(features);
+  }
+
+  /**
+   * XEP-0484 FAST mechanisms for this stream. A token, like a password, is only taken where
+   * plaintext authentication is (§6: over a secure connection, or by the loopback-benchmark
+   * switch); -EXPR/-ENDP only with their channel binding.
+   */
+  private fastOffered(channelBinding: ChannelBinding | null): string[] {
+    return this.plaintextAllowed() ? fastMechanisms(channelBinding) : [];
   }
 
   /** Whether SASL may run on this stream now (TLS, or the loopback-benchmark switch). */
@@ -287,7 +334,9 @@ export class ClientStream implements SessionStream, FramingEvents {
     }
 
     if (element.name === 'starttls' && ns === NS_TLS) return this.handleStartTls();
-    if (ns === NS_SASL) return this.handleSasl(element);
+    if (ns === NS_SASL) return this.handleSasl(element, 'sasl');
+    if (ns === NS_SASL2) return this.handleSasl(element, 'sasl2');
+    if (!this.authenticatedAs && this.state === 'negotiating' && this.saslAllowed() && this.handlePreAuth(element, ns)) return;
     if (this.authenticatedAs && ns === NS_CLIENT && element.name === 'iq') return this.handleNegotiationIq(element);
     if (ns === NS_SM) {
       // XEP-0198 §5: resumption instead of binding, once authenticated; §3: enable only after binding.
@@ -335,46 +384,125 @@ export class ClientStream implements SessionStream, FramingEvents {
     );
   }
 
+  // ---- before authentication: registration, invitations (src/core/pre-auth.ts) -----------
+
+  private preAuthState: PreAuthStream | null = null;
+
+  private get preAuthView(): PreAuthStream {
+    if (!this.preAuthState) {
+      const stream = this;
+      this.preAuthState = {
+        get domain() { return stream.domain; },
+        get remoteAddress() { return stream.framing.remoteAddress; },
+        get secure() { return stream.framing.secure; },
+        state: new Map(),
+        writeElement: (xml) => this.framing.writeElement(xml),
+      };
+    }
+    return this.preAuthState;
+  }
+
+  /** true when a pre-authentication handler takes the element. */
+  private handlePreAuth(element: Element, ns: string | undefined): boolean {
+    let work: Promise<void>;
+    if (ns === NS_CLIENT && element.name === 'iq') {
+      const type = element.attrs.type;
+      const payload = element.getChildElements();
+      const handler = payload.length === 1 ? this.ctx.preAuth.iq(payload[0]!.attrs.xmlns ?? '') : undefined;
+      if (!handler || (type !== 'get' && type !== 'set')) return false;
+      delete element.attrs.xmlns;
+      if (element.attrs.to !== undefined && element.attrs.to !== this.domain) return false;
+      work = handler(element, this.preAuthView).then(
+        (reply) => this.framing.writeStanza(reply),
+        (err: unknown) => {
+          if (!(err instanceof StanzaError)) throw err;
+          this.framing.writeStanza(errorReply(element, err));
+        },
+      );
+    } else {
+      const handler = ns !== undefined ? this.ctx.preAuth.element(ns) : undefined;
+      if (!handler) return false;
+      work = handler(element, this.preAuthView);
+    }
+    // One request at a time, in order: nothing more is read until this one is answered.
+    this.framing.pauseInput();
+    work
+      .catch((err: unknown) => this.failFor(err))
+      .finally(() => {
+        if (this.state === 'closing' || this.state === 'closed') return;
+        this.framing.resumeInput();
+      });
+    return true;
+  }
+
   // ---- SASL (RFC 6120 §6) --------------------------------------------------------------
 
-  private handleSasl(element: Element): void {
+  private handleSasl(element: Element, profile: 'sasl' | 'sasl2'): void {
     if (this.authenticatedAs) {
       // §6.4.8 (no re-authentication on a stream).
       throw new StreamError('policy-violation', 'already authenticated');
     }
+    const initiation = profile === 'sasl' ? 'auth' : 'authenticate';
+    const failure = (condition: SaslFailure) => (profile === 'sasl' ? condition.toElement().toString() : sasl2Failure(condition));
     if (!this.saslAllowed()) {
-      if (element.name === 'auth') {
+      if (element.name === initiation) {
         // §5.3.1 / §6.4.?: TLS must come first.
-        this.framing.writeElement(new SaslFailure('encryption-required').toElement().toString());
+        this.framing.writeElement(failure(new SaslFailure('encryption-required')));
         return;
       }
       throw new StreamError('not-authorized', 'negotiate TLS first');
     }
-    let step: Promise<SaslOutcome>;
-    if (element.name === 'auth') {
-      this.sasl = new SaslNegotiation(this.ctx.sasl, {
+    let step: Promise<void>;
+    if (element.name === initiation) {
+      const channelBinding = this.framing.channelBinding();
+      const options: SaslNegotiationOptions = {
         domain: this.domain,
         address: this.framing.remoteAddress,
-        plaintextAllowed: this.plaintextAllowed(),
+        offered: this.ctx.sasl.mechanisms(this.plaintextAllowed(), channelBinding),
         throttle: this.ctx.throttle,
-      });
-      step = this.sasl.start(element.attrs.mechanism, element.getText());
+        channelBinding,
+        channelBindingsAdvertised: channelBinding ? channelBinding.types : null,
+      };
+      if (profile === 'sasl') {
+        this.sasl2 = null;
+        this.sasl = new SaslNegotiation(this.ctx.sasl, options);
+        step = this.sasl.start(element.attrs.mechanism, element.getText()).then((outcome) => this.applySaslOutcome(outcome));
+      } else {
+        const request = parseAuthenticate(element);
+        // XEP-0484: tokens belong to a client, known by its user-agent id.
+        const clientId = request.userAgentId !== null ? this.ctx.fast.clientId(request.userAgentId) : null;
+        const fast = clientId ? this.fastOffered(channelBinding) : [];
+        this.sasl = new SaslNegotiation(this.ctx.sasl, {
+          ...options,
+          offered: [...options.offered, ...fast],
+          ...(clientId && fast.length > 0 ? { fastTokens: this.ctx.fast.lookup(this.domain, clientId) } : {}),
+        });
+        this.sasl2 = { request, clientId, channelBinding };
+        // XEP-0388 §2.3: absent is no initial response, empty is a zero-length one.
+        const initial = request.initialResponse === null ? '' : request.initialResponse === '' ? '=' : request.initialResponse;
+        const outcome: Promise<SaslOutcome> = request.upgrade !== undefined
+          // §2.3: an upgrade the server did not announce fails the authentication.
+          ? Promise.resolve({ kind: 'failure', failure: new SaslFailure('invalid-mechanism', 'no upgrade tasks are offered') })
+          : this.sasl.start(request.mechanism, initial);
+        step = outcome.then((result) => this.applySasl2Outcome(result));
+      }
     } else if (element.name === 'response') {
-      if (!this.sasl) throw new StreamError('policy-violation', 'no SASL negotiation in progress');
-      step = this.sasl.respond(element.getText());
+      if (!this.sasl || (profile === 'sasl2') !== (this.sasl2 !== null)) throw new StreamError('policy-violation', 'no SASL negotiation in progress');
+      if (profile === 'sasl') step = this.sasl.respond(element.getText()).then((outcome) => this.applySaslOutcome(outcome));
+      else step = this.sasl.respond(element.getText().trim()).then((outcome) => this.applySasl2Outcome(outcome));
     } else if (element.name === 'abort') {
       // §6.4.4: the client gives up; it may try again.
       this.sasl = null;
-      this.framing.writeElement(new SaslFailure('aborted').toElement().toString());
+      this.sasl2 = null;
+      this.framing.writeElement(failure(new SaslFailure('aborted')));
       return;
     } else {
       throw new StreamError('unsupported-stanza-type', `<${element.name}/> is not a SASL element`);
     }
     // Nothing after this element is read until the step is decided: after <success/> the
-    // pipelined bytes belong to a new stream (§6.4.6 restart).
+    // pipelined bytes belong to a new stream (§6.4.6 restart), or (SASL2) to the bound session.
     this.framing.pauseInput();
     step
-      .then((outcome) => this.applySaslOutcome(outcome))
       .catch((err: unknown) => {
         if (err instanceof StreamError) return this.fail(err);
         this.ctx.log.error({ ...this.logFields, err }, 'SASL step failed');
@@ -386,6 +514,25 @@ export class ClientStream implements SessionStream, FramingEvents {
       });
   }
 
+  /** Counts a failed exchange; §6.4.5: a bounded number of retries (2..5) per stream. */
+  private saslFailed(xml: string): void {
+    this.ctx.auth.record(this.sasl?.mechanismName, false);
+    this.sasl = null;
+    this.sasl2 = null;
+    this.framing.writeElement(xml);
+    if (++this.saslFailures >= 5) this.fail(new StreamError('policy-violation', 'too many failed authentication attempts'));
+  }
+
+  private authenticated(jid: Jid): void {
+    this.ctx.auth.record(this.sasl?.mechanismName, true);
+    this.sasl = null;
+    this.authenticatedAs = jid;
+    this.ctx.onAuthenticated(this);
+    if (this.unauthenticatedTimer) clearTimeout(this.unauthenticatedTimer);
+    this.unauthenticatedTimer = null;
+    this.ctx.log.info({ ...this.logFields, jid: jid.toString() }, 'authenticated');
+  }
+
   private applySaslOutcome(outcome: SaslOutcome): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     switch (outcome.kind) {
@@ -393,27 +540,99 @@ export class ClientStream implements SessionStream, FramingEvents {
         this.framing.writeElement(`<challenge xmlns='${NS_SASL}'>${outcome.data}</challenge>`);
         return;
       case 'failure':
-        this.ctx.auth.record(this.sasl?.mechanismName, false);
-        this.sasl = null;
-        this.framing.writeElement(outcome.failure.toElement().toString());
-        // §6.4.5: a bounded number of retries (2..5) per stream.
-        if (++this.saslFailures >= 5) this.fail(new StreamError('policy-violation', 'too many failed authentication attempts'));
+        this.saslFailed(outcome.failure.toElement().toString());
         return;
       case 'success':
-        this.ctx.auth.record(this.sasl?.mechanismName, true);
-        this.sasl = null;
-        this.authenticatedAs = outcome.jid;
-        this.ctx.onAuthenticated(this);
-        if (this.unauthenticatedTimer) clearTimeout(this.unauthenticatedTimer);
-        this.unauthenticatedTimer = null;
+        this.authenticated(outcome.jid);
         this.framing.writeElement(outcome.data ? `<success xmlns='${NS_SASL}'>${outcome.data}</success>` : `<success xmlns='${NS_SASL}'/>`);
-        this.ctx.log.info({ ...this.logFields, jid: outcome.jid.toString() }, 'authenticated');
         // §6.4.6: the stream restarts, without a closing tag.
         this.state = 'header';
         this.headerSent = false;
         this.framing.expectRestart(this.ctx.config.limits.stanzaBytes);
         return;
     }
+  }
+
+  /**
+   * XEP-0388: challenges and failures as in RFC 6120 but in the SASL2 namespace (an empty
+   * challenge is an empty element, §2.2). On success, before <success/> goes out: FAST
+   * tokens (XEP-0484), then resumption (XEP-0198), else Bind 2 with its inline features
+   * (XEP-0386 §3.2); then new stream features, and no stream restart (§2.6.1).
+   */
+  private async applySasl2Outcome(outcome: SaslOutcome): Promise<void> {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    const exchange = this.sasl2;
+    switch (outcome.kind) {
+      case 'challenge':
+        this.framing.writeElement(`<challenge xmlns='${NS_SASL2}'>${outcome.data === '=' ? '' : outcome.data}</challenge>`);
+        return;
+      case 'failure':
+        this.saslFailed(sasl2Failure(outcome.failure));
+        return;
+      case 'success':
+        break;
+    }
+    if (!exchange) throw new Error('SASL2 success without an exchange');
+    this.sasl2 = null;
+    this.authenticated(outcome.jid);
+    // Stanzas for a session bound below wait until the client has read <success/>.
+    this.heldOutput = [];
+    const { request, clientId, channelBinding } = exchange;
+    const account = outcome.jid;
+    const parts: string[] = [];
+    if (outcome.data) parts.push(`<additional-data>${outcome.data === '=' ? '' : outcome.data}</additional-data>`);
+    if (clientId) {
+      let token: IssuedToken | null = null;
+      if (outcome.fastToken) {
+        token = await this.ctx.fast.used(account.local, account.domain, clientId, outcome.fastToken, {
+          invalidate: request.fast?.invalidate ?? false,
+          requested: request.requestToken !== null,
+        });
+      }
+      // §4.2: a token only for a mechanism offered here (it is bound to that mechanism).
+      if (request.requestToken !== null && this.fastOffered(channelBinding).includes(request.requestToken)) {
+        token = await this.ctx.fast.issue(account.local, account.domain, clientId, request.requestToken);
+      }
+      if (token) parts.push(new Element('token', { xmlns: NS_FAST, token: token.token, expiry: token.expiry.toISOString() }).toString());
+    }
+    let resumed: ResumeAttempt | null = null;
+    if (request.resume) {
+      // XEP-0386 §3.2: resumption first; when it works the bind request is ignored.
+      resumed = await this.attemptResume(request.resume.previd, request.resume.h);
+      if (this.isOver()) return;
+      if (resumed.ok) parts.push(resumedElement(request.resume.previd, resumed.handled));
+      else parts.push(resumed.failed);
+    }
+    let bound: C2sSession | null = null;
+    if (!resumed?.ok && request.bind) {
+      bound = this.bindSession(bind2Resource(this.ctx.sasl.serverSecret, account.bareString(), request.userAgentId, request.bind.getChildText('tag')));
+      bound.flags.add(BIND2_FLAG);
+      const answers: string[] = [];
+      for (const child of request.bind.getChildElements()) {
+        const ns = child.attrs.xmlns;
+        if (ns === NS_SM && child.name === 'enable') {
+          answers.push(this.enableSm(bound, child));
+          continue;
+        }
+        const handler = ns !== undefined ? this.ctx.bindFeatures.handler(ns) : undefined;
+        const answer = handler ? await handler(bound, child) : null;
+        if (answer) answers.push(answer.toString());
+      }
+      for (const info of await this.ctx.bindFeatures.boundInfo(bound)) answers.push(info.toString());
+      if (this.isOver()) return;
+      parts.push(`<bound xmlns='${NS_BIND2}'>${answers.join('')}</bound>`);
+    }
+    // §2.6.1: a full JID once a resource is bound (or the session resumed).
+    const identity = bound?.jid ?? (resumed?.ok ? resumed.session.jid : account);
+    parts.unshift(`<authorization-identifier>${escapeXML(identity.toString())}</authorization-identifier>`);
+    this.framing.writeElement(`<success xmlns='${NS_SASL2}'>${parts.join('')}</success>`);
+    this.sendFeatures();
+    const held = this.heldOutput;
+    this.heldOutput = null;
+    for (const stanza of held) this.writeStanza(stanza);
+    if (resumed?.ok) this.finishResumption(resumed.session, request.resume!.previd, resumed.handled, false);
+    if (bound) void this.ctx.hooks.emit('session-bound', { session: bound });
+    this.framing.flush();
   }
 
   // ---- resource binding (RFC 6120 §7) and legacy session (RFC 3921 §3) ------------------
@@ -446,7 +665,6 @@ export class ClientStream implements SessionStream, FramingEvents {
   }
 
   private bind(iq: Element, bind: Element): void {
-    const account = this.authenticatedAs!;
     const requested = bind.getChildText('resource');
     let resource: string;
     if (requested !== null && requested.trim() !== '') {
@@ -460,6 +678,16 @@ export class ClientStream implements SessionStream, FramingEvents {
     } else {
       resource = `hearth-${randomBytes(6).toString('base64url')}`;
     }
+    const session = this.bindSession(resource);
+    const result = iqResult(iq, new Element('bind', { xmlns: NS_BIND }).c('jid').t(session.jid.toString()).up());
+    delete result.attrs.from;
+    this.framing.writeStanza(result.toString());
+    void this.ctx.hooks.emit('session-bound', { session });
+  }
+
+  /** Binds a resource to this stream (RFC 6120 §7, or Bind 2); the caller emits session-bound once the client knows. */
+  private bindSession(resource: string): C2sSession {
+    const account = this.authenticatedAs!;
     const jid = makeJid(account.local, account.domain, resource);
     const session = new C2sSession(jid, this, this.ctx);
     this.session = session;
@@ -470,11 +698,8 @@ export class ClientStream implements SessionStream, FramingEvents {
       // just ends, its unacknowledged stanzas going to the new session).
       displaced.close(new StreamError('conflict', 'replaced by a new session with the same resource'));
     }
-    const result = iqResult(iq, new Element('bind', { xmlns: NS_BIND }).c('jid').t(jid.toString()).up());
-    delete result.attrs.from;
-    this.framing.writeStanza(result.toString());
     this.ctx.log.debug({ ...this.logFields, jid: jid.toString() }, 'bound');
-    void this.ctx.hooks.emit('session-bound', { session });
+    return session;
   }
 
   // ---- stream management (XEP-0198) ----------------------------------------------------
@@ -483,28 +708,7 @@ export class ClientStream implements SessionStream, FramingEvents {
     const sm = session.sm;
     switch (element.name) {
       case 'enable': {
-        // §3: once per session.
-        if (sm) {
-          this.framing.writeElement(smFailed('unexpected-request'));
-          return;
-        }
-        const timeoutS = this.ctx.config.c2s.smResumeTimeoutS;
-        const wantsResume = element.attrs.resume === 'true' || element.attrs.resume === '1';
-        const resumable = wantsResume && timeoutS > 0;
-        const id = resumable ? SmState.newId() : null;
-        session.sm = new SmState(id);
-        const enabled = new Element('enabled', { xmlns: NS_SM });
-        if (id) {
-          this.ctx.resumable.add(id, session);
-          // A cluster learns the id: the client may resume on any node.
-          void this.ctx.sessions.changed(session);
-          // §3: the server's maximum, never above what it is configured for.
-          const asked = parseH(element.attrs.max);
-          enabled.attrs.id = id;
-          enabled.attrs.resume = 'true';
-          enabled.attrs.max = String(asked !== null && asked > 0 ? Math.min(asked, timeoutS) : timeoutS);
-        }
-        this.framing.writeElement(enabled.toString());
+        this.framing.writeElement(this.enableSm(session, element));
         // Alone in its own write: a client that starts counting when it has handled
         // <enabled/> must not find stanzas counted before it in the same read.
         this.framing.flush();
@@ -533,6 +737,29 @@ export class ClientStream implements SessionStream, FramingEvents {
       default:
         throw new StreamError('unsupported-stanza-type', `<${element.name}/> is not a stream management element here`);
     }
+  }
+
+  /** XEP-0198 §3: enables stream management on the session; the <enabled/> or <failed/> to send. */
+  private enableSm(session: C2sSession, element: Element): string {
+    // §3: once per session.
+    if (session.sm) return smFailed('unexpected-request');
+    const timeoutS = this.ctx.config.c2s.smResumeTimeoutS;
+    const wantsResume = element.attrs.resume === 'true' || element.attrs.resume === '1';
+    const resumable = wantsResume && timeoutS > 0;
+    const id = resumable ? SmState.newId() : null;
+    session.sm = new SmState(id);
+    const enabled = new Element('enabled', { xmlns: NS_SM });
+    if (id) {
+      this.ctx.resumable.add(id, session);
+      // A cluster learns the id: the client may resume on any node.
+      void this.ctx.sessions.changed(session);
+      // §3: the server's maximum, never above what it is configured for.
+      const asked = parseH(element.attrs.max);
+      enabled.attrs.id = id;
+      enabled.attrs.resume = 'true';
+      enabled.attrs.max = String(asked !== null && asked > 0 ? Math.min(asked, timeoutS) : timeoutS);
+    }
+    return enabled.toString();
   }
 
   /**
@@ -577,71 +804,54 @@ export class ClientStream implements SessionStream, FramingEvents {
    * authenticated here; an unknown id learns nothing about other accounts.
    */
   private resume(element: Element): void {
-    const account = this.authenticatedAs!.bareString();
     const previd = element.attrs.previd ?? '';
-    const h = parseH(element.attrs.h);
-    if (h === null) {
-      this.framing.writeElement(smFailed('bad-request'));
-      return;
+    // Nothing further is read meanwhile: the client's stanzas come after <resumed/>.
+    this.framing.pauseInput();
+    void this.attemptResume(previd, element.attrs.h).then(
+      (attempt) => {
+        if (attempt.ok) return this.finishResumption(attempt.session, previd, attempt.handled, true);
+        if (this.state !== 'negotiating') return;
+        this.framing.writeElement(attempt.failed);
+        this.framing.resumeInput();
+      },
+      (err: unknown) => this.failFor(err),
+    );
+  }
+
+  /**
+   * Takes over the session `previd` names, here or (in a cluster) from the node holding it.
+   * On success this stream holds it, not yet attached: the caller tells the client, then
+   * finishResumption() attaches it and resends what the client had not acknowledged.
+   */
+  private async attemptResume(previd: string, hText: string | undefined): Promise<ResumeAttempt> {
+    const account = this.authenticatedAs!.bareString();
+    const h = parseH(hText);
+    if (h === null) return { ok: false, failed: smFailed('bad-request') };
+    const local = this.ctx.resumable.get(previd);
+    if (!local && this.ctx.claims) return this.claimResume(previd, account, h);
+    if (!local || local.hasEnded || local.jid.bareString() !== account || !local.sm) {
+      return { ok: false, failed: smFailed('item-not-found', this.ctx.resumable.endedH(previd, account)) };
     }
-    const session = this.ctx.resumable.get(previd);
-    if (!session && this.ctx.claims) {
-      // Perhaps held by another node of the cluster: it hands the session over. Nothing
-      // further is read meanwhile: the client's stanzas come after <resumed/>.
-      this.framing.pauseInput();
-      void this.ctx.claims.claim(account, previd, h).then(
-        (result) => this.resumeClaimed(result, previd, account, h),
-        (err: unknown) => {
-          this.ctx.log.error({ err }, 'resuming a session of another node failed');
-          this.resumeClaimed({ ok: false, condition: 'item-not-found' }, previd, account, h);
-        },
-      );
-      return;
-    }
-    if (!session || session.hasEnded || session.jid.bareString() !== account || !session.sm) {
-      const knownH = this.ctx.resumable.endedH(previd, account);
-      this.framing.writeElement(smFailed('item-not-found', knownH));
-      return;
-    }
-    const sm = session.sm;
+    const sm = local.sm;
     const sent = sm.sent;
-    if (!sm.acknowledge(h)) {
-      this.framing.writeElement(handledCountTooHigh(sm.receivedCount, h, sent));
-      return;
-    }
+    if (!sm.acknowledge(h)) return { ok: false, failed: handledCountTooHigh(sm.receivedCount, h, sent) };
     sm.answered();
     // §5: a stream still attached to the session loses it, with a conflict error.
-    session.detachForResumption()?.replaced();
-    // Nothing further is read until <resumed/> is out: the client's stanzas come after it.
-    this.framing.pauseInput();
-    this.takeSession(session);
-    const handled = sm.handled();
-    if (typeof handled === 'number') this.finishResumption(session, previd, handled);
-    else void handled.then((count) => this.finishResumption(session, previd, count));
+    local.detachForResumption()?.replaced();
+    this.takeSession(local);
+    return { ok: true, session: local, handled: await sm.handled() };
   }
 
-  private takeSession(session: C2sSession): void {
-    this.state = 'bound';
-    this.session = session;
-    if (this.unauthenticatedTimer) clearTimeout(this.unauthenticatedTimer);
-  }
-
-  /** <resumed/>, then everything the client had not acknowledged, again, in order. */
-  private finishResumption(session: C2sSession, previd: string, handled: number): void {
-    const sm = session.sm;
-    if (this.state !== 'bound' || this.session !== session || session.hasEnded || !sm) return;
-    this.framing.writeElement(`<resumed xmlns='${NS_SM}' previd='${escapeXML(previd)}' h='${handled}'/>`);
-    session.attach(this);
-    for (const stanza of sm.pending()) this.writeStanza(stanza);
-    if (sm.unacknowledged > 0) this.requestAck();
-    this.ctx.log.debug({ ...this.logFields, jid: session.jid.toString() }, 'session resumed');
-    void this.ctx.hooks.emit('session-resumed', { session });
-    this.framing.resumeInput();
-  }
-
-  /** The answer of the node that held the session (a cluster): resume it here, or say why not. */
-  private resumeClaimed(result: ClaimResult, previd: string, account: string, h: number): void {
+  /** Perhaps held by another node of the cluster: it hands the session over. */
+  private async claimResume(previd: string, account: string, h: number): Promise<ResumeAttempt> {
     const claims = this.ctx.claims!;
+    let result: ClaimResult;
+    try {
+      result = await claims.claim(account, previd, h);
+    } catch (err) {
+      this.ctx.log.error({ err }, 'resuming a session of another node failed');
+      result = { ok: false, condition: 'item-not-found' };
+    }
     let session: C2sSession | null = null;
     if (result.ok) {
       session = C2sSession.arrive(result.snapshot, this, this.ctx);
@@ -656,16 +866,35 @@ export class ClientStream implements SessionStream, FramingEvents {
     if (this.state !== 'negotiating') {
       // This stream died while waiting: the session waits for another try, here.
       session?.expireLater();
-      return;
+      return { ok: false, failed: '' };
     }
     if (!session) {
-      if (!result.ok && result.condition === 'handled-count-too-high') this.framing.writeElement(handledCountTooHigh(result.received, h, result.sent));
-      else this.framing.writeElement(smFailed('item-not-found', this.ctx.resumable.endedH(previd, account)));
-      this.framing.resumeInput();
-      return;
+      const failed = !result.ok && result.condition === 'handled-count-too-high'
+        ? handledCountTooHigh(result.received, h, result.sent)
+        : smFailed('item-not-found', this.ctx.resumable.endedH(previd, account));
+      return { ok: false, failed };
     }
     this.takeSession(session);
-    this.finishResumption(session, previd, session.sm!.receivedCount);
+    return { ok: true, session, handled: session.sm!.receivedCount };
+  }
+
+  private takeSession(session: C2sSession): void {
+    this.state = 'bound';
+    this.session = session;
+    if (this.unauthenticatedTimer) clearTimeout(this.unauthenticatedTimer);
+  }
+
+  /** <resumed/> (unless SASL2 carried it), then everything the client had not acknowledged, again, in order. */
+  private finishResumption(session: C2sSession, previd: string, handled: number, writeResumed: boolean): void {
+    const sm = session.sm;
+    if (this.state !== 'bound' || this.session !== session || session.hasEnded || !sm) return;
+    if (writeResumed) this.framing.writeElement(resumedElement(previd, handled));
+    session.attach(this);
+    for (const stanza of sm.pending()) this.writeStanza(stanza);
+    if (sm.unacknowledged > 0) this.requestAck();
+    this.ctx.log.debug({ ...this.logFields, jid: session.jid.toString() }, 'session resumed');
+    void this.ctx.hooks.emit('session-resumed', { session });
+    this.framing.resumeInput();
   }
 
   // ---- output --------------------------------------------------------------------------
@@ -673,6 +902,10 @@ export class ClientStream implements SessionStream, FramingEvents {
   /** Writes a stanza of the bound session (C2sSession.write decides what reaches here). */
   writeStanza(stanza: Element): void {
     if (this.state !== 'bound') return;
+    if (this.heldOutput) {
+      this.heldOutput.push(stanza);
+      return;
+    }
     if (this.framing.pendingBytes > MAX_PENDING_OUTPUT) {
       this.fail(new StreamError('resource-constraint', 'the client does not read its stream'));
       return;

@@ -5,6 +5,7 @@ import { NS_STREAMS, StreamError } from '../core/errors.js';
 import { NS_CLIENT } from '../core/stanza.js';
 import type { XmlErrorCondition, XmlLimits, XmlStreamEvents, StreamHeader } from '../xml/stream-parser.js';
 import { XmlStreamParser } from '../xml/stream-parser.js';
+import { tlsChannelBinding, type ChannelBinding } from '../sasl/channel-binding.js';
 import type { ClientFraming, FramingEvents, OutgoingHeader } from './framing.js';
 import type { StreamTransport, TransportListener } from './transport.js';
 
@@ -47,6 +48,10 @@ export class TcpFraming implements ClientFraming, XmlStreamEvents, TransportList
   }
   probe(): boolean {
     return false;
+  }
+  channelBinding(): ChannelBinding | null {
+    const socket = this.transport.tlsSocket;
+    return socket ? tlsChannelBinding(socket) : null;
   }
 
   attach(events: FramingEvents): void {

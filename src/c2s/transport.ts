@@ -19,6 +19,8 @@ export interface StreamTransport {
   readonly canStartTls: boolean;
   /** Bytes queued in the kernel-facing buffer and not yet written. */
   readonly pendingBytes: number;
+  /** The TLS socket once secured (channel bindings, peer certificates), else null. */
+  readonly tlsSocket: tls.TLSSocket | null;
   /** Who receives the bytes and the close; one listener per transport. */
   attach(listener: TransportListener): void;
   /** Queues text; writes are coalesced and flushed once per event-loop turn. */

@@ -29,6 +29,11 @@ export interface CliOptions {
   hidden?: boolean;
   owner?: string[];
   reason?: string;
+  account?: string;
+  admin?: boolean;
+  ttl?: string;
+  contact?: string;
+  qr?: boolean;
 }
 
 /** A mistake in how the command was called: exit 2, with the usage. */

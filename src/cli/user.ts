@@ -1,4 +1,4 @@
-// hearth user add|del|passwd|list|import
+// hearth user add|del|passwd|disable|enable|list|import
 import type { Config } from '../config.js';
 import type { ImportResult } from '../services/accounts.js';
 import { allowOptions, connectToServer, expectArgs, UsageError, viaServerOrDatabase, withDatabase, type CliOptions } from './context.js';
@@ -31,6 +31,22 @@ export async function userCommand(config: Config, args: string[], options: CliOp
       const password = options.password ?? (await readPassword(`New password for ${jid}: `));
       const result = await viaServerOrDatabase(config, 'user.passwd', { jid, password }, (s) => s.accounts.setPassword(jid, password));
       process.stdout.write(`password changed for ${result.jid}\n`);
+      return 0;
+    }
+    case 'disable': {
+      allowOptions(options, 'user disable', []);
+      expectArgs(rest, 1);
+      const jid = rest[0]!;
+      const result = await viaServerOrDatabase(config, 'user.disable', { jid }, (s) => s.accounts.disable(jid));
+      process.stdout.write(`disabled ${result.jid} (${result.sessionsClosed} sessions closed, ${result.tokensRevoked} FAST tokens revoked)\n`);
+      return 0;
+    }
+    case 'enable': {
+      allowOptions(options, 'user enable', []);
+      expectArgs(rest, 1);
+      const jid = rest[0]!;
+      const result = await viaServerOrDatabase(config, 'user.enable', { jid }, (s) => s.accounts.enable(jid));
+      process.stdout.write(`enabled ${result.jid}\n`);
       return 0;
     }
     case 'list': {
@@ -78,6 +94,6 @@ export async function userCommand(config: Config, args: string[], options: CliOp
       return total.invalid > 0 ? 1 : 0;
     }
     default:
-      throw new UsageError(sub ? `unknown user command "${sub}"` : 'user needs a command: add, del, passwd, list, import');
+      throw new UsageError(sub ? `unknown user command "${sub}"` : 'user needs a command: add, del, passwd, disable, enable, list, import');
   }
 }

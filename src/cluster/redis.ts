@@ -25,6 +25,8 @@ export const keys = {
   handshakesPrefix: `${PREFIX}handshakes:`,
   /** Sliding-window counters of authentication failures. */
   authFailures: (key: string) => `${PREFIX}auth-failures:${key}`,
+  /** Sliding-window counts of in-band registrations per address (registration.perIpPerHour). */
+  registrations: (address: string) => `${PREFIX}registrations:${address}`,
 };
 
 export const channels = {

@@ -5,12 +5,14 @@ import { parseInput } from '../services/validation.js';
 import type { ControlMethod } from './server.js';
 
 export function controlMethods(services: AdminServices, version: string): Record<string, ControlMethod> {
-  const { accounts, tokens, sessions, rosters, messages, stats, archive, rooms } = services;
+  const { accounts, tokens, sessions, rosters, messages, stats, archive, rooms, invites } = services;
   return {
     ping: async () => ({ version }),
     'user.add': (p) => accounts.add(p.jid, p.password),
     'user.del': (p) => accounts.remove(p.jid),
     'user.passwd': (p) => accounts.setPassword(p.jid, p.password),
+    'user.disable': (p) => accounts.disable(p.jid),
+    'user.enable': (p) => accounts.enable(p.jid),
     'user.list': (p) =>
       accounts.list({
         domain: typeof p.domain === 'string' ? p.domain : undefined,
@@ -45,6 +47,9 @@ export function controlMethods(services: AdminServices, version: string): Record
       await rooms.setAffiliation(input.room, input.jid, input.affiliation);
       return { room: input.room, jid: input.jid, affiliation: input.affiliation };
     },
+    'invite.create': (p) => invites.create(p),
+    'invite.list': () => invites.list(),
+    'invite.revoke': (p) => invites.revoke(p),
     stats: () => stats.stats(),
   };
 }

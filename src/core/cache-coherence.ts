@@ -2,8 +2,10 @@
 // preferences, PEP services, avatar hashes) say when they change an entry; in a cluster the other nodes drop
 // theirs. Alone, nobody else holds a copy and this does nothing. 'caps' announces a newly
 // verified XEP-0115 pair (key hash:ver): a node waiting for it reads it from the database.
+// 'server-admins': an administrator was granted or lost with its account (key: the bare JID);
+// the other nodes read that grant again.
 
-export type CacheName = 'roster' | 'blocklist' | 'archive-prefs' | 'pep' | 'caps' | 'avatar-hash';
+export type CacheName = 'roster' | 'blocklist' | 'archive-prefs' | 'pep' | 'caps' | 'avatar-hash' | 'server-admins';
 
 /**
  * State only one node sees but every node needs, kept in memory on each (never stored):

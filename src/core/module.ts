@@ -12,6 +12,11 @@ import type { DiscoRegistry } from './disco-registry.js';
 import type { StreamFeatures } from './stream-features.js';
 import type { DeliveryFilters } from './delivery-filters.js';
 import type { StreamElementHandlers } from './stream-elements.js';
+import type { PreAuthHandlers } from './pre-auth.js';
+import type { BindFeatures } from './bind-features.js';
+import type { AccountService } from '../services/accounts.js';
+import type { ServerAdmins } from './server-admins.js';
+import type { RegistrationThrottle } from './registration-throttle.js';
 import type { RosterService } from '../services/roster.js';
 import type { ModuleMetrics } from '../metrics/metrics.js';
 import type { CacheCoherence } from './cache-coherence.js';
@@ -36,6 +41,16 @@ export interface ModuleContext {
   readonly delivery: DeliveryFilters;
   /** Handlers of top-level elements of bound client streams, by namespace (CSI). */
   readonly streamElements: StreamElementHandlers;
+  /** What an unauthenticated client stream may do besides TLS and SASL (in-band registration, invitations). */
+  readonly preAuth: PreAuthHandlers;
+  /** XEP-0386 Bind 2: what a client may enable while it signs in, and what <bound/> tells it. */
+  readonly bindFeatures: BindFeatures;
+  /** Account creation, password changes and deletion, validated as for operators. */
+  readonly accounts: AccountService;
+  /** Server administrators: config `admins` and the ones an invitation granted. */
+  readonly admins: ServerAdmins;
+  /** In-band registrations without an invitation per address and hour (cluster-wide in a cluster). */
+  readonly registrationThrottle: RegistrationThrottle;
   /** Rosters, cached for online accounts, with pushes (RFC 6121 §2). */
   readonly rosters: RosterService;
   /** Counters for /metrics: plain integers, read only when scraped. */

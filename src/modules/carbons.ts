@@ -246,6 +246,14 @@ export const carbonsModule = defineModule({
       // §10.1: enabling or disabling twice is no error.
       return null;
     }
+    // XEP-0386 §3.2: enabled inline while binding; it cannot fail, so <bound/> says nothing.
+    ctx.bindFeatures.registerInline(NS_CARBONS, NS_CARBONS, (session, request) => {
+      if (request.name === 'enable') {
+        session.flags.add(CARBONS_FLAG);
+        void sessions.changed(session);
+      }
+      return null;
+    });
     ctx.iq.register(`iq-set/bare/${NS_CARBONS}`, (request) => toggle(request, request.self));
     ctx.iq.register(`iq-set/host/${NS_CARBONS}`, (request) =>
       toggle(request, request.origin.kind === 'c2s' && request.to.domain === request.origin.session.jid.domain));

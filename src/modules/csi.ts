@@ -160,7 +160,7 @@ export const csiModule = defineModule({
     // XEP-0352 §4.1: no reply to either element. They are handled before the next element of
     // the stream is read (the c2s stream calls this synchronously), so a ping sent after
     // <active/> is answered after everything held was written.
-    ctx.streamElements.register(NS_CSI, (session, element) => {
+    function setClientState(session: ClientSession, element: Element): void {
       if (element.name !== 'active' && element.name !== 'inactive') {
         // The schema defines only these two for clients to send (and <csi/> for the server).
         throw new StreamError('unsupported-stanza-type', `<${element.name}/> is not a client state`);
@@ -175,6 +175,12 @@ export const csiModule = defineModule({
       } else if (state) {
         setActive(session, state);
       }
+    }
+    ctx.streamElements.register(NS_CSI, setClientState);
+    // XEP-0386 §3.2: the session begins in the state the client asked for while binding.
+    ctx.bindFeatures.registerInline(NS_CSI, NS_CSI, (session, element) => {
+      if (element.name === 'active' || element.name === 'inactive') setClientState(session, element);
+      return null;
     });
 
     // Blocking (a higher priority) runs first: nothing blocked is ever held.

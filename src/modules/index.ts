@@ -20,7 +20,8 @@ import { mucModule } from './muc.js';
 import { rosterModule } from './roster.js';
 import { timeModule } from './time.js';
 import { versionModule } from './version.js';
+import { registrationModule } from './registration.js';
 
 export const builtinModules: readonly HearthModule[] = [discoModule, pingModule, rosterModule, presenceModule, offlineModule, csiModule,
   versionModule, timeModule, lastActivityModule, contactAddressesModule, carbonsModule,
-  blockingModule, mamModule, privateStorageModule, vcardModule, capsModule, pepModule, bookmarksModule, avatarsModule, mucModule];
+  blockingModule, mamModule, privateStorageModule, vcardModule, capsModule, pepModule, bookmarksModule, avatarsModule, mucModule, registrationModule];

@@ -272,20 +272,25 @@ export const mamModule = defineModule({
           return queryFormElement();
         case 'prefs':
           return prefsElement(await prefs.load(account));
-        case 'metadata': {
-          // XEP-0313 §5: the first and last messages; an empty archive has neither.
-          const metadata = new Element('metadata', { xmlns: NS_MAM });
-          const bounds = await store.bounds(account.local, account.domain);
-          if (bounds) {
-            metadata.c('start', { id: formatArchiveId(bounds.first), timestamp: archiveIdTime(bounds.first).toISOString() });
-            metadata.c('end', { id: formatArchiveId(bounds.last), timestamp: archiveIdTime(bounds.last).toISOString() });
-          }
-          return metadata;
-        }
+        case 'metadata':
+          return archiveMetadata(account);
         default:
           throw new StanzaError('bad-request', `unexpected <${payload.name}/>`);
       }
     });
+
+    /** XEP-0313 §5: the first and last messages; an empty archive has neither. */
+    async function archiveMetadata(account: Jid): Promise<Element> {
+      const metadata = new Element('metadata', { xmlns: NS_MAM });
+      const bounds = await store.bounds(account.local, account.domain);
+      if (bounds) {
+        metadata.c('start', { id: formatArchiveId(bounds.first), timestamp: archiveIdTime(bounds.first).toISOString() });
+        metadata.c('end', { id: formatArchiveId(bounds.last), timestamp: archiveIdTime(bounds.last).toISOString() });
+      }
+      return metadata;
+    }
+    // XEP-0386 §3.2: the archive's state at the moment of binding, for the client's catch-up.
+    ctx.bindFeatures.addBoundInfo((session) => archiveMetadata(session.jid.bare));
 
     const retention = ctx.config.mam.retentionDays > 0
       ? new ArchiveRetention(store, { days: ctx.config.mam.retentionDays, intervalMs: ctx.config.mam.retentionIntervalS * 1000, pauseMs: 10 }, ctx.log)

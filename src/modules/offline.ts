@@ -8,6 +8,7 @@ import { defineModule } from '../core/module.js';
 import { parseStanza } from '../xml/parse-stanza.js';
 import { NS_CHAT_STATES, NS_DELAY, NS_HINTS, NS_SID } from '../core/namespaces.js';
 import { markArchived } from '../core/stanza-marks.js';
+import { BIND2_FLAG } from '../core/bind-features.js';
 
 export const NS_OFFLINE = 'msgoffline';
 
@@ -64,6 +65,20 @@ export const offlineModule = defineModule({
       const accepted = await offline.push(to.local, to.domain, stored.toString(), limit);
       (accepted ? storedCount : refusedCount).inc();
       return accepted ? HOOK_STOP : undefined;
+    });
+
+    ctx.hooks.on('session-bound', async ({ session }) => {
+      // XEP-0386 §3.2: a client binding with Bind 2 catches up from the archive, so what the
+      // archive holds leaves the offline queue unsent. Anything the archive does not hold
+      // (the account's preferences keep it out) still comes at the initial presence.
+      if (!session.flags.has(BIND2_FLAG)) return;
+      const account = session.jid;
+      const messages = await offline.list(account.local, account.domain);
+      const archived = messages.filter((message) => {
+        const stanza = parseStanza(message.stanza);
+        return stanza !== null && hasStanzaIdBy(stanza, account.bareString());
+      });
+      if (archived.length > 0) await offline.remove(account.local, account.domain, archived.map((message) => message.id));
     });
 
     ctx.hooks.on('presence-initial', async ({ session }) => {

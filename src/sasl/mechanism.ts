@@ -16,7 +16,9 @@
 // with SaslFailure('malformed-request').  step() must not be called again
 // before the previous call has settled (that also yields malformed-request).
 
+import type { ChannelBinding } from './channel-binding.js';
 import type { ScramCredential, ScramMechanismName } from './credentials.js';
+import { createHtServer, isFastMechanismName, type FastTokenCandidate, type FastTokenLookup } from './ht.js';
 import { createPlainServer } from './plain.js';
 import { createScramServer } from './scram.js';
 
@@ -27,6 +29,8 @@ export interface SaslSuccess {
   authzid?: string;
   /** SCRAM server-final message, to be sent in <success/> */
   additionalData?: Buffer;
+  /** The FAST token that authenticated (HT mechanisms): the caller rotates it (XEP-0484 §4.5). */
+  fastToken?: FastTokenCandidate;
 }
 
 export interface SaslStepResult {
@@ -53,6 +57,15 @@ export interface SaslServerOptions {
   serverSecret: Buffer;
   /** iteration count announced for unknown users (the configured default) */
   iterations: number;
+  /** The connection's channel bindings (TLS), for -PLUS mechanisms; null without TLS. */
+  channelBinding?: ChannelBinding | null;
+  /**
+   * What the stream advertised (XEP-0474 downgrade protection): its mechanism list, and the
+   * XEP-0440 channel-binding types (null when none were announced).
+   */
+  advertised?: { mechanisms: readonly string[]; channelBindings: readonly string[] | null };
+  /** XEP-0484 FAST: the tokens of the client at hand; without it the HT mechanisms are unavailable. */
+  fastTokens?: FastTokenLookup;
   /**
    * Tests only: returns the server part of the SCRAM nonce (printable ASCII
    * except ","). Default: 24 random bytes, base64.
@@ -60,7 +73,8 @@ export interface SaslServerOptions {
   nonceFactory?: () => string;
 }
 
-export const SUPPORTED_MECHANISMS = ['SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'] as const;
+/** Strongest first; the -PLUS ones only where the connection has channel bindings. */
+export const SUPPORTED_MECHANISMS = ['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-1-PLUS', 'SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'] as const;
 export type SupportedMechanismName = (typeof SUPPORTED_MECHANISMS)[number];
 
 /** Mechanism by name (case-sensitive, RFC 4422 §3.1); null if not supported. */
@@ -68,11 +82,13 @@ export function createSaslServer(name: string, options: SaslServerOptions): Sasl
   switch (name) {
     case 'SCRAM-SHA-1':
     case 'SCRAM-SHA-256':
+    case 'SCRAM-SHA-1-PLUS':
+    case 'SCRAM-SHA-256-PLUS':
       return createScramServer(name, options);
     case 'PLAIN':
       return createPlainServer(options);
     default:
-      return null;
+      return isFastMechanismName(name) ? createHtServer(name, options) : null;
   }
 }
 

@@ -1,5 +1,5 @@
-// SCRAM-SHA-1 / SCRAM-SHA-256 server (RFC 5802, RFC 7677), without channel
-// binding (the -PLUS variants are not offered yet).
+// SCRAM-SHA-1 / SCRAM-SHA-256 server (RFC 5802, RFC 7677), and their -PLUS variants with
+// channel binding (tls-exporter, RFC 9266; tls-server-end-point, RFC 5929).
 //
 // Decisions (see also mechanism.ts):
 //   * No initial response (step(null)): we answer with an empty challenge and
@@ -7,15 +7,13 @@
 //     omit the initial response of a client-first mechanism).  A zero-length
 //     initial response ("=") or an empty <response/> is not a valid
 //     client-first-message: malformed-request.
-//   * gs2-cbind-flag "n" and "y" are accepted ("y" means "the client supports
-//     channel binding but thinks the server does not", which is true while we
-//     do not offer -PLUS).  "p=<cb-name>" on a non-PLUS mechanism violates
-//     RFC 5802 §6 (a client using channel binding MUST pick the -PLUS
-//     variant); RFC 6120 has no dedicated condition, so this is
-//     malformed-request.  Channel binding hooks in at `expectedCbind()` and
-//     at the "p=" branch of parseGs2Header(): a -PLUS server will take the
-//     channel-binding data as an option, accept "p=" for its type and then
-//     must reject "y" (downgrade detection, RFC 5802 §6).
+//   * gs2-cbind-flag (RFC 5802 §6): a -PLUS mechanism takes only "p=<type>" of a type this
+//     connection can bind to.  A plain mechanism takes "n", and "y" only where this
+//     connection offers no channel binding: "y" means the client supports it but believes
+//     the server does not, which here is a downgrade (not-authorized).  "p=" on a plain
+//     mechanism is malformed-request.
+//   * XEP-0474 (SSDP): the server-first-message carries h=, the hash of the mechanisms and
+//     channel-binding types advertised on this stream, which the client proof then covers.
 //   * Syntax errors -> malformed-request; invalid base64 in c= or p= ->
 //     incorrect-encoding; wrong channel binding, nonce or proof, unknown user
 //     -> not-authorized, only after the complete final message, with the
@@ -26,7 +24,7 @@
 //   * A username that fails SASLprep (query semantics) or normalizeUsername
 //     is treated exactly like an unknown user.
 
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 import { SaslFailure } from '../core/errors.js';
 import { decodeBase64Strict } from './base64.js';
@@ -56,8 +54,32 @@ const EXTENSION = /^[A-Za-z]=.+$/s;
 interface Gs2Header {
   /** the gs2-header exactly as received, including the trailing comma */
   raw: string;
-  cbindFlag: 'n' | 'y';
+  cbindFlag: 'n' | 'y' | 'p';
+  /** the channel-binding type after "p=" */
+  cbName?: string;
   authzid?: string;
+}
+
+export type ScramServerMechanismName = ScramMechanismName | 'SCRAM-SHA-1-PLUS' | 'SCRAM-SHA-256-PLUS';
+
+export function isScramServerMechanismName(name: string): name is ScramServerMechanismName {
+  return isScramMechanismName(name) || name === 'SCRAM-SHA-1-PLUS' || name === 'SCRAM-SHA-256-PLUS';
+}
+
+/**
+ * XEP-0474 §5.1: the hash, with the mechanism's own hash function, of the advertised
+ * mechanisms sorted and joined by U+001E, then (when channel bindings were advertised with
+ * XEP-0440) U+001F and the sorted channel-binding types joined by U+001E; base64.
+ */
+export function downgradeProtectionHash(
+  mechanism: ScramMechanismName,
+  mechanisms: readonly string[],
+  channelBindings: readonly string[] | null,
+): string {
+  const octetOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+  let text = [...mechanisms].sort(octetOrder).join('\u001e');
+  if (channelBindings) text += '\u001f' + [...channelBindings].sort(octetOrder).join('\u001e');
+  return createHash(SCRAM_HASHES[mechanism].digest).update(text, 'utf8').digest('base64');
 }
 
 interface ClientFirst {
@@ -115,11 +137,13 @@ function parseGs2Header(message: string): Gs2Header {
   if (second < 0) throw malformed('bad GS2 header');
   const flag = message.slice(0, first);
   const authzPart = message.slice(first + 1, second);
-  let cbindFlag: 'n' | 'y';
+  let cbindFlag: 'n' | 'y' | 'p';
+  let cbName: string | undefined;
   if (flag === 'n' || flag === 'y') {
     cbindFlag = flag;
   } else if (flag.startsWith('p=') && CB_NAME.test(flag.slice(2))) {
-    throw malformed('channel binding is not supported with this mechanism');
+    cbindFlag = 'p';
+    cbName = flag.slice(2);
   } else {
     throw malformed('bad gs2-cbind-flag');
   }
@@ -128,7 +152,7 @@ function parseGs2Header(message: string): Gs2Header {
     if (!authzPart.startsWith('a=')) throw malformed('bad authzid in GS2 header');
     authzid = decodeSaslname(authzPart.slice(2));
   }
-  return { raw: message.slice(0, second + 1), cbindFlag, authzid };
+  return { raw: message.slice(0, second + 1), cbindFlag, ...(cbName !== undefined ? { cbName } : {}), authzid };
 }
 
 function checkExtensions(attrs: string[]): void {
@@ -183,15 +207,37 @@ function xor(a: Buffer, b: Buffer): Buffer {
 }
 
 class ScramServer extends StepMachine {
-  readonly name: ScramMechanismName;
+  readonly name: ScramServerMechanismName;
+  /** The hash family, and the credential this mechanism checks. */
+  private readonly hash: ScramMechanismName;
+  private readonly plus: boolean;
   private readonly options: SaslServerOptions;
   private phase: 'initial' | 'client-first' | 'client-final' = 'initial';
   private exchange: Exchange | null = null;
 
-  constructor(mechanism: ScramMechanismName, options: SaslServerOptions) {
+  constructor(mechanism: ScramServerMechanismName, options: SaslServerOptions) {
     super();
     this.name = mechanism;
+    this.plus = mechanism.endsWith('-PLUS');
+    this.hash = (this.plus ? mechanism.slice(0, -'-PLUS'.length) : mechanism) as ScramMechanismName;
     this.options = options;
+  }
+
+  /** RFC 5802 §6: the gs2-cbind-flag this mechanism accepts on this connection. */
+  private checkChannelBindingFlag(gs2: Gs2Header): void {
+    const binding = this.options.channelBinding ?? null;
+    if (this.plus) {
+      if (gs2.cbindFlag !== 'p') throw malformed(`${this.name} needs channel binding (p=<type>)`);
+      if (!binding || !(binding.types as readonly string[]).includes(gs2.cbName!) || !binding.data(gs2.cbName!)) {
+        throw new SaslFailure('not-authorized', `channel binding type ${gs2.cbName} is not available on this connection`);
+      }
+      return;
+    }
+    if (gs2.cbindFlag === 'p') throw malformed('channel binding needs a -PLUS mechanism');
+    if (gs2.cbindFlag === 'y' && binding && binding.types.length > 0) {
+      // The client can bind and believes we cannot, yet we offered it: someone removed it.
+      throw new SaslFailure('not-authorized', 'channel binding was offered; the mechanism list was tampered with');
+    }
   }
 
   protected async handle(response: Buffer | null): Promise<SaslStepResult> {
@@ -225,7 +271,8 @@ class ScramServer extends StepMachine {
   private async clientFirst(data: Buffer): Promise<SaslStepResult> {
     const message = decodeMessage(data);
     const first = parseClientFirst(message);
-    const mechanism = this.name;
+    this.checkChannelBindingFlag(first.gs2);
+    const mechanism = this.hash;
     const { length } = SCRAM_HASHES[mechanism];
 
     const prepared = trySaslprep(first.username, { allowUnassigned: true });
@@ -256,7 +303,9 @@ class ScramServer extends StepMachine {
     const salt = credential?.salt ?? fakeSalt(this.options.serverSecret, mechanism, normalized ?? username ?? first.username);
     const iterations = credential?.iterations ?? this.options.iterations;
     const nonce = first.clientNonce + this.serverNonce();
-    const serverFirst = `r=${nonce},s=${salt.toString('base64')},i=${iterations}`;
+    const advertised = this.options.advertised;
+    const ssdp = advertised ? `,h=${downgradeProtectionHash(mechanism, advertised.mechanisms, advertised.channelBindings)}` : '';
+    const serverFirst = `r=${nonce},s=${salt.toString('base64')},i=${iterations}${ssdp}`;
 
     this.exchange = {
       gs2: first.gs2,
@@ -271,9 +320,11 @@ class ScramServer extends StepMachine {
     return { challenge: Buffer.from(serverFirst, 'utf8') };
   }
 
-  /** The c= content we expect: the gs2-header (+ channel-binding data for -PLUS, later). */
+  /** The c= content we expect: the gs2-header, then the channel-binding data for -PLUS. */
   private expectedCbind(gs2: Gs2Header): Buffer {
-    return Buffer.from(gs2.raw, 'utf8');
+    const header = Buffer.from(gs2.raw, 'utf8');
+    if (gs2.cbindFlag !== 'p') return header;
+    return Buffer.concat([header, this.options.channelBinding!.data(gs2.cbName!)!]);
   }
 
   private async clientFinal(data: Buffer): Promise<SaslStepResult> {
@@ -281,7 +332,7 @@ class ScramServer extends StepMachine {
     if (ex === null) throw malformed('no exchange in progress');
     const message = decodeMessage(data);
     const final = parseClientFinal(message);
-    const mechanism = this.name;
+    const mechanism = this.hash;
     const { length } = SCRAM_HASHES[mechanism];
 
     const authMessage = Buffer.from(`${ex.clientFirstBare},${ex.serverFirst},${final.withoutProof}`, 'utf8');
@@ -311,8 +362,8 @@ class ScramServer extends StepMachine {
   }
 }
 
-export function createScramServer(mechanism: ScramMechanismName, options: SaslServerOptions): SaslServerMechanism {
-  if (!isScramMechanismName(mechanism)) throw new TypeError(`unknown SCRAM mechanism: ${String(mechanism)}`);
+export function createScramServer(mechanism: ScramServerMechanismName, options: SaslServerOptions): SaslServerMechanism {
+  if (!isScramServerMechanismName(mechanism)) throw new TypeError(`unknown SCRAM mechanism: ${String(mechanism)}`);
   validateOptions(options);
   return new ScramServer(mechanism, options);
 }

@@ -5,7 +5,7 @@ import { StreamError } from '../core/errors.js';
 import { Jid, tryParseJid } from '../core/jid.js';
 import type { ServerEvents } from '../core/events.js';
 import type { HookBus } from '../core/hooks.js';
-import type { SessionRegistry } from '../core/sessions.js';
+import type { ClientSession, SessionRegistry } from '../core/sessions.js';
 import { deriveAllCredentials } from '../sasl/credentials.js';
 import { trySaslprep } from '../sasl/saslprep.js';
 import type { AccountRecord, Stores } from '../storage/index.js';
@@ -30,6 +30,8 @@ export interface AccountDetails {
   sessions: number;
   rosterItems: number;
   offlineMessages: number;
+  /** When the account was disabled, or null. */
+  disabledAt: string | null;
 }
 
 export class AccountService {
@@ -94,6 +96,7 @@ export class AccountService {
       sessions: this.sessions?.ofAccount(jid.bareString()).length ?? 0,
       rosterItems,
       offlineMessages,
+      disabledAt: record.disabledAt?.toISOString() ?? null,
     };
   }
 
@@ -106,12 +109,17 @@ export class AccountService {
     return { jid: jid.toString() };
   }
 
-  async remove(jidInput: unknown): Promise<{ jid: string; sessionsClosed: number }> {
+  /**
+   * `farewell` runs for each of the account's sessions once the account is gone, just before
+   * that session is closed (XEP-0077 §3.2: the user who cancelled hears the reply first).
+   */
+  async remove(jidInput: unknown, farewell?: (session: ClientSession) => void): Promise<{ jid: string; sessionsClosed: number }> {
     const jid = this.parseAccountJid(jidInput);
     const removed = await this.stores.accounts.delete(jid.local, jid.domain);
     if (!removed) throw new ServiceError('not-found', `${jid.toString()} does not exist`, 'jid');
     let sessionsClosed = 0;
     for (const session of this.sessions?.ofAccount(jid.bareString()) ?? []) {
+      farewell?.(session);
       session.close(new StreamError('not-authorized', 'the account was deleted'));
       sessionsClosed++;
     }
@@ -119,12 +127,40 @@ export class AccountService {
     return { jid: jid.toString(), sessionsClosed };
   }
 
-  async setPassword(jidInput: unknown, passwordInput: unknown): Promise<{ jid: string }> {
+  async setPassword(jidInput: unknown, passwordInput: unknown): Promise<{ jid: string; tokensRevoked: number }> {
     const jid = this.parseAccountJid(jidInput);
     const password = this.checkPassword(passwordInput);
     const credentials = await deriveAllCredentials(password, this.config.auth.scramIterations);
     const updated = await this.stores.accounts.setCredentials(jid.local, jid.domain, credentials);
     if (!updated) throw new ServiceError('not-found', `${jid.toString()} does not exist`, 'jid');
+    // XEP-0484: tokens were issued against the old password; every client signs in anew.
+    const tokensRevoked = await this.stores.fastTokens.removeAccount(jid.local, jid.domain);
+    return { jid: jid.toString(), tokensRevoked };
+  }
+
+  /**
+   * Keeps the account and everything it owns, but it cannot log in (SASL account-disabled):
+   * its sessions end, hibernated ones included, and its FAST tokens are revoked.
+   */
+  async disable(jidInput: unknown): Promise<{ jid: string; sessionsClosed: number; tokensRevoked: number }> {
+    const jid = this.parseAccountJid(jidInput);
+    if (!(await this.stores.accounts.setDisabled(jid.local, jid.domain, true))) {
+      throw new ServiceError('not-found', `${jid.toString()} does not exist`, 'jid');
+    }
+    const tokensRevoked = await this.stores.fastTokens.removeAccount(jid.local, jid.domain);
+    let sessionsClosed = 0;
+    for (const session of this.sessions?.ofAccount(jid.bareString()) ?? []) {
+      session.close(new StreamError('not-authorized', 'the account was disabled'));
+      sessionsClosed++;
+    }
+    return { jid: jid.toString(), sessionsClosed, tokensRevoked };
+  }
+
+  async enable(jidInput: unknown): Promise<{ jid: string }> {
+    const jid = this.parseAccountJid(jidInput);
+    if (!(await this.stores.accounts.setDisabled(jid.local, jid.domain, false))) {
+      throw new ServiceError('not-found', `${jid.toString()} does not exist`, 'jid');
+    }
     return { jid: jid.toString() };
   }
 

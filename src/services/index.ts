@@ -18,6 +18,7 @@ import type { MucService } from './muc/service.js';
 import { SessionService } from './sessions.js';
 import { StatsService, type ClusterStatsSource, type FederationCounts } from './stats.js';
 import { TokenService } from './tokens.js';
+import { InviteService } from './invites.js';
 
 /** What works on the database alone (the server stopped). */
 export interface DatabaseServices {
@@ -27,6 +28,8 @@ export interface DatabaseServices {
   readonly archive: ArchiveService;
   /** Group-chat rooms (XEP-0045): on the database alone, or through the running server's rooms. */
   readonly rooms: RoomService;
+  /** XEP-0401 invitations: mint, list, revoke. */
+  readonly invites: InviteService;
 }
 
 /** Everything, with the live server behind it. */
@@ -48,6 +51,7 @@ export function createDatabaseServices(stores: Stores, config: Config): Database
     rosters: new RosterAdminService(rosters, accounts),
     archive: new ArchiveService(stores.archive, accounts),
     rooms: new StoredRoomService({ config, store: stores.muc }),
+    invites: new InviteService(stores, config, accounts),
   };
 }
 
@@ -80,6 +84,7 @@ export function createAdminServices(server: LiveServer): AdminServices {
     offline: new OfflineService(server.stores.offline, accounts),
     archive: new ArchiveService(server.stores.archive, accounts),
     rooms: new LiveRoomService({ config, store: server.stores.muc }, server.muc, server.log),
+    invites: new InviteService(server.stores, config, accounts),
     stats: new StatsService({
       version: server.version,
       startedAt: server.startedAt,

@@ -11,6 +11,13 @@ export interface AccountRecord {
   username: string;
   domain: string;
   createdAt: Date;
+  /** When the account was disabled (it cannot log in), or null. */
+  disabledAt: Date | null;
+}
+
+/** A SCRAM credential as stored, with whether its account may log in. */
+export interface StoredCredential extends ScramCredential {
+  accountDisabled: boolean;
 }
 
 export interface NewAccount {
@@ -37,7 +44,9 @@ export interface AccountStore {
   delete(username: string, domain: string): Promise<boolean>;
   /** Replaces all credentials; false when there is no such account. */
   setCredentials(username: string, domain: string, credentials: ScramCredential[]): Promise<boolean>;
-  getCredential(username: string, domain: string, mechanism: ScramMechanismName): Promise<ScramCredential | null>;
+  getCredential(username: string, domain: string, mechanism: ScramMechanismName): Promise<StoredCredential | null>;
+  /** Disables (true) or enables the account; false when there is no such account. */
+  setDisabled(username: string, domain: string, disabled: boolean): Promise<boolean>;
   exists(username: string, domain: string): Promise<boolean>;
   get(username: string, domain: string): Promise<AccountRecord | null>;
   /** Ordered by (domain, username), bytewise. */
@@ -61,10 +70,10 @@ const CREDENTIAL_ROWS_PER_INSERT = 2000;
  * multi-statement operations join it instead of opening their own.
  */
 export function createAccountStore(db: Kysely<Tables>): AccountStore {
-  const credentialLoader = new BatchLoader<CredentialKey, ScramCredential | null>(
+  const credentialLoader = new BatchLoader<CredentialKey, StoredCredential | null>(
     (k) => `${k.mechanism}\u0000${k.domain}\u0000${k.username}`,
     async (keys) => {
-      const found = new Map<string, ScramCredential | null>();
+      const found = new Map<string, StoredCredential | null>();
       // Group by (domain, mechanism): in practice one group, one query.
       const groups = new Map<string, CredentialKey[]>();
       for (const key of keys) appendTo(groups, `${key.mechanism}\u0000${key.domain}`, key);
@@ -72,13 +81,16 @@ export function createAccountStore(db: Kysely<Tables>): AccountStore {
         [...groups.values()].map(async (group) => {
           const { domain, mechanism } = group[0]!;
           const rows = await db
-            .selectFrom('scram_credentials')
-            .select(['username', 'mechanism', 'salt', 'iterations', 'stored_key', 'server_key'])
-            .where('domain', '=', domain)
-            .where('mechanism', '=', mechanism)
-            .where('username', 'in', group.map((k) => k.username))
+            .selectFrom('scram_credentials as c')
+            .innerJoin('accounts as a', (join) => join.onRef('a.domain', '=', 'c.domain').onRef('a.username', '=', 'c.username'))
+            .select(['c.username', 'c.mechanism', 'c.salt', 'c.iterations', 'c.stored_key', 'c.server_key', 'a.disabled_at'])
+            .where('c.domain', '=', domain)
+            .where('c.mechanism', '=', mechanism)
+            .where('c.username', 'in', group.map((k) => k.username))
             .execute();
-          for (const row of rows) found.set(`${mechanism}\u0000${domain}\u0000${row.username}`, toCredential(row));
+          for (const row of rows) {
+            found.set(`${mechanism}\u0000${domain}\u0000${row.username}`, { ...toCredential(row), accountDisabled: row.disabled_at !== null });
+          }
         }),
       );
       return found;
@@ -166,6 +178,19 @@ export function createAccountStore(db: Kysely<Tables>): AccountStore {
       });
     },
 
+    async setDisabled(username, domain, disabled) {
+      const result = await db
+        .updateTable('accounts')
+        .set({ disabled_at: disabled ? new Date() : null })
+        .where('domain', '=', domain)
+        .where('username', '=', username)
+        // Disabling twice keeps the first date.
+        .$if(disabled, (qb) => qb.where('disabled_at', 'is', null))
+        .executeTakeFirst();
+      if (result.numUpdatedRows > 0n) return true;
+      return disabled ? this.exists(username, domain) : false;
+    },
+
     getCredential(username, domain, mechanism) {
       // Hot path (every login): concurrent lookups share one indexed query.
       return credentialLoader.load({ username, domain, mechanism });
@@ -184,17 +209,17 @@ export function createAccountStore(db: Kysely<Tables>): AccountStore {
     async get(username, domain) {
       const row = await db
         .selectFrom('accounts')
-        .select(['domain', 'username', 'created_at'])
+        .select(['domain', 'username', 'created_at', 'disabled_at'])
         .where('domain', '=', domain)
         .where('username', '=', username)
         .executeTakeFirst();
-      return row ? { username: row.username, domain: row.domain, createdAt: row.created_at } : null;
+      return row ? toRecord(row) : null;
     },
 
     async list({ domain, search, limit, after }) {
       if (!Number.isInteger(limit) || limit < 0) throw new RangeError(`invalid list limit: ${limit}`);
       if (limit === 0) return [];
-      let query = db.selectFrom('accounts').select(['domain', 'username', 'created_at']);
+      let query = db.selectFrom('accounts').select(['domain', 'username', 'created_at', 'disabled_at']);
       if (domain !== undefined) query = query.where('domain', '=', domain);
       if (search) query = query.where('username', 'ilike', `%${escapeLike(search.toLowerCase())}%`);
       if (after) {
@@ -203,7 +228,7 @@ export function createAccountStore(db: Kysely<Tables>): AccountStore {
         );
       }
       const rows = await query.orderBy('domain').orderBy('username').limit(limit).execute();
-      return rows.map((row) => ({ username: row.username, domain: row.domain, createdAt: row.created_at }));
+      return rows.map(toRecord);
     },
 
     async count(domain) {
@@ -245,6 +270,10 @@ function credentialRows(account: NewAccount): NewScramCredentialRow[] {
       server_key: credential.serverKey,
     };
   });
+}
+
+function toRecord(row: { domain: string; username: string; created_at: Date; disabled_at: Date | null }): AccountRecord {
+  return { username: row.username, domain: row.domain, createdAt: row.created_at, disabledAt: row.disabled_at };
 }
 
 function toCredential(row: Omit<ScramCredentialRow, 'domain' | 'username'>): ScramCredential {

@@ -2,11 +2,11 @@
 // only this process can write (embedded PGlite allows one process per data directory), so
 // the cache is exactly as fresh as the database. Every login needs a credential; on PGlite
 // a query costs CPU on the server's own thread.
-import type { ScramCredential, ScramMechanismName } from '../sasl/credentials.js';
-import type { AccountStore } from './accounts.js';
+import type { ScramMechanismName } from '../sasl/credentials.js';
+import type { AccountStore, StoredCredential } from './accounts.js';
 
 export function withCredentialCache(store: AccountStore, maxEntries = 50_000): AccountStore {
-  const cache = new Map<string, ScramCredential>();
+  const cache = new Map<string, StoredCredential>();
   /** Bumped by every write; a read that overlapped a write does not fill the cache. */
   let writes = 0;
   const key = (username: string, domain: string, mechanism: ScramMechanismName) => `${mechanism}\u0000${domain}\u0000${username}`;
@@ -39,6 +39,14 @@ export function withCredentialCache(store: AccountStore, maxEntries = 50_000): A
       forget(username, domain);
       try {
         return await store.delete(username, domain);
+      } finally {
+        forget(username, domain);
+      }
+    },
+    async setDisabled(username, domain, disabled) {
+      forget(username, domain);
+      try {
+        return await store.setDisabled(username, domain, disabled);
       } finally {
         forget(username, domain);
       }

@@ -17,6 +17,10 @@ import { createVcardStore, type VcardStore } from './vcards.js';
 import { createEntityCapsStore, type EntityCapsStore } from './entity-caps.js';
 import { createPubsubStore, type PubsubStore } from './pubsub.js';
 import { createMucStore, type MucStore } from './muc.js';
+import { createInviteStore, type InviteStore } from './invites.js';
+import { createServerAdminStore, type ServerAdminStore } from './server-admins.js';
+import { createTombstoneStore, type TombstoneStore } from './account-tombstones.js';
+import { createFastTokenStore, type FastTokenStore } from './fast-tokens.js';
 
 export interface Stores {
   accounts: AccountStore;
@@ -32,8 +36,16 @@ export interface Stores {
   entityCaps: EntityCapsStore;
   pubsub: PubsubStore;
   muc: MucStore;
+  /** XEP-0484 FAST tokens, sealed. */
+  fastTokens: FastTokenStore;
   /** Group-chat rooms' archives (XEP-0313 on a room's JID): the user archive's store over muc_archive_messages. */
   roomArchive: ArchiveStore;
+  /** XEP-0401 invitations (digests of their tokens). */
+  invites: InviteStore;
+  /** Administrators granted in the database, beside config `admins`. */
+  serverAdmins: ServerAdminStore;
+  /** Names of deleted accounts, refused to registration for registration.reuseDelayDays. */
+  tombstones: TombstoneStore;
 }
 
 export function createStores(database: Database): Stores {
@@ -51,12 +63,16 @@ export function createStores(database: Database): Stores {
   const entityCaps = createEntityCapsStore(database.db);
   const pubsub = createPubsubStore(database.db);
   const muc = createMucStore(database.db);
+  const fastTokens = createFastTokenStore(database.db);
   const roomArchive = createArchiveStore(database.db, { owners: 'rooms', maxInFlight: database.kind === 'pglite' ? 1 : 2 });
+  const invites = createInviteStore(database.db);
+  const serverAdmins = createServerAdminStore(database.db);
+  const tombstones = createTombstoneStore(database.db);
   // Embedded PGlite has one writer, this process, so what it remembers of the database is
   // exact. A PostgreSQL server may have other writers (the command line, later other nodes).
-  if (database.kind !== 'pglite') return { accounts, roster, offline, tokens, archive, lastActivity, blocklist, secrets, privateStorage, vcards, entityCaps, pubsub, muc, roomArchive };
+  if (database.kind !== 'pglite') return { accounts, roster, offline, tokens, archive, lastActivity, blocklist, secrets, privateStorage, vcards, entityCaps, pubsub, muc, fastTokens, roomArchive, invites, serverAdmins, tombstones };
   return { accounts: withCredentialCache(accounts), ...withPendingIndex(database.db, roster, offline), tokens, archive: withPrefsIndex(database.db, archive), lastActivity,
-    blocklist: withBlocklistIndex(database.db, blocklist), secrets, privateStorage, vcards, entityCaps, pubsub, muc, roomArchive };
+    blocklist: withBlocklistIndex(database.db, blocklist), secrets, privateStorage, vcards, entityCaps, pubsub, muc, fastTokens, roomArchive, invites, serverAdmins, tombstones };
 }
 
 export { openDatabase, migrateToLatest, type Database, type DatabaseOptions, type StorageLogger } from './database.js';
@@ -73,4 +89,8 @@ export type { VcardStore } from './vcards.js';
 export type { EntityCapsStore } from './entity-caps.js';
 export type { MucStore, MucRoomRecord, MucAffiliationRecord, MucSubjectRecord, MucRoomSummary, StoredAffiliation } from './muc.js';
 export type { PubsubStore, PubsubNodeRecord, PubsubItemRecord, PubsubAffiliationRecord, PublishOutcome } from './pubsub.js';
+export type { FastTokenStore, StoredFastToken, FastTokenSlot } from './fast-tokens.js';
+export type { InviteStore, InviteRecord, NewInvite } from './invites.js';
+export type { ServerAdminStore } from './server-admins.js';
+export type { TombstoneStore } from './account-tombstones.js';
 export type { Tables } from './tables.js';

@@ -26,6 +26,8 @@ export interface AccountsTable {
   domain: string;
   username: string;
   created_at: CreatedAt;
+  /** Set while the account is disabled (schema/0013): it cannot log in. */
+  disabled_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 export type AccountRow = Selectable<AccountsTable>;
 export type NewAccountRow = Insertable<AccountsTable>;
@@ -42,6 +44,19 @@ export interface ScramCredentialsTable {
 export type ScramCredentialRow = Selectable<ScramCredentialsTable>;
 export type NewScramCredentialRow = Insertable<ScramCredentialsTable>;
 export type ScramCredentialUpdate = Updateable<ScramCredentialsTable>;
+
+/** XEP-0484 FAST tokens, per account and client, sealed (schema/0013). */
+export interface FastTokensTable {
+  domain: string;
+  username: string;
+  client_id: Bytea;
+  slot: 'current' | 'new';
+  mechanism: string;
+  sealed_token: Bytea;
+  issued_at: ColumnType<Date, Date | undefined, Date>;
+  expires_at: Date;
+}
+export type FastTokenRow = Selectable<FastTokensTable>;
 
 export interface RosterVersionsTable {
   domain: string;
@@ -209,9 +224,37 @@ export interface MucAffiliationsTable {
   reason: ColumnType<string, string | undefined, string>;
 }
 
+/** XEP-0401 invitations (schema/0014): the token only as its SHA-256 digest. */
+export interface InvitesTable {
+  id: ColumnType<Int8Value, never, never>;
+  token_sha256: Bytea;
+  domain: string;
+  username: string | null;
+  contact_username: string | null;
+  grants_admin: ColumnType<boolean, boolean | undefined, boolean>;
+  created_at: CreatedAt;
+  expires_at: Date;
+}
+export type InviteRow = Selectable<InvitesTable>;
+
+/** Administrators granted in the database (schema/0014), beside config `admins`. */
+export interface ServerAdminsTable {
+  domain: string;
+  username: string;
+  granted_at: CreatedAt;
+}
+
+/** Names of deleted accounts, written by a trigger on accounts (schema/0014). */
+export interface AccountTombstonesTable {
+  domain: string;
+  username: string;
+  deleted_at: CreatedAt;
+}
+
 export interface Tables {
   accounts: AccountsTable;
   scram_credentials: ScramCredentialsTable;
+  fast_tokens: FastTokensTable;
   roster_versions: RosterVersionsTable;
   roster_items: RosterItemsTable;
   subscription_requests: SubscriptionRequestsTable;
@@ -231,4 +274,7 @@ export interface Tables {
   muc_rooms: MucRoomsTable;
   muc_affiliations: MucAffiliationsTable;
   muc_archive_messages: ArchiveMessagesTable;
+  invites: InvitesTable;
+  server_admins: ServerAdminsTable;
+  account_tombstones: AccountTombstonesTable;
 }

@@ -213,6 +213,8 @@ describe('admin HTTP API', function () {
         ['GET', `/api/v1/accounts/${ghost}`],
         ['DELETE', `/api/v1/accounts/${ghost}`],
         ['PUT', `/api/v1/accounts/${ghost}/password`, { password: 'x' }],
+        ['POST', `/api/v1/accounts/${ghost}/disable`],
+        ['POST', `/api/v1/accounts/${ghost}/enable`],
         ['GET', `/api/v1/accounts/${ghost}/sessions`],
         ['DELETE', `/api/v1/accounts/${ghost}/sessions`],
         ['DELETE', `/api/v1/accounts/${ghost}/sessions/phone`],
@@ -232,7 +234,7 @@ describe('admin HTTP API', function () {
       const { local, jid } = await account('pw');
       const changed = await api.put(`/api/v1/accounts/${seg(jid)}/password`, { password: 'brand-new' });
       expect(changed.status).to.equal(200);
-      expect(changed.body).to.deep.equal({ jid });
+      expect(changed.body).to.deep.equal({ jid, tokensRevoked: 0 });
       const client = await login(local, 'r', { password: 'brand-new' });
       expect(client.jid!.bare().toString()).to.equal(jid);
       let refused = false;
@@ -242,6 +244,32 @@ describe('admin HTTP API', function () {
         refused = true;
       }
       expect(refused, 'the old password is refused').to.equal(true);
+    });
+
+    it('disables an account: its session ends, it cannot log in, and it keeps its data; enabling lets it in again', async function () {
+      const { local, jid } = await account('off');
+      const client = await login(local, 'r');
+      const ended = nextStreamError(client);
+      const disabled = await api.post(`/api/v1/accounts/${seg(jid)}/disable`, {});
+      expect(disabled.status).to.equal(200);
+      expect(disabled.body).to.deep.equal({ jid, sessionsClosed: 1, tokensRevoked: 0 });
+      expect(await ended).to.equal('not-authorized');
+      const details = await api.get(`/api/v1/accounts/${seg(jid)}`);
+      expect(details.body.disabledAt).to.be.a('string');
+      let refusal = '';
+      try {
+        await login(local, 'r2');
+      } catch (err) {
+        refusal = String((err as { condition?: string }).condition ?? err);
+      }
+      expect(refusal).to.equal('account-disabled');
+      // Disabling twice is no error; without a token, no one may.
+      expect((await api.post(`/api/v1/accounts/${seg(jid)}/disable`, {})).status).to.equal(200);
+      expect((await api.request('POST', `/api/v1/accounts/${seg(jid)}/enable`, { token: null })).status).to.equal(401);
+      expect((await api.post(`/api/v1/accounts/${seg(jid)}/enable`, {})).body).to.deep.equal({ jid });
+      expect((await api.get(`/api/v1/accounts/${seg(jid)}`)).body.disabledAt).to.equal(null);
+      const back = await login(local, 'r3');
+      expect(back.jid!.bare().toString()).to.equal(jid);
     });
 
     it('deletes an account with its roster and offline queue, ending its sessions with a stream error', async function () {
@@ -506,10 +534,11 @@ describe('admin HTTP API', function () {
   });
 
   // Last (mocha runs nested suites in order): every endpoint the document names answered
-  // with success somewhere above (the rooms' in test/admin/rooms.test.ts).
+  // with success somewhere above (the rooms' in test/admin/rooms.test.ts, the invitations' in
+  // test/registration/invites-admin.test.ts).
   describe('coverage', function () {
     it('exercised every documented operation with success', function () {
-      const documented = api.operations().map(({ method, template }) => `${method} ${template}`).filter((op) => !op.includes(' /api/v1/rooms'));
+      const documented = api.operations().map(({ method, template }) => `${method} ${template}`).filter((op) => !op.includes(' /api/v1/rooms') && !op.includes(' /api/v1/invites'));
       expect(documented.filter((op) => !api.succeeded.has(op))).to.deep.equal([]);
     });
   });

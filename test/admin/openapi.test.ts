@@ -66,6 +66,8 @@ describe('admin API OpenAPI document', function () {
         'get /api/v1/accounts/:jid',
         'delete /api/v1/accounts/:jid',
         'put /api/v1/accounts/:jid/password',
+        'post /api/v1/accounts/:jid/disable',
+        'post /api/v1/accounts/:jid/enable',
         'get /api/v1/sessions',
         'get /api/v1/accounts/:jid/sessions',
         'delete /api/v1/accounts/:jid/sessions',
@@ -85,6 +87,10 @@ describe('admin API OpenAPI document', function () {
         'delete /api/v1/rooms/:jid',
         'get /api/v1/rooms/:jid/affiliations',
         'put /api/v1/rooms/:jid/affiliations/:memberJid',
+        'get /api/v1/invites',
+        'post /api/v1/invites',
+        'delete /api/v1/invites/:id',
+        'post /api/v1/invites/revoke',
       ].sort(),
     );
   });

@@ -1,5 +1,6 @@
 // A raw TCP connection for edge-case tests: send exact bytes, read exactly what comes back.
 import net from 'node:net';
+import tls from 'node:tls';
 import { withTimeout } from './xmpp-client.js';
 
 export class RawConnection {
@@ -8,7 +9,7 @@ export class RawConnection {
   private readonly waiters: Array<() => void> = [];
   readonly closed: Promise<void>;
 
-  private constructor(private readonly socket: net.Socket) {
+  private constructor(readonly socket: net.Socket) {
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
       this.text += chunk;
@@ -29,6 +30,20 @@ export class RawConnection {
       const socket = net.connect({ host, port }, () => resolve(new RawConnection(socket)));
       socket.once('error', reject);
     });
+  }
+
+  /** Direct TLS (XEP-0368) with SNI of `servername`, checked against the test CA. */
+  static openTls(host: string, port: number, servername: string, options: tls.ConnectionOptions = {}): Promise<RawConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = tls.connect({ host, port, servername, ...options }, () => resolve(new RawConnection(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  /** The TLS socket of a connection made with openTls. */
+  get tlsSocket(): tls.TLSSocket {
+    if (!(this.socket instanceof tls.TLSSocket)) throw new Error('not a TLS connection');
+    return this.socket;
   }
 
   private notify(): void {

@@ -14,8 +14,10 @@ export interface ScramClientOptions {
   nonce?: string;
   /** authorization identity to put in the GS2 header */
   authzid?: string;
-  /** gs2-cbind-flag; default "n" */
-  cbindFlag?: 'n' | 'y';
+  /** gs2-cbind-flag; default "n"; "p=<type>" binds to the channel (then give channelBindingData) */
+  cbindFlag?: 'n' | 'y' | `p=${string}`;
+  /** RFC 5802 §6: the channel-binding data appended to the GS2 header in c= (with "p=") */
+  channelBindingData?: Buffer;
   /**
    * Shared cache of SaltedPassword values, so a benchmark client can skip
    * PBKDF2 on repeated logins.  Keyed by hash, password, salt and iteration count.
@@ -47,6 +49,8 @@ export class ScramClient {
   readonly gs2Header: string;
   private clientFirstBare = '';
   private expectedServerSignature: Buffer | null = null;
+  /** The attributes of the last server-first-message (XEP-0474 h= among them). */
+  serverFirstAttributes = new Map<string, string>();
 
   constructor(hash: ScramClientHash, username: string, password: string, options: ScramClientOptions = {}) {
     this.hash = hash;
@@ -72,6 +76,7 @@ export class ScramClient {
       if (eq !== 1) throw new Error(`bad server-first attribute: ${part}`);
       attrs.set(part[0], part.slice(2));
     }
+    this.serverFirstAttributes = attrs;
     const nonce = attrs.get('r');
     const saltB64 = attrs.get('s');
     const iterText = attrs.get('i');
@@ -99,7 +104,8 @@ export class ScramClient {
 
     const cbHeader = this.options.channelBindingOverride ?? this.gs2Header;
     const finalNonce = this.options.finalNonceOverride ? this.options.finalNonceOverride(nonce) : nonce;
-    const withoutProof = `c=${Buffer.from(cbHeader, 'utf8').toString('base64')},r=${finalNonce}`;
+    const cbInput = Buffer.concat([Buffer.from(cbHeader, 'utf8'), this.options.channelBindingData ?? Buffer.alloc(0)]);
+    const withoutProof = `c=${cbInput.toString('base64')},r=${finalNonce}`;
     const authMessage = `${this.clientFirstBare},${serverFirst},${withoutProof}`;
     const clientSignature = hmac(storedKey, authMessage);
     const proof = Buffer.alloc(clientKey.length);

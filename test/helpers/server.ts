@@ -50,6 +50,8 @@ export interface TestServerOptions {
   dnsServers?: string[];
   /** A database shared with other servers (cluster nodes); the caller closes it. */
   database?: Database;
+  /** A data directory kept across a restart (its server secret); the caller removes it. */
+  dataDir?: string;
 }
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'tls');
@@ -61,12 +63,12 @@ function httpBase(server: RunningServer): string {
 
 export async function startTestServer(options: TestServerOptions): Promise<TestServer> {
   const domain = options.domain ?? 'hearth.example';
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'hearth-test-'));
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'hearth-test-')));
   const domains = [domain, ...(options.extraDomains ?? [])];
   let certificates: string | null = null;
   if (options.testCa ?? true) {
     certificates = path.join(dataDir, 'test-certs');
-    await mkdir(certificates);
+    await mkdir(certificates, { recursive: true });
     for (const d of domains) {
       await copyFile(path.join(FIXTURES, 'hearth.example.crt'), path.join(certificates, `${d}.crt`));
       await copyFile(path.join(FIXTURES, 'hearth.example.key'), path.join(certificates, `${d}.key`));
@@ -119,7 +121,7 @@ export async function startTestServer(options: TestServerOptions): Promise<TestS
         await isolated.dispose();
         isolated = null;
       }
-      await rm(dataDir, { recursive: true, force: true });
+      if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

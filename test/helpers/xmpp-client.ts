@@ -15,6 +15,24 @@ export interface ConnectOptions {
   mechanism?: 'SCRAM-SHA-1' | 'PLAIN';
   /** Sees every top-level element from the server, stream features included, from the start. */
   onElement?: (element: Element) => void;
+  /**
+   * Sign in with SASL2 and Bind 2 (XEP-0388/0386), as today's clients do, or like an older
+   * client (RFC 6120 SASL and binding). Bind 2 makes the resource "<tag>/<id>", so by default a
+   * test that asks for an exact resource signs in the older way, and any other with SASL2.
+   */
+  sasl2?: boolean;
+}
+
+/** Hides SASL2 from @xmpp/client (it prefers SASL2 whenever the server offers it). */
+function withoutSasl2(xmpp: Client): void {
+  const entity = xmpp as unknown as { _onElement(element: Element): void };
+  const original = entity._onElement;
+  entity._onElement = function (this: unknown, element: Element) {
+    if (element.is('features', 'http://etherx.jabber.org/streams')) {
+      element.children = element.children.filter((child) => typeof child === 'string' || !child.is('authentication', 'urn:xmpp:sasl:2'));
+    }
+    original.call(this, element);
+  };
 }
 
 /** Logs in and resolves once the resource is bound. */
@@ -42,6 +60,7 @@ export async function connect(server: TestServer, username: string, password: st
     },
   });
   xmpp.reconnect.stop();
+  if (!(options.sasl2 ?? options.resource === undefined)) withoutSasl2(xmpp);
   if (options.onElement) xmpp.on('element', options.onElement);
   // Errors surface through start(); keep the emitter from throwing unhandled ones.
   xmpp.on('error', () => undefined);

@@ -139,7 +139,9 @@ describe('XEP-0352 client state indication', function () {
     try {
       raw.send(streamHeader(ts.domain));
       const before = await raw.waitFor(/<stream:features>.*?<\/stream:features>/);
-      expect(before).to.not.match(/urn:xmpp:csi:0/);
+      // Only named among what Bind 2 can enable inline (XEP-0386), not offered as a feature.
+      expect(before).to.not.match(/<csi xmlns=(['"])urn:xmpp:csi:0/);
+      expect(before).to.match(/<feature var=(['"])urn:xmpp:csi:0\1\/>/);
       raw.send(plainAuth('rawcsi', PASSWORD));
       await raw.waitFor(/<success /);
       raw.send(streamHeader(ts.domain));

@@ -453,7 +453,8 @@ describe('SCRAM server', () => {
       expect(createSaslServer('SCRAM-SHA-256', opts)!.name).to.equal('SCRAM-SHA-256');
       expect(createSaslServer('PLAIN', opts)!.name).to.equal('PLAIN');
       expect(createSaslServer('scram-sha-1', opts)).to.equal(null);
-      expect(createSaslServer('SCRAM-SHA-256-PLUS', opts)).to.equal(null);
+      expect(createSaslServer('SCRAM-SHA-256-PLUS', opts)!.name).to.equal('SCRAM-SHA-256-PLUS');
+      expect(createSaslServer('SCRAM-SHA-512', opts)).to.equal(null);
       expect(createSaslServer('DIGEST-MD5', opts)).to.equal(null);
     });
 

@@ -15,6 +15,11 @@ function credential(mechanism: ScramMechanismName, iterations = 4096): ScramCred
   };
 }
 
+/** What getCredential returns for an account that is not disabled. */
+function asStored(c: ScramCredential): ScramCredential & { accountDisabled: boolean } {
+  return { ...c, accountDisabled: false };
+}
+
 function account(username: string, domain = 'example.org'): NewAccount {
   return { username, domain, credentials: [credential('SCRAM-SHA-1'), credential('SCRAM-SHA-256')] };
 }
@@ -160,7 +165,7 @@ eachBackend('AccountStore', (getDb, backend) => {
       const replacement = credential('SCRAM-SHA-256', 10_000);
       expect(await store().setCredentials('alice', 'example.org', [replacement])).to.equal(true);
       expect(await store().getCredential('alice', 'example.org', 'SCRAM-SHA-1')).to.equal(null);
-      expect(await store().getCredential('alice', 'example.org', 'SCRAM-SHA-256')).to.deep.equal(replacement);
+      expect(await store().getCredential('alice', 'example.org', 'SCRAM-SHA-256')).to.deep.equal(asStored(replacement));
     });
 
     it('can clear all credentials', async () => {
@@ -185,7 +190,7 @@ eachBackend('AccountStore', (getDb, backend) => {
         failed = true;
       }
       expect(failed).to.equal(true);
-      expect(await store().getCredential('alice', 'example.org', 'SCRAM-SHA-1')).to.deep.equal(original.credentials[0]);
+      expect(await store().getCredential('alice', 'example.org', 'SCRAM-SHA-1')).to.deep.equal(asStored(original.credentials[0]));
     });
 
     it('joins a transaction it is given', async () => {
@@ -198,7 +203,7 @@ eachBackend('AccountStore', (getDb, backend) => {
           expect(await inTrx.setCredentials('alice', 'example.org', [replacement])).to.equal(true);
           expect(await inTrx.create(account('bob'))).to.equal(true);
         });
-      expect(await store().getCredential('alice', 'example.org', 'SCRAM-SHA-1')).to.deep.equal(replacement);
+      expect(await store().getCredential('alice', 'example.org', 'SCRAM-SHA-1')).to.deep.equal(asStored(replacement));
       expect(await store().exists('bob', 'example.org')).to.equal(true);
     });
   });
@@ -221,7 +226,7 @@ eachBackend('AccountStore', (getDb, backend) => {
         expect(Buffer.isBuffer(stored![key]), `${key} is a Buffer`).to.equal(true);
         expect(stored![key].equals(exact[key]), `${key} bytes`).to.equal(true);
       }
-      expect(stored).to.deep.equal(exact);
+      expect(stored).to.deep.equal({ ...exact, accountDisabled: false });
     });
 
     it('returns null for an unknown account, domain or mechanism', async () => {
@@ -237,7 +242,20 @@ eachBackend('AccountStore', (getDb, backend) => {
       const results = await Promise.all(
         Array.from({ length: 200 }, () => store().getCredential('alice', 'example.org', 'SCRAM-SHA-1')),
       );
-      for (const result of results) expect(result).to.deep.equal(created.credentials[0]);
+      for (const result of results) expect(result).to.deep.equal(asStored(created.credentials[0]));
+    });
+  });
+
+  describe('setDisabled', () => {
+    it('marks the account so its credential says so, and clears the mark again', async () => {
+      const created = account('alice');
+      await store().create(created);
+      expect(await store().setDisabled('alice', 'example.org', true)).to.equal(true);
+      expect(await store().getCredential('alice', 'example.org', 'SCRAM-SHA-1')).to.deep.equal({ ...created.credentials[0], accountDisabled: true });
+      expect((await store().get('alice', 'example.org'))?.disabledAt).to.be.instanceOf(Date);
+      expect(await store().setDisabled('alice', 'example.org', false)).to.equal(true);
+      expect(await store().getCredential('alice', 'example.org', 'SCRAM-SHA-1')).to.deep.equal(asStored(created.credentials[0]));
+      expect(await store().setDisabled('ghost', 'example.org', true)).to.equal(false);
     });
   });
 

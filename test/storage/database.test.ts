@@ -81,7 +81,7 @@ describe('openDatabase', function () {
         expect(await migrateToLatest(second)).to.deep.equal({ applied: [] });
         const accounts = createAccountStore(second.db);
         expect(await accounts.exists('alice', 'example.org')).to.equal(true);
-        expect(await accounts.getCredential('alice', 'example.org', 'SCRAM-SHA-256')).to.deep.equal(credential);
+        expect(await accounts.getCredential('alice', 'example.org', 'SCRAM-SHA-256')).to.deep.equal({ ...credential, accountDisabled: false });
       } finally {
         await second.close();
       }

@@ -73,15 +73,15 @@ function request(peer: string, headers: Record<string, string> = {}): IncomingMe
 describe('client addresses and origins', function () {
   it('believes X-Forwarded-For only from a trusted proxy, taking the rightmost untrusted hop', function () {
     const addresses = new ClientAddresses(['10.0.0.0/8', '2001:db8::1']);
-    expect(addresses.of(request('198.51.100.7', { 'x-forwarded-for': '203.0.113.1' }))).to.deep.equal({ address: '198.51.100.7', secure: false });
-    expect(addresses.of(request('127.0.0.1'))).to.deep.equal({ address: '127.0.0.1', secure: true });
-    expect(addresses.of(request('::ffff:127.0.0.5'))).to.deep.equal({ address: '127.0.0.5', secure: true });
+    expect(addresses.of(request('198.51.100.7', { 'x-forwarded-for': '203.0.113.1' }))).to.deep.equal({ address: '198.51.100.7', secure: false, tls: null });
+    expect(addresses.of(request('127.0.0.1'))).to.deep.equal({ address: '127.0.0.1', secure: true, tls: null });
+    expect(addresses.of(request('::ffff:127.0.0.5'))).to.deep.equal({ address: '127.0.0.5', secure: true, tls: null });
     // The client may prepend anything; the proxy appends what it saw.
-    expect(addresses.of(request('10.1.2.3', { 'x-forwarded-for': '1.2.3.4, 203.0.113.9' }))).to.deep.equal({ address: '203.0.113.9', secure: true });
+    expect(addresses.of(request('10.1.2.3', { 'x-forwarded-for': '1.2.3.4, 203.0.113.9' }))).to.deep.equal({ address: '203.0.113.9', secure: true, tls: null });
     // Chained trusted proxies are skipped.
-    expect(addresses.of(request('2001:db8::1', { 'x-forwarded-for': '203.0.113.9, 10.9.9.9' }))).to.deep.equal({ address: '203.0.113.9', secure: true });
+    expect(addresses.of(request('2001:db8::1', { 'x-forwarded-for': '203.0.113.9, 10.9.9.9' }))).to.deep.equal({ address: '203.0.113.9', secure: true, tls: null });
     // A trusted proxy that forwarded nothing is the client.
-    expect(addresses.of(request('10.1.2.3'))).to.deep.equal({ address: '10.1.2.3', secure: true });
+    expect(addresses.of(request('10.1.2.3'))).to.deep.equal({ address: '10.1.2.3', secure: true, tls: null });
   });
 
   it('allows served domains on any port, listed origins, loopback same-origin pages and no Origin', function () {

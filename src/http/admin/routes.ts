@@ -8,6 +8,7 @@ import { ServiceError } from '../../services/errors.js';
 import { roomAffiliation, roomCreateInput, roomDestroyInput, roomListInput } from '../../services/room-input.js';
 import { rosterItemInput } from '../../services/roster-admin.js';
 import { listSessionsInput } from '../../services/sessions.js';
+import { createInviteInput } from '../../services/invites.js';
 import { jidText, pageLimit } from '../../services/validation.js';
 import { created, defineRoute, noContent, ok, type AdminRoute } from './route.js';
 import * as schema from './schemas.js';
@@ -53,7 +54,7 @@ async function asRequestFields<T>(work: Promise<T>, fields: Readonly<Record<stri
 }
 
 export function adminRoutes({ services, metrics, openApi }: RouteDependencies): AdminRoute[] {
-  const { accounts, sessions, rosters, messages, offline, archive, rooms, stats, health } = services;
+  const { accounts, sessions, rosters, messages, offline, archive, rooms, invites, stats, health } = services;
   return [
     defineRoute({
       method: 'get',
@@ -150,6 +151,26 @@ export function adminRoutes({ services, metrics, openApi }: RouteDependencies): 
       responses: { 200: { description: 'changed', schema: schema.passwordChanged } },
       errors: [400, 404],
       handle: async ({ params, body }) => ok(await accounts.setPassword(params.jid, body.password)),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/api/v1/accounts/{jid}/disable',
+      operationId: 'disableAccount',
+      summary: 'Disable an account without deleting it: it cannot log in, its sessions (hibernated ones too) end and its FAST tokens are revoked',
+      params: accountParam,
+      responses: { 200: { description: 'disabled (again, if it already was)', schema: schema.accountDisabled } },
+      errors: [400, 404],
+      handle: async ({ params }) => ok(await accounts.disable(params.jid)),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/api/v1/accounts/{jid}/enable',
+      operationId: 'enableAccount',
+      summary: 'Let a disabled account log in again',
+      params: accountParam,
+      responses: { 200: { description: 'enabled', schema: schema.accountEnabled } },
+      errors: [400, 404],
+      handle: async ({ params }) => ok(await accounts.enable(params.jid)),
     }),
 
     // ---- sessions ------------------------------------------------------------------------
@@ -369,6 +390,48 @@ export function adminRoutes({ services, metrics, openApi }: RouteDependencies): 
         await asRequestFields(rooms.setAffiliation(params.jid, params.memberJid, body.affiliation), { room: 'jid', jid: 'memberJid' });
         return noContent();
       },
+    }),
+
+    // ---- invitations (XEP-0401) ---------------------------------------------------------------
+    defineRoute({
+      method: 'get',
+      path: '/api/v1/invites',
+      operationId: 'listInvites',
+      summary: 'Invitations not yet used (expired ones stay listed for a day), oldest first; never their tokens',
+      responses: { 200: { description: 'the invitations', schema: schema.inviteList } },
+      handle: async () => ok(await invites.list()),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/api/v1/invites',
+      operationId: 'createInvite',
+      summary: 'Mint an invitation: an xmpp: URI with a single-use preauth token, and its landing page',
+      description:
+        'The token is in the answer only. Refused (400) while registration.mode is closed. `account` pins the username (409 when it exists or another invitation pins it); `contact` makes a roster invitation (404 when that account does not exist); `admin` makes the new account a server administrator.',
+      body: createInviteInput,
+      responses: { 201: { description: 'minted', schema: schema.inviteCreated } },
+      errors: [400, 404, 409],
+      handle: async ({ body }) => created(await invites.create(body)),
+    }),
+    defineRoute({
+      method: 'delete',
+      path: '/api/v1/invites/{id}',
+      operationId: 'revokeInvite',
+      summary: 'Revoke an invitation by its id',
+      params: z.strictObject({ id: z.string().regex(/^[1-9][0-9]{0,17}$/, 'expected an invitation id').describe('the id the list shows') }),
+      responses: { 200: { description: 'revoked', schema: schema.inviteRevoked } },
+      errors: [400, 404],
+      handle: async ({ params }) => ok(await invites.revoke({ id: Number(params.id) })),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/api/v1/invites/revoke',
+      operationId: 'revokeInviteByToken',
+      summary: 'Revoke an invitation by its token (in the body: a token in a URL would reach logs)',
+      body: z.strictObject({ token: z.string().min(1).max(256) }),
+      responses: { 200: { description: 'revoked', schema: schema.inviteRevoked } },
+      errors: [400, 404],
+      handle: async ({ body }) => ok(await invites.revoke({ token: body.token })),
     }),
 
     // ---- figures -------------------------------------------------------------------------

@@ -30,10 +30,13 @@ export const accountDetails = z.strictObject({
   sessions: count.describe('resources connected now'),
   rosterItems: count,
   offlineMessages: count,
+  disabledAt: timestamp.nullable().describe('when the account was disabled; null while it may log in'),
 });
 export const accountCreated = z.strictObject({ jid: z.string() });
 export const accountDeleted = z.strictObject({ jid: z.string(), sessionsClosed: count });
-export const passwordChanged = z.strictObject({ jid: z.string() });
+export const passwordChanged = z.strictObject({ jid: z.string(), tokensRevoked: count.describe('FAST tokens revoked (clients sign in with the new password)') });
+export const accountDisabled = z.strictObject({ jid: z.string(), sessionsClosed: count, tokensRevoked: count });
+export const accountEnabled = z.strictObject({ jid: z.string() });
 
 export const sessionInfo = z.strictObject({
   jid: z.string().describe('full JID'),
@@ -127,3 +130,27 @@ export const roomAffiliations = z.strictObject({
     }),
   ),
 });
+
+export const inviteInfo = z.strictObject({
+  id: z.number().int().min(1).describe('what list and revoke name it by'),
+  domain: z.string(),
+  account: z.string().nullable().describe('the one account it may create; null: the invitee chooses'),
+  contact: z.string().nullable().describe('roster invitation: the account the new user is subscribed with, both ways'),
+  admin: z.boolean().describe('the new account becomes a server administrator'),
+  createdAt: timestamp,
+  expiresAt: timestamp,
+  expired: z.boolean(),
+});
+export const inviteList = z.strictObject({ invites: z.array(inviteInfo) });
+export const inviteCreated = z.strictObject({
+  id: z.number().int().min(1),
+  token: z.string().describe('shown this once; only its digest is stored'),
+  uri: z.string().describe('the xmpp: URI (XEP-0401, XEP-0445)'),
+  landingUrl: z.string().nullable().describe('the landing page; null when http.publicUrl is not set and the listener port is not fixed'),
+  domain: z.string(),
+  account: z.string().nullable(),
+  contact: z.string().nullable(),
+  admin: z.boolean(),
+  expiresAt: timestamp,
+});
+export const inviteRevoked = z.strictObject({ id: z.number().int().min(1) });

@@ -1,9 +1,10 @@
-// The client-facing express app: BOSH, XEP-0156 discovery and the web chat (WebSocket
-// upgrades bypass it: listener.ts).
+// The client-facing express app: BOSH, XEP-0156 discovery, the web chat and invitation
+// landing pages (WebSocket upgrades bypass it: listener.ts).
 import express, { type Express } from 'express';
 import type { Config } from '../../config.js';
 import { BOSH_PATH, type BoshEndpoint } from './bosh.js';
 import { serveHostMeta } from './host-meta.js';
+import { mountInvitePage, type InviteLookup } from './invite-page.js';
 import { mountWebChat } from './web-chat.js';
 import { WEBSOCKET_PATH } from './websocket.js';
 
@@ -11,6 +12,8 @@ export interface ClientAppOptions {
   config: Config;
   domains: ReadonlySet<string>;
   bosh: BoshEndpoint;
+  /** XEP-0401 invitations, for their landing pages at /invite/<token>. */
+  invites: InviteLookup;
 }
 
 export function createClientApp(options: ClientAppOptions): Express {
@@ -26,6 +29,7 @@ export function createClientApp(options: ClientAppOptions): Express {
   const paths = { websocket: WEBSOCKET_PATH, bosh: BOSH_PATH };
   app.get('/.well-known/host-meta', serveHostMeta('xrd', options.config.http.publicUrl, options.domains, paths));
   app.get('/.well-known/host-meta.json', serveHostMeta('json', options.config.http.publicUrl, options.domains, paths));
+  mountInvitePage(app, options.invites);
   app.use((_request, response) => {
     response.status(404).type('text/plain').send('Not found.\n');
   });

@@ -136,6 +136,11 @@ export class BoshSession implements ClientFraming {
     return false;
   }
 
+  /** Each BOSH request may come on another connection: nothing to bind the stream to. */
+  channelBinding(): null {
+    return null;
+  }
+
   get pendingBytes(): number {
     return this.outputBytes;
   }

@@ -12,6 +12,8 @@ export interface ClientAddress {
   address: string;
   /** TLS to us, loopback, or a trusted TLS-terminating proxy: passwords may be sent. */
   secure: boolean;
+  /** The TLS connection when the client itself holds its other end (channel binding), else null. */
+  tls: TLSSocket | null;
 }
 
 export function isLoopback(address: string): boolean {
@@ -38,7 +40,7 @@ export class ClientAddresses {
   of(request: IncomingMessage): ClientAddress {
     const peer = normaliseAddress(request.socket.remoteAddress);
     const overTls = request.socket instanceof TLSSocket;
-    if (!this.trusted(peer)) return { address: peer, secure: overTls || isLoopback(peer) };
+    if (!this.trusted(peer)) return { address: peer, secure: overTls || isLoopback(peer), tls: overTls ? (request.socket as TLSSocket) : null };
     // The rightmost address not itself a trusted proxy is the client (earlier entries are
     // whatever the client chose to send).
     const header = request.headers['x-forwarded-for'];
@@ -50,6 +52,6 @@ export class ClientAddresses {
       client = hop;
       if (!this.trusted(hop)) break;
     }
-    return { address: client, secure: true };
+    return { address: client, secure: true, tls: null };
   }
 }

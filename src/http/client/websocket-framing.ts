@@ -2,6 +2,8 @@
 // <close/> (urn:ietf:params:xml:ns:xmpp-framing), a stanza or a nonza — that parses by
 // itself. Messages are fed to one restricted-XML tokenizer per connection inside a synthetic
 // stream root, so limits, namespaces and errors are exactly those of TCP streams.
+import type { TLSSocket } from 'node:tls';
+import { tlsChannelBinding, type ChannelBinding } from '../../sasl/channel-binding.js';
 import type { Duplex } from 'node:stream';
 import { escapeXML, type Element } from 'ltx';
 import type { WebSocket } from 'ws';
@@ -114,6 +116,8 @@ export class WebSocketFraming implements ClientFraming, XmlStreamEvents {
     readonly remoteAddress: string,
     readonly secure: boolean,
     limits: XmlLimits,
+    /** TLS straight from the client (not through a proxy): its channel bindings. */
+    private readonly tls: TLSSocket | null = null,
   ) {
     this.maxStanzaBytes = limits.maxStanzaBytes;
     this.parser = new XmlStreamParser(this, limits);
@@ -128,6 +132,10 @@ export class WebSocketFraming implements ClientFraming, XmlStreamEvents {
 
   get canStartTls(): boolean {
     return false;
+  }
+
+  channelBinding(): ChannelBinding | null {
+    return this.tls ? tlsChannelBinding(this.tls) : null;
   }
 
   get pendingBytes(): number {

@@ -70,7 +70,7 @@ export class WebSocketEndpoint {
     }
     const client = this.options.addresses.of(request);
     this.server.handleUpgrade(request, socket, head, (ws) => {
-      this.options.accept(new WebSocketFraming(ws, socket, client.address, client.secure, this.options.limits));
+      this.options.accept(new WebSocketFraming(ws, socket, client.address, client.secure, this.options.limits, client.tls));
     });
   }
 }

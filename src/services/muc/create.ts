@@ -10,11 +10,14 @@ import type { Ownership } from '../../cluster/ownership.js';
 import type { ModuleMetrics } from '../../metrics/metrics.js';
 import { answerArchiveQuery } from '../../modules/mam.js';
 import type { Stores } from '../../storage/index.js';
+import type { AdminCheck } from '../../core/server-admins.js';
 import { MucService } from './service.js';
 
 export interface MucServiceDependencies {
   config: Config;
   stores: Stores;
+  /** Server administrators (config `admins` and granted ones): muc.createRooms admins. */
+  admins: AdminCheck;
   router: Router;
   ownership: Ownership;
   forwarding: ServiceForwarding | null;
@@ -37,7 +40,7 @@ export async function createMucService(deps: MucServiceDependencies): Promise<Mu
   return new MucService({
     domains: new Map(domains.map((domain) => [domain, domain.slice(config.muc.subdomain.length + 1)])),
     localDomains: new Set(config.domains),
-    admins: new Set(config.admins),
+    admins: deps.admins,
     createRooms: config.muc.createRooms,
     limits: { maxOccupants: config.limits.mucOccupantsPerRoom, historyMessages: config.limits.mucHistoryMessages },
     store: stores.muc,

@@ -11,6 +11,7 @@ import { tryParseJid, type Jid } from '../../core/jid.js';
 import { LruMap } from '../../core/lru-map.js';
 import type { Ownership } from '../../cluster/ownership.js';
 import type { ServiceForwarding } from '../../core/services.js';
+import type { AdminCheck } from '../../core/server-admins.js';
 import { errorReply, iqResult, readdress } from '../../core/stanza.js';
 import { StanzaReader } from '../../xml/parse-stanza.js';
 import type { ArchiveStore, MucStore } from '../../storage/index.js';
@@ -32,7 +33,8 @@ export interface MucServiceOptions {
   domains: ReadonlyMap<string, string>;
   /** The account domains of this server (createRooms: local). */
   localDomains: ReadonlySet<string>;
-  admins: ReadonlySet<string>;
+  /** Server administrators (createRooms: admins). */
+  admins: AdminCheck;
   createRooms: CreatePolicy;
   limits: RoomConfigLimits;
   store: MucStore;
