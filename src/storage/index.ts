@@ -5,6 +5,8 @@ import { createArchiveStore, type ArchiveStore } from './archive.js';
 import { withPrefsIndex } from './archive-prefs-index.js';
 import { createBlocklistStore, withBlocklistIndex, type BlocklistStore } from './blocklist.js';
 import { withCredentialCache } from './credential-cache.js';
+import { withArchiveBoundsCache } from './archive-bounds-cache.js';
+import { withFastTokenCache } from './fast-token-cache.js';
 import { withPendingIndex } from './pending-index.js';
 import type { Database } from './database.js';
 import { createLastActivityStore, type LastActivityStore } from './last-activity.js';
@@ -71,8 +73,25 @@ export function createStores(database: Database): Stores {
   // Embedded PGlite has one writer, this process, so what it remembers of the database is
   // exact. A PostgreSQL server may have other writers (the command line, later other nodes).
   if (database.kind !== 'pglite') return { accounts, roster, offline, tokens, archive, lastActivity, blocklist, secrets, privateStorage, vcards, entityCaps, pubsub, muc, fastTokens, roomArchive, invites, serverAdmins, tombstones };
-  return { accounts: withCredentialCache(accounts), ...withPendingIndex(database.db, roster, offline), tokens, archive: withPrefsIndex(database.db, archive), lastActivity,
-    blocklist: withBlocklistIndex(database.db, blocklist), secrets, privateStorage, vcards, entityCaps, pubsub, muc, fastTokens, roomArchive, invites, serverAdmins, tombstones };
+  const cachedArchive = withArchiveBoundsCache(archive);
+  const cachedTokens = withFastTokenCache(fastTokens);
+  const cachedAccounts = withCredentialCache(accounts);
+  return {
+    accounts: {
+      ...cachedAccounts,
+      // The account's archive and tokens go with it (the database cascades): so does their memory.
+      async delete(username, domain) {
+        try {
+          return await cachedAccounts.delete(username, domain);
+        } finally {
+          cachedArchive.forgetAccount(username, domain);
+          cachedTokens.forgetAccount(username, domain);
+        }
+      },
+    },
+    ...withPendingIndex(database.db, roster, offline), tokens, archive: withPrefsIndex(database.db, cachedArchive), lastActivity,
+    blocklist: withBlocklistIndex(database.db, blocklist), secrets, privateStorage, vcards, entityCaps, pubsub, muc, fastTokens: cachedTokens, roomArchive, invites, serverAdmins, tombstones,
+  };
 }
 
 export { openDatabase, migrateToLatest, type Database, type DatabaseOptions, type StorageLogger } from './database.js';

@@ -1,0 +1,73 @@
+// A read-through cache of FAST tokens (sealed, as stored) in front of a FastTokenStore, for a
+// database only this process can write (embedded PGlite), so the cache is exactly as fresh
+// as the database. A device signs in with its token at every reconnect (each network change);
+// on PGlite a query costs CPU on the server's own thread.
+import { LruMap } from '../core/lru-map.js';
+import type { FastTokenStore, StoredFastToken } from './fast-tokens.js';
+
+export interface CachedFastTokenStore extends FastTokenStore {
+  /** The account was deleted (its tokens went with it, by the database's cascade). */
+  forgetAccount(username: string, domain: string): void;
+}
+
+export function withFastTokenCache(store: FastTokenStore, maxAccounts = 100_000): CachedFastTokenStore {
+  /** Per account (domain NUL username): each client's (hex id) tokens. */
+  const cache = new LruMap<string, Map<string, StoredFastToken[]>>(maxAccounts);
+  /** Bumped by every write; a read that overlapped a write does not fill the cache. */
+  let writes = 0;
+  const accountKey = (username: string, domain: string) => `${domain}\u0000${username}`;
+  const forgetAccount = (username: string, domain: string) => {
+    writes++;
+    cache.delete(accountKey(username, domain));
+  };
+  /** A write of the account's tokens: what is cached of it is dropped before and after. */
+  const writing = async <T>(username: string, domain: string, write: () => Promise<T>): Promise<T> => {
+    forgetAccount(username, domain);
+    try {
+      return await write();
+    } finally {
+      forgetAccount(username, domain);
+    }
+  };
+
+  return {
+    async find(username, domain, clientId) {
+      const account = accountKey(username, domain);
+      const client = clientId.toString('hex');
+      const hit = cache.get(account)?.get(client);
+      if (hit) return hit;
+      const before = writes;
+      const found = await store.find(username, domain, clientId);
+      if (before === writes) {
+        let clients = cache.get(account);
+        if (!clients) cache.set(account, (clients = new Map()));
+        clients.set(client, found);
+      }
+      return found;
+    },
+    put: (username, domain, clientId, token) => writing(username, domain, () => store.put(username, domain, clientId, token)),
+    async promote(username, domain, clientId) {
+      const client = clientId.toString('hex');
+      const before = cache.get(accountKey(username, domain))?.get(client);
+      await writing(username, domain, () => store.promote(username, domain, clientId));
+      // What the promotion did, known without reading it back: the next sign-in needs no query.
+      if (before) {
+        const after = before.filter((t) => t.slot !== 'current').map((t) => ({ ...t, slot: 'current' as const }));
+        cache.set(accountKey(username, domain), new Map([[client, after]]));
+      }
+    },
+    remove: (username, domain, clientId, slot) => writing(username, domain, () => store.remove(username, domain, clientId, slot)),
+    removeAccount: (username, domain) => writing(username, domain, () => store.removeAccount(username, domain)),
+    async removeExpired(now) {
+      writes++;
+      const removed = await store.removeExpired(now);
+      // Rare (hourly, and only tokens unused for their whole life): start afresh.
+      if (removed > 0) {
+        writes++;
+        cache.clear();
+      }
+      return removed;
+    },
+    forgetAccount,
+  };
+}
