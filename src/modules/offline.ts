@@ -9,6 +9,7 @@ import { parseStanza } from '../xml/parse-stanza.js';
 import { NS_CHAT_STATES, NS_DELAY, NS_HINTS, NS_SID } from '../core/namespaces.js';
 import { markArchived } from '../core/stanza-marks.js';
 import { BIND2_FLAG } from '../core/bind-features.js';
+import type { ClientSession } from '../core/sessions.js';
 
 export const NS_OFFLINE = 'msgoffline';
 
@@ -64,6 +65,14 @@ export const offlineModule = defineModule({
       // Full: refused, and the sender gets service-unavailable (the router's default).
       const accepted = await offline.push(to.local, to.domain, stored.toString(), limit);
       (accepted ? storedCount : refusedCount).inc();
+      if (accepted) {
+        // The account had no available resource when the message was routed, but one may
+        // have become available while the message was being stored, its initial presence
+        // reading the queue before this row was committed: hand it over now, not at the
+        // next login. (A resource on another node of a cluster reads the queue itself.)
+        const waiting = ctx.sessions.ofAccount(to.bareString()).find((s) => s.node === null && s.available && s.priority >= 0);
+        if (waiting) void deliverQueue(waiting).catch((err: unknown) => ctx.log.warn({ err }, 'delivering offline messages failed'));
+      }
       return accepted ? HOOK_STOP : undefined;
     });
 
@@ -73,17 +82,41 @@ export const offlineModule = defineModule({
       // (the account's preferences keep it out) still comes at the initial presence.
       if (!session.flags.has(BIND2_FLAG)) return;
       const account = session.jid;
-      const messages = await offline.list(account.local, account.domain);
-      const archived = messages.filter((message) => {
-        const stanza = parseStanza(message.stanza);
-        return stanza !== null && hasStanzaIdBy(stanza, account.bareString());
+      await inOrder(account.bareString(), async () => {
+        const messages = await offline.list(account.local, account.domain);
+        const archived = messages.filter((message) => {
+          const stanza = parseStanza(message.stanza);
+          return stanza !== null && hasStanzaIdBy(stanza, account.bareString());
+        });
+        if (archived.length > 0) await offline.remove(account.local, account.domain, archived.map((message) => message.id));
       });
-      if (archived.length > 0) await offline.remove(account.local, account.domain, archived.map((message) => message.id));
     });
 
     ctx.hooks.on('presence-initial', async ({ session }) => {
       // XEP-0160 §3: delivered when a resource becomes available with non-negative priority.
       if (session.priority < 0) return;
+      await deliverQueue(session);
+    });
+
+    /** Per account, the last reader of its queue: readers that remove what they read run one after another. */
+    const readers = new Map<string, Promise<void>>();
+
+    function inOrder(key: string, work: () => Promise<void>): Promise<void> {
+      const run = (readers.get(key) ?? Promise.resolve()).then(work);
+      const settled = run.catch(() => undefined);
+      readers.set(key, settled);
+      void settled.then(() => {
+        if (readers.get(key) === settled) readers.delete(key);
+      });
+      return run;
+    }
+
+    /** Hands the account's queue to the session, in order. */
+    function deliverQueue(session: ClientSession): Promise<void> {
+      return inOrder(session.jid.bareString(), () => deliverNow(session));
+    }
+
+    async function deliverNow(session: ClientSession): Promise<void> {
       const account = session.jid;
       const messages = await offline.list(account.local, account.domain);
       if (messages.length === 0) return;
@@ -100,9 +133,9 @@ export const offlineModule = defineModule({
         }
         delivered.push(message.id);
       }
-      // Removed only after they were handed to the stream: a crash in between redelivers
-      // rather than loses.
+      // Removed only after they were handed to the stream (a crash in between redelivers
+      // rather than loses), and before the next delivery to this account reads the queue.
       await offline.remove(account.local, account.domain, delivered);
-    });
+    }
   },
 });
