@@ -95,7 +95,9 @@ describe('federation: Hearth ↔ Hearth, certificates from a trusted CA (SASL EX
     // Nothing bounced to alice.
     expect(alice!.inbox.peek((el) => el.is('message') && el.attrs.type === 'error')).to.deep.equal([]);
 
-    bob = await loginBob();
+    // RFC 6120 sign-in: XEP-0160 pushes the offline queue at the initial presence (a Bind 2
+    // client would find the message in its archive instead).
+    bob = await login({ host: b.address, domain: B, username: 'bob', password: 'bob-secret', sasl2: false });
     const got = await bob.inbox.take(isMessageFrom(`alice@${A}`, body), REMOTE_MS, 'the offline message');
     expect(got.attrs.from).to.equal(alice!.fullJid);
     // XEP-0160 §4 / XEP-0203: stored messages carry a delay stamp.

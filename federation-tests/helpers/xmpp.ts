@@ -15,7 +15,7 @@ import { getPki } from './pki.js';
 
 // The same bounded waits as the unit and integration tests.
 export { delay, withTimeout } from '../../test/helpers/xmpp-client.js';
-import { withTimeout } from '../../test/helpers/xmpp-client.js';
+import { withoutSasl2, withTimeout } from '../../test/helpers/xmpp-client.js';
 
 export { xml };
 export type { Client, Element };
@@ -117,6 +117,12 @@ export interface LoginOptions {
   username: string;
   password: string;
   resource?: string;
+  /**
+   * Sign in with SASL2 and Bind 2 where the server offers them (default true). Without:
+   * RFC 6120 SASL and resource binding, and offline messages pushed at the initial presence
+   * (a Bind 2 client gets them from the archive instead, XEP-0386 §3.2).
+   */
+  sasl2?: boolean;
   /** Send initial presence after binding (default true). */
   presence?: boolean | Element;
   /**
@@ -143,6 +149,7 @@ export async function login(options: LoginOptions): Promise<User> {
   });
   xmpp.reconnect.stop();
   xmpp.on('error', () => undefined);
+  if (options.sasl2 === false) withoutSasl2(xmpp);
   // A well-behaved client acknowledges roster pushes (RFC 6121 §2.1.6).
   (xmpp as unknown as { iqCallee: { set(ns: string, name: string, handler: () => boolean): void } }).iqCallee.set('jabber:iq:roster', 'query', () => true);
   const inbox = new Inbox(xmpp);

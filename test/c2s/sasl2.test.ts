@@ -209,6 +209,36 @@ describe('SASL2 (XEP-0388), channel binding and downgrade protection', function 
     expect(await first.raw.streamErrorAndClose()).to.equal('conflict');
   });
 
+  it('leaves archived offline messages to the archive on a Bind 2 sign-in (§3.2), and starts the session inactive when asked (CSI)', async function () {
+    await ts.addUser('carol', PASSWORD);
+    const sender = await open();
+    await sasl2Authenticate(sender.raw, { mechanism: 'SCRAM-SHA-256', username: 'bob', secret: PASSWORD, inline: `<bind xmlns='urn:xmpp:bind:0'/>` });
+    sender.raw.send(`<message type='chat' to='carol@${ts.domain}' id='away'><body>while you were away</body></message>`);
+    const deadline = Date.now() + 5_000;
+    while ((await ts.server.stores.offline.list('carol', ts.domain)).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(await ts.server.stores.offline.list('carol', ts.domain)).to.have.length(1);
+
+    const carol = await open();
+    const result = await sasl2Authenticate(carol.raw, { mechanism: 'SCRAM-SHA-256', username: 'carol', secret: PASSWORD, userAgentId: randomUUID(), inline: `<bind xmlns='urn:xmpp:bind:0'><tag>phone</tag><inactive xmlns='urn:xmpp:csi:0'/></bind>` });
+    expect(result.ok, result.element.toString()).to.equal(true);
+    // The archive's bounds in <bound/> tell the client where to catch up from.
+    const metadata = result.element.getChild('bound', 'urn:xmpp:bind:0')!.getChild('metadata', 'urn:xmpp:mam:2')!;
+    expect(metadata.getChild('end')?.attrs.id, 'the archive holds the message').to.be.a('string');
+    carol.raw.send(`<presence/><iq type='get' id='ping1'><ping xmlns='urn:xmpp:ping'/></iq>`);
+    await carol.raw.waitFor(/id=['"]ping1['"]/);
+    expect(carol.raw.text, 'not pushed: the archive has it').to.not.include('while you were away');
+    expect(await ts.server.stores.offline.list('carol', ts.domain)).to.deep.equal([]);
+
+    // CSI: inactive from the start, so a presence waits until the client says it is active.
+    sender.raw.send(`<presence to='carol@${ts.domain}'><status>hello</status></presence><iq type='get' id='ping2'><ping xmlns='urn:xmpp:ping'/></iq>`);
+    await sender.raw.waitFor(/id=['"]ping2['"]/);
+    // (No iq to carol here: an answer is urgent, and flushes what was held before it.)
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(carol.raw.text, 'held while inactive').to.not.include('<status>hello</status>');
+    carol.raw.send(`<active xmlns='urn:xmpp:csi:0'/>`);
+    await carol.raw.waitFor(/<status>hello<\/status>/);
+  });
+
   it('resumes a session inline (XEP-0198 with SASL2), and binds anew when resumption fails', async function () {
     const device = randomUUID();
     const first = await open();

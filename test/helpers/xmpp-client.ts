@@ -24,7 +24,7 @@ export interface ConnectOptions {
 }
 
 /** Hides SASL2 from @xmpp/client (it prefers SASL2 whenever the server offers it). */
-function withoutSasl2(xmpp: Client): void {
+export function withoutSasl2(xmpp: Client): void {
   const entity = xmpp as unknown as { _onElement(element: Element): void };
   const original = entity._onElement;
   entity._onElement = function (this: unknown, element: Element) {
