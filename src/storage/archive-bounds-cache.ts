@@ -6,6 +6,7 @@
 // what is remembered; a deleted account's rows go with it (forgetAccount).
 import { LruMap } from '../core/lru-map.js';
 import type { ArchiveStore } from './archive.js';
+import { forgettingAround } from './forgetting-around.js';
 
 type Bounds = { first: bigint; last: bigint } | null;
 
@@ -47,14 +48,7 @@ export function withArchiveBoundsCache(archive: ArchiveStore, maxAccounts = 100_
       if (before === writes) cache.set(k, bounds);
       return bounds;
     },
-    async purge(username, domain) {
-      forgetAccount(username, domain);
-      try {
-        return await archive.purge(username, domain);
-      } finally {
-        forgetAccount(username, domain);
-      }
-    },
+    purge: (username, domain) => forgettingAround(() => forgetAccount(username, domain), () => archive.purge(username, domain)),
     async expire(beforeId, cursor, accounts, perAccount) {
       writes++;
       const result = await archive.expire(beforeId, cursor, accounts, perAccount);

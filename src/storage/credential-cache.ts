@@ -4,6 +4,7 @@
 // a query costs CPU on the server's own thread.
 import type { ScramMechanismName } from '../sasl/credentials.js';
 import type { AccountStore, StoredCredential } from './accounts.js';
+import { forgettingAround } from './forgetting-around.js';
 
 export function withCredentialCache(store: AccountStore, maxEntries = 50_000): AccountStore {
   const cache = new Map<string, StoredCredential>();
@@ -15,6 +16,7 @@ export function withCredentialCache(store: AccountStore, maxEntries = 50_000): A
     cache.delete(key(username, domain, 'SCRAM-SHA-1'));
     cache.delete(key(username, domain, 'SCRAM-SHA-256'));
   };
+  const writing = <T>(username: string, domain: string, write: () => Promise<T>) => forgettingAround(() => forget(username, domain), write);
 
   return {
     ...store,
@@ -35,29 +37,8 @@ export function withCredentialCache(store: AccountStore, maxEntries = 50_000): A
       }
       return credential;
     },
-    async delete(username, domain) {
-      forget(username, domain);
-      try {
-        return await store.delete(username, domain);
-      } finally {
-        forget(username, domain);
-      }
-    },
-    async setDisabled(username, domain, disabled) {
-      forget(username, domain);
-      try {
-        return await store.setDisabled(username, domain, disabled);
-      } finally {
-        forget(username, domain);
-      }
-    },
-    async setCredentials(username, domain, credentials) {
-      forget(username, domain);
-      try {
-        return await store.setCredentials(username, domain, credentials);
-      } finally {
-        forget(username, domain);
-      }
-    },
+    delete: (username, domain) => writing(username, domain, () => store.delete(username, domain)),
+    setDisabled: (username, domain, disabled) => writing(username, domain, () => store.setDisabled(username, domain, disabled)),
+    setCredentials: (username, domain, credentials) => writing(username, domain, () => store.setCredentials(username, domain, credentials)),
   };
 }

@@ -4,6 +4,7 @@
 // on PGlite a query costs CPU on the server's own thread.
 import { LruMap } from '../core/lru-map.js';
 import type { FastTokenStore, StoredFastToken } from './fast-tokens.js';
+import { forgettingAround } from './forgetting-around.js';
 
 export interface CachedFastTokenStore extends FastTokenStore {
   /** The account was deleted (its tokens went with it, by the database's cascade). */
@@ -20,15 +21,7 @@ export function withFastTokenCache(store: FastTokenStore, maxAccounts = 100_000)
     writes++;
     cache.delete(accountKey(username, domain));
   };
-  /** A write of the account's tokens: what is cached of it is dropped before and after. */
-  const writing = async <T>(username: string, domain: string, write: () => Promise<T>): Promise<T> => {
-    forgetAccount(username, domain);
-    try {
-      return await write();
-    } finally {
-      forgetAccount(username, domain);
-    }
-  };
+  const writing = <T>(username: string, domain: string, write: () => Promise<T>) => forgettingAround(() => forgetAccount(username, domain), write);
 
   return {
     async find(username, domain, clientId) {

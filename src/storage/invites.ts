@@ -52,21 +52,25 @@ export interface InviteStore {
 
 const COLUMNS = ['id', 'token_sha256', 'domain', 'username', 'contact_username', 'grants_admin', 'created_at', 'expires_at'] as const;
 
+/** The row of an invitation, as created and as put back. */
+function inviteRow(invite: NewInvite) {
+  return {
+    token_sha256: invite.digest,
+    domain: invite.domain,
+    username: invite.username,
+    contact_username: invite.contactUsername,
+    grants_admin: invite.grantsAdmin,
+    expires_at: invite.expiresAt,
+  };
+}
+
 export function createInviteStore(db: Kysely<Tables>): InviteStore {
   return {
     async create(invite) {
       // A roster invitation needs its contact account: the foreign key refuses a row for one
       // deleted meanwhile, which the caller reports as not found.
-      const values = {
-        token_sha256: invite.digest,
-        domain: invite.domain,
-        username: invite.username,
-        contact_username: invite.contactUsername,
-        grants_admin: invite.grantsAdmin,
-        expires_at: invite.expiresAt,
-      };
       try {
-        const row = await db.insertInto('invites').values(values).returning('id').executeTakeFirstOrThrow();
+        const row = await db.insertInto('invites').values(inviteRow(invite)).returning('id').executeTakeFirstOrThrow();
         return Number(row.id);
       } catch (err) {
         if (isForeignKeyViolation(err)) return null;
@@ -103,14 +107,7 @@ export function createInviteStore(db: Kysely<Tables>): InviteStore {
       // The identity column is "generated always": the restored row gets a new id.
       await db
         .insertInto('invites')
-        .values({
-          token_sha256: invite.digest,
-          domain: invite.domain,
-          username: invite.username,
-          contact_username: invite.contactUsername,
-          grants_admin: invite.grantsAdmin,
-          expires_at: invite.expiresAt,
-        })
+        .values(inviteRow(invite))
         .onConflict((oc) => oc.column('token_sha256').doNothing())
         .execute()
         .catch((err: unknown) => {
