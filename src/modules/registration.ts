@@ -23,7 +23,8 @@ import { iqResult } from '../core/stanza.js';
 import type { IqRequest } from '../core/iq.js';
 import { verifyPlainPassword } from '../sasl/credentials.js';
 import { ServiceError } from '../services/errors.js';
-import { inviteDigest, isInviteToken } from '../services/invites.js';
+import { isInviteToken } from '../services/invites.js';
+import { tokenDigest } from '../services/tokens.js';
 import type { InviteRecord } from '../storage/index.js';
 import { readSubmittedForm } from '../xml/data-form.js';
 
@@ -100,7 +101,7 @@ export const registrationModule = defineModule({
     /** An invitation for this stream's domain that has not expired, or null. */
     async function validInvite(token: string, domain: string): Promise<InviteRecord | null> {
       if (!isInviteToken(token)) return null;
-      const invite = await ctx.stores.invites.findByDigest(inviteDigest(token));
+      const invite = await ctx.stores.invites.findByDigest(tokenDigest(token));
       if (!invite || invite.domain !== domain || invite.expiresAt.getTime() <= Date.now()) return null;
       return invite;
     }
@@ -140,7 +141,7 @@ export const registrationModule = defineModule({
       if (state.registered) throw new StanzaError('not-acceptable', 'one account per connection: log in with the account just registered', 'cancel');
 
       let invite = state.invite;
-      if (submission.token !== null && !invite?.digest.equals(inviteDigest(submission.token))) {
+      if (submission.token !== null && !invite?.digest.equals(tokenDigest(submission.token))) {
         invite = await validInvite(submission.token, stream.domain);
         if (!invite) throw new StanzaError('item-not-found', 'The provided token is invalid or expired', 'cancel');
       }

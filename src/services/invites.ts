@@ -11,13 +11,14 @@
 //   admin    the new account becomes a server administrator (ServerAdmins).
 // Invitations are redeemed in registration.mode invite and open; in closed mode nothing
 // registers in-band, so minting one is refused rather than handing out a link that cannot work.
-import { createHash, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Jid } from '../core/jid.js';
 import type { InviteRecord, Stores } from '../storage/index.js';
 import type { AccountService } from './accounts.js';
 import { ServiceError } from './errors.js';
+import { tokenDigest } from './tokens.js';
 import { jidText, parseInput } from './validation.js';
 
 const TOKEN_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -102,7 +103,7 @@ export class InviteService {
     const token = newInviteToken();
     const expiresAt = new Date(now + ttlMs(request.ttl));
     const id = await this.stores.invites.create({
-      digest: inviteDigest(token),
+      digest: tokenDigest(token),
       domain,
       username: account?.local ?? null,
       contactUsername: contact?.local ?? null,
@@ -137,7 +138,7 @@ export class InviteService {
       if (!(await this.stores.invites.revokeById(request.id))) throw new ServiceError('not-found', `there is no invitation ${request.id}`, 'id');
       return { id: request.id };
     }
-    const id = TOKEN_PATTERN.test(request.token) ? await this.stores.invites.revokeByDigest(inviteDigest(request.token)) : null;
+    const id = TOKEN_PATTERN.test(request.token) ? await this.stores.invites.revokeByDigest(tokenDigest(request.token)) : null;
     if (id === null) throw new ServiceError('not-found', 'no invitation has this token (used, revoked, or never minted)', 'token');
     return { id };
   }
@@ -145,7 +146,7 @@ export class InviteService {
   /** The landing page's view of a token: null when it is unknown, malformed or expired. */
   async view(token: string): Promise<InviteView | null> {
     if (!TOKEN_PATTERN.test(token)) return null;
-    const record = await this.stores.invites.findByDigest(inviteDigest(token));
+    const record = await this.stores.invites.findByDigest(tokenDigest(token));
     if (!record || record.expiresAt.getTime() <= this.now()) return null;
     return {
       domain: record.domain,
@@ -207,10 +208,6 @@ export function newInviteToken(): string {
 /** Whether a string could be an invitation token (anything else is refused without a lookup). */
 export function isInviteToken(token: string): boolean {
   return TOKEN_PATTERN.test(token);
-}
-
-export function inviteDigest(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
 }
 
 /**

@@ -43,7 +43,7 @@ export class TokenService {
   async create(input: unknown): Promise<{ name: string; scope: TokenScope; token: string }> {
     const { name, scope } = parseInput(createTokenInput, input);
     const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
-    if (!(await this.store.create(name, scope, digest(token)))) {
+    if (!(await this.store.create(name, scope, tokenDigest(token)))) {
       throw new ServiceError('exists', `a token named ${name} exists already (revoke it first)`, 'name');
     }
     return { name, scope, token };
@@ -74,7 +74,7 @@ export class TokenService {
    */
   async authenticate(presented: string): Promise<AuthenticatedToken | null> {
     if (!TOKEN_PATTERN.test(presented)) return null;
-    const found = await this.store.findByDigest(digest(presented));
+    const found = await this.store.findByDigest(tokenDigest(presented));
     if (!found) return null;
     const now = Date.now();
     if (now - (this.touched.get(found.name) ?? 0) >= TOUCH_INTERVAL_MS) {
@@ -85,6 +85,7 @@ export class TokenService {
   }
 }
 
-function digest(token: string): Buffer {
+/** What is stored of a bearer secret (an admin token, an invitation): its SHA-256, enough for 128 random bits and more. */
+export function tokenDigest(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
 }
