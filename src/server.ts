@@ -120,7 +120,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
   const levels = config.log.components;
   const metrics = new Metrics({ version: VERSION });
   try {
-    database = options.database ?? (await openDatabase({ url: config.database.url, dataDir: config.dataDir, log: componentLogger(log, 'storage', levels) }));
+    database = options.database ?? (await openDatabase({ url: config.database.url, dataDir: config.dataDir, log: componentLogger(log, 'storage', levels), listenForChanges: true }));
     database.observeQueries((durationMs, failed) => metrics.observeQuery(durationMs, failed));
     const { applied } = await migrateToLatest(database);
     if (applied.length > 0) log.info({ applied }, 'database migrated');

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql, type LogEvent } from 'kysely';
 import pg from 'pg';
+import { listenForChanges, NOT_LISTENING, SINGLE_WRITER, type ChangeFeed } from './change-feed.js';
 import { runMigrations, type MigrateOptions } from './migrations.js';
 import { PGliteDialect } from './pglite-dialect.js';
 import type { Tables } from './tables.js';
@@ -26,6 +27,11 @@ export interface DatabaseOptions {
   log?: StorageLogger;
   /** pg pool size (default 10). */
   poolSize?: number;
+  /**
+   * PostgreSQL: listen for other writers' changes (change-feed.ts), so that the stores may keep
+   * summaries in memory. A server does; a short-lived command need not.
+   */
+  listenForChanges?: boolean;
 }
 
 /** Told the duration of each query, and whether it failed (metrics). */
@@ -34,6 +40,8 @@ export type QueryObserver = (durationMs: number, failed: boolean) => void;
 export interface Database {
   readonly db: Kysely<Tables>;
   readonly kind: 'postgres' | 'pglite';
+  /** Tells the stores' caches of changes made by other writers (change-feed.ts). */
+  readonly changes: ChangeFeed;
   close(): Promise<void>;
   ping(): Promise<void>;
   /** Sets (null: removes) the query observer. Kysely times every query for it. */
@@ -64,7 +72,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
  * build instances from a dumped data directory; prefer openDatabase elsewhere.
  */
 export function wrapPGlite(pglite: PGlite, log?: StorageLogger): Database {
-  return makeDatabase((onQuery) => new Kysely<Tables>({ dialect: new PGliteDialect({ pglite }), log: onQuery }), 'pglite', log);
+  // One writer, nobody to tell: the change-feed triggers (schema/0015) stay quiet. PGlite
+  // runs queries in the order they are made, so this comes before anything this process writes.
+  pglite.exec("set hearth.change_feed = 'off'").catch((error: unknown) => log?.warn({ err: error }, 'could not switch off the change feed triggers'));
+  return makeDatabase((onQuery) => new Kysely<Tables>({ dialect: new PGliteDialect({ pglite }), log: onQuery }), 'pglite', SINGLE_WRITER, log);
 }
 
 async function openPostgres(url: string, options: DatabaseOptions): Promise<Database> {
@@ -80,9 +91,11 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
   pool.on('error', (error) => {
     options.log?.warn({ err: error, database: where }, 'idle PostgreSQL connection failed');
   });
-  const database = makeDatabase((onQuery) => new Kysely<Tables>({ dialect: new PostgresDialect({ pool }), log: onQuery }), 'postgres', options.log);
+  let changes: ChangeFeed = NOT_LISTENING;
+  const database = makeDatabase((onQuery) => new Kysely<Tables>({ dialect: new PostgresDialect({ pool }), log: onQuery }), 'postgres', () => changes, options.log);
   try {
     await database.ping();
+    if (options.listenForChanges) changes = await listenForChanges(url, { log: options.log });
   } catch (error) {
     await database.close().catch(() => {});
     throw new Error(`cannot connect to PostgreSQL at ${where}: ${(error as Error).message}`, { cause: error });
@@ -97,16 +110,23 @@ const loggers = new WeakMap<Database, StorageLogger>();
 function makeDatabase(
   create: (onQuery: (event: LogEvent) => void) => Kysely<Tables>,
   kind: Database['kind'],
+  changes: ChangeFeed | (() => ChangeFeed),
   log: StorageLogger | undefined,
 ): Database {
+  const feed = typeof changes === 'function' ? changes : () => changes;
   let closing: Promise<void> | null = null;
   let observer: QueryObserver | null = null;
   const db = create((event) => observer?.(event.queryDurationMillis, event.level === 'error'));
   const database: Database = {
     db,
     kind,
+    get changes() {
+      return feed();
+    },
     close() {
-      closing ??= db.destroy();
+      closing ??= feed()
+        .close()
+        .then(() => db.destroy());
       return closing;
     },
     async ping() {

@@ -86,7 +86,7 @@ export async function openIsolatedDatabase(
   const url = withSearchPath(baseUrl, schema);
   let database: Database;
   try {
-    database = await openDatabase({ url, dataDir: null, poolSize: 5 });
+    database = await openDatabase({ url, dataDir: null, poolSize: 5, listenForChanges: true });
     if (migrate) await migrateToLatest(database);
   } catch (error) {
     await withAdminClient(baseUrl, (client) => client.query(`drop schema "${schema}" cascade`));
