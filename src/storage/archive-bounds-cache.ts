@@ -1,10 +1,12 @@
 // The oldest and newest ids of recently asked-for archives, remembered in front of an
-// ArchiveStore, for a database only this process can write (embedded PGlite). A Bind 2
-// sign-in reports them (XEP-0386 §3.2 with XEP-0313 §5 metadata) at every reconnect of a
-// device; on PGlite a query costs CPU on the server's own thread. Every write of the archive
-// goes through this store: an append moves the newest id, a purge or the retention drops
-// what is remembered; a deleted account's rows go with it (forgetAccount).
+// ArchiveStore. A Bind 2 sign-in reports them (XEP-0386 §3.2 with XEP-0313 §5 metadata) at
+// every reconnect of a device: a query each time costs CPU on the server's own thread
+// (PGlite) or a round trip (PostgreSQL). This process's writes go through this store: an
+// append moves the newest id, a purge or the retention drops what is remembered; a deleted
+// account's rows go with it (forgetAccount). Other writers' changes arrive through the
+// change feed (change-feed.ts); while it is down every read goes to the database.
 import { LruMap } from '../core/lru-map.js';
+import type { ChangeFeed } from './change-feed.js';
 import type { ArchiveStore } from './archive.js';
 import { forgettingAround } from './forgetting-around.js';
 
@@ -15,7 +17,7 @@ export interface CachedBoundsArchiveStore extends ArchiveStore {
   forgetAccount(username: string, domain: string): void;
 }
 
-export function withArchiveBoundsCache(archive: ArchiveStore, maxAccounts = 100_000): CachedBoundsArchiveStore {
+export function withArchiveBoundsCache(archive: ArchiveStore, feed: ChangeFeed, maxAccounts = 100_000): CachedBoundsArchiveStore {
   /** Per account (domain NUL username); null: the archive is empty. */
   const cache = new LruMap<string, Bounds>(maxAccounts);
   /** Bumped by every write; a read that overlapped a write does not fill the cache. */
@@ -25,6 +27,11 @@ export function withArchiveBoundsCache(archive: ArchiveStore, maxAccounts = 100_
     writes++;
     cache.delete(key(username, domain));
   };
+  feed.onChange('archive', forgetAccount);
+  feed.onResync(() => {
+    writes++;
+    cache.clear();
+  });
 
   return {
     ...archive,
@@ -41,11 +48,12 @@ export function withArchiveBoundsCache(archive: ArchiveStore, maxAccounts = 100_
       return stored;
     },
     async bounds(username, domain) {
+      if (!feed.live) return archive.bounds(username, domain);
       const k = key(username, domain);
       if (cache.has(k)) return cache.get(k)!;
       const before = writes;
       const bounds = await archive.bounds(username, domain);
-      if (before === writes) cache.set(k, bounds);
+      if (before === writes && feed.live) cache.set(k, bounds);
       return bounds;
     },
     purge: (username, domain) => forgettingAround(() => forgetAccount(username, domain), () => archive.purge(username, domain)),

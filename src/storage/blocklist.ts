@@ -1,6 +1,8 @@
 // Blocklists (XEP-0191): the addresses each local account blocked, as normalised JID strings.
 import type { Kysely } from 'kysely';
+import { LoadedAccountSet } from './account-set.js';
 import { BatchLoader } from './batch.js';
+import type { ChangeFeed } from './change-feed.js';
 import { accountKey, appendTo, groupByDomain } from './keys.js';
 import type { Tables } from './tables.js';
 
@@ -127,49 +129,38 @@ export function createBlocklistStore(db: Kysely<Tables>): BlocklistStore {
 }
 
 /**
- * Embedded PGlite has one writer, this process: which accounts have a non-empty blocklist is
- * read once and then kept by the writes, so the lookups for accounts without a session (a
- * message to an offline user) and the read at each login cost no query for the many accounts
- * that never blocked anyone.
+ * Which accounts have a non-empty blocklist, read once and then kept by the writes and the
+ * change feed (exact on PGlite, where this process is the only writer; on PostgreSQL other
+ * writers' inserts arrive just after their commit), so the lookups for accounts without a
+ * session (a message to an offline user) and the read at each login cost no query for the
+ * many accounts that never blocked anyone.
  */
-export function withBlocklistIndex(db: Kysely<Tables>, store: BlocklistStore): BlocklistStore {
-  const marked = new Set<string>();
-  let loading: Promise<void> | null = null;
-  const loaded = () =>
-    (loading ??= (async () => {
-      const rows = await db.selectFrom('blocklist_items').select(['domain', 'username']).distinct().execute();
-      for (const row of rows) marked.add(accountKey(row.domain, row.username));
-    })().catch((err: unknown) => {
-      loading = null; // the next call tries again
-      throw err;
-    }));
-  const has = async (username: string, domain: string) => {
-    await loaded();
-    return marked.has(accountKey(domain, username));
-  };
+export function withBlocklistIndex(db: Kysely<Tables>, feed: ChangeFeed, store: BlocklistStore): BlocklistStore {
+  const marked = new LoadedAccountSet(() => db.selectFrom('blocklist_items').select(['domain', 'username']).distinct().execute(), feed, 'blocklist');
+  /** False only when the account surely has an empty list. */
+  const mayHave = async (username: string, domain: string) => !(await marked.usable()) || marked.has(username, domain);
   return {
     async list(username, domain) {
-      return (await has(username, domain)) ? store.list(username, domain) : [];
+      return (await mayHave(username, domain)) ? store.list(username, domain) : [];
     },
     async add(username, domain, jids, limit) {
-      await loaded();
       // Marked before the write: a concurrent reader may query for nothing, never miss one.
-      marked.add(accountKey(domain, username));
+      if (await marked.usable()) marked.add(username, domain);
       return store.add(username, domain, jids, limit);
     },
     async remove(username, domain, jids) {
-      return (await has(username, domain)) ? store.remove(username, domain, jids) : [];
+      return (await mayHave(username, domain)) ? store.remove(username, domain, jids) : [];
     },
     async clear(username, domain) {
-      if (!(await has(username, domain))) return [];
+      if (!(await mayHave(username, domain))) return [];
+      const generation = marked.generation;
       const removed = await store.clear(username, domain);
-      // The blocking module changes one account's list one request at a time, so nothing was
-      // added between the delete and here.
-      marked.delete(accountKey(domain, username));
+      // Unless someone added to the list meanwhile, it is empty now.
+      marked.clearIfUnchanged(username, domain, generation);
       return removed;
     },
     async blocksAny(username, domain, candidates) {
-      return (await has(username, domain)) ? store.blocksAny(username, domain, candidates) : false;
+      return (await mayHave(username, domain)) ? store.blocksAny(username, domain, candidates) : false;
     },
   };
 }

@@ -1,8 +1,11 @@
-// A read-through cache of FAST tokens (sealed, as stored) in front of a FastTokenStore, for a
-// database only this process can write (embedded PGlite), so the cache is exactly as fresh
-// as the database. A device signs in with its token at every reconnect (each network change);
-// on PGlite a query costs CPU on the server's own thread.
+// A read-through cache of FAST tokens (sealed, as stored) in front of a FastTokenStore. A
+// device signs in with its token at every reconnect (each network change): a query each time
+// costs CPU on the server's own thread (PGlite) or a round trip (PostgreSQL). The cache is
+// as fresh as the change feed (change-feed.ts): exact on PGlite, where this process is the
+// only writer; on PostgreSQL other writers' changes arrive just after their commit, and
+// while the feed is down every read goes to the database.
 import { LruMap } from '../core/lru-map.js';
+import type { ChangeFeed } from './change-feed.js';
 import type { FastTokenStore, StoredFastToken } from './fast-tokens.js';
 import { forgettingAround } from './forgetting-around.js';
 
@@ -11,7 +14,7 @@ export interface CachedFastTokenStore extends FastTokenStore {
   forgetAccount(username: string, domain: string): void;
 }
 
-export function withFastTokenCache(store: FastTokenStore, maxAccounts = 100_000): CachedFastTokenStore {
+export function withFastTokenCache(store: FastTokenStore, feed: ChangeFeed, maxAccounts = 100_000): CachedFastTokenStore {
   /** Per account (domain NUL username): each client's (hex id) tokens. */
   const cache = new LruMap<string, Map<string, StoredFastToken[]>>(maxAccounts);
   /** Bumped by every write; a read that overlapped a write does not fill the cache. */
@@ -22,16 +25,22 @@ export function withFastTokenCache(store: FastTokenStore, maxAccounts = 100_000)
     cache.delete(accountKey(username, domain));
   };
   const writing = <T>(username: string, domain: string, write: () => Promise<T>) => forgettingAround(() => forgetAccount(username, domain), write);
+  feed.onChange('fast_tokens', forgetAccount);
+  feed.onResync(() => {
+    writes++;
+    cache.clear();
+  });
 
   return {
     async find(username, domain, clientId) {
+      if (!feed.live) return store.find(username, domain, clientId);
       const account = accountKey(username, domain);
       const client = clientId.toString('hex');
       const hit = cache.get(account)?.get(client);
       if (hit) return hit;
       const before = writes;
       const found = await store.find(username, domain, clientId);
-      if (before === writes) {
+      if (before === writes && feed.live) {
         let clients = cache.get(account);
         if (!clients) cache.set(account, (clients = new Map()));
         clients.set(client, found);
@@ -44,7 +53,7 @@ export function withFastTokenCache(store: FastTokenStore, maxAccounts = 100_000)
       const before = cache.get(accountKey(username, domain))?.get(client);
       await writing(username, domain, () => store.promote(username, domain, clientId));
       // What the promotion did, known without reading it back: the next sign-in needs no query.
-      if (before) {
+      if (before && feed.live) {
         const after = before.filter((t) => t.slot !== 'current').map((t) => ({ ...t, slot: 'current' as const }));
         cache.set(accountKey(username, domain), new Map([[client, after]]));
       }

@@ -9,6 +9,7 @@ import { withArchiveBoundsCache } from './archive-bounds-cache.js';
 import { withFastTokenCache } from './fast-token-cache.js';
 import { withPendingIndex } from './pending-index.js';
 import type { Database } from './database.js';
+import type { ChangeFeed } from './change-feed.js';
 import { createLastActivityStore, type LastActivityStore } from './last-activity.js';
 import { createOfflineStore, type OfflineStore } from './offline.js';
 import { createRosterStore, type RosterStore } from './roster.js';
@@ -48,6 +49,8 @@ export interface Stores {
   serverAdmins: ServerAdminStore;
   /** Names of deleted accounts, refused to registration for registration.reuseDelayDays. */
   tombstones: TombstoneStore;
+  /** Which accounts' rows other writers (other nodes) changed: the database's change feed. */
+  changes: ChangeFeed;
 }
 
 export function createStores(database: Database): Stores {
@@ -70,27 +73,31 @@ export function createStores(database: Database): Stores {
   const invites = createInviteStore(database.db);
   const serverAdmins = createServerAdminStore(database.db);
   const tombstones = createTombstoneStore(database.db);
-  // Embedded PGlite has one writer, this process, so what it remembers of the database is
-  // exact. A PostgreSQL server may have other writers (the command line, later other nodes).
-  if (database.kind !== 'pglite') return { accounts, roster, offline, tokens, archive, lastActivity, blocklist, secrets, privateStorage, vcards, entityCaps, pubsub, muc, fastTokens, roomArchive, invites, serverAdmins, tombstones };
-  const cachedArchive = withArchiveBoundsCache(archive);
-  const cachedTokens = withFastTokenCache(fastTokens);
-  const cachedAccounts = withCredentialCache(accounts);
+  // The summaries below stay exact through the change feed: always on embedded PGlite (one
+  // writer, this process), on PostgreSQL while the server listens (change-feed.ts).
+  const feed = database.changes;
+  const cachedArchive = withArchiveBoundsCache(archive, feed);
+  const cachedTokens = withFastTokenCache(fastTokens, feed);
+  const shared = {
+    ...withPendingIndex(database.db, feed, roster, offline), tokens, archive: withPrefsIndex(database.db, feed, cachedArchive), lastActivity,
+    blocklist: withBlocklistIndex(database.db, feed, blocklist), secrets, privateStorage, vcards, entityCaps, pubsub, muc, fastTokens: cachedTokens, roomArchive, invites, serverAdmins, tombstones, changes: feed,
+  };
+  // Credentials are not in the feed: only PGlite, whose one writer is this process, keeps them.
+  const knownAccounts = database.kind === 'pglite' ? withCredentialCache(accounts) : accounts;
   return {
+    ...shared,
     accounts: {
-      ...cachedAccounts,
+      ...knownAccounts,
       // The account's archive and tokens go with it (the database cascades): so does their memory.
       async delete(username, domain) {
         try {
-          return await cachedAccounts.delete(username, domain);
+          return await knownAccounts.delete(username, domain);
         } finally {
           cachedArchive.forgetAccount(username, domain);
           cachedTokens.forgetAccount(username, domain);
         }
       },
     },
-    ...withPendingIndex(database.db, roster, offline), tokens, archive: withPrefsIndex(database.db, cachedArchive), lastActivity,
-    blocklist: withBlocklistIndex(database.db, blocklist), secrets, privateStorage, vcards, entityCaps, pubsub, muc, fastTokens: cachedTokens, roomArchive, invites, serverAdmins, tombstones,
   };
 }
 
@@ -113,3 +120,4 @@ export type { InviteStore, InviteRecord, NewInvite } from './invites.js';
 export type { ServerAdminStore } from './server-admins.js';
 export type { TombstoneStore } from './account-tombstones.js';
 export type { Tables } from './tables.js';
+export type { ChangeFeed, ChangeKind } from './change-feed.js';

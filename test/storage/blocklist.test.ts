@@ -9,7 +9,7 @@ eachBackend('BlocklistStore', (getDb) => {
   const variants: Array<[string, () => BlocklistStore]> = [
     ['plain', () => createBlocklistStore(getDb().db)],
     // What createStores uses on PGlite; the same behaviour is expected of it on either backend.
-    ['with the account index', () => withBlocklistIndex(getDb().db, createBlocklistStore(getDb().db))],
+    ['with the account index', () => withBlocklistIndex(getDb().db, getDb().changes, createBlocklistStore(getDb().db))],
   ];
 
   beforeEach(async () => {

@@ -1,7 +1,10 @@
-// The caches embedded PGlite's stores keep of FAST tokens and archive bounds: every write
-// through them shows in the next read, a read that overlapped a write does not fill them, and
-// what the database cascades away (a deleted account) is forgotten.
+// The caches the stores keep of FAST tokens and archive bounds: every write through them
+// shows in the next read, a read that overlapped a write does not fill them, and what the
+// database cascades away (a deleted account) is forgotten. Over embedded PGlite nobody else
+// writes (SINGLE_WRITER); over PostgreSQL the change feed tells of other writers' changes,
+// and while it is down nothing is answered from memory.
 import { expect } from 'chai';
+import { SINGLE_WRITER, type ChangeFeed, type ChangeKind, type ChangeListener } from '../../src/storage/change-feed.js';
 import { withFastTokenCache } from '../../src/storage/fast-token-cache.js';
 import { withArchiveBoundsCache } from '../../src/storage/archive-bounds-cache.js';
 import type { FastTokenStore, StoredFastToken } from '../../src/storage/fast-tokens.js';
@@ -56,7 +59,7 @@ const client = Buffer.from('c1');
 describe('FAST token cache (embedded PGlite)', function () {
   it('answers a second read from memory and sees every write made through it', async function () {
     const mem = memoryTokenStore();
-    const cached = withFastTokenCache(mem.store);
+    const cached = withFastTokenCache(mem.store, SINGLE_WRITER);
     await cached.put('alice', 'd.example', client, token('new', 'A'));
     expect((await cached.find('alice', 'd.example', client)).map((t) => t.sealedToken.toString())).to.deep.equal(['A']);
     await cached.find('alice', 'd.example', client);
@@ -76,7 +79,7 @@ describe('FAST token cache (embedded PGlite)', function () {
 
   it('does not keep what a read returned when a write overlapped it', async function () {
     const mem = memoryTokenStore();
-    const cached = withFastTokenCache(mem.store);
+    const cached = withFastTokenCache(mem.store, SINGLE_WRITER);
     await cached.put('bob', 'd.example', client, token('current', 'old'));
     let release!: () => void;
     mem.hold(new Promise<void>((resolve) => (release = resolve)));
@@ -90,7 +93,7 @@ describe('FAST token cache (embedded PGlite)', function () {
 
   it('forgets a deleted account, and drops everything after expired tokens were removed', async function () {
     const mem = memoryTokenStore();
-    const cached = withFastTokenCache(mem.store);
+    const cached = withFastTokenCache(mem.store, SINGLE_WRITER);
     await cached.put('carol', 'd.example', client, token('current', 'C'));
     await cached.find('carol', 'd.example', client);
     mem.rows.clear(); // the database's cascade
@@ -142,7 +145,7 @@ const entry = (username: string, id: bigint) => ({ username, domain: 'd.example'
 describe('archive bounds cache (embedded PGlite)', function () {
   it('remembers an archive’s bounds and moves them with each message archived', async function () {
     const mem = memoryArchive();
-    const cached = withArchiveBoundsCache(mem.store);
+    const cached = withArchiveBoundsCache(mem.store, SINGLE_WRITER);
     expect(await cached.bounds('alice', 'd.example')).to.equal(null);
     await cached.append(entry('alice', 10n));
     expect(await cached.bounds('alice', 'd.example')).to.deep.equal({ first: 10n, last: 10n });
@@ -153,7 +156,7 @@ describe('archive bounds cache (embedded PGlite)', function () {
 
   it('reads again after a purge, the retention, and an account deletion', async function () {
     const mem = memoryArchive();
-    const cached = withArchiveBoundsCache(mem.store);
+    const cached = withArchiveBoundsCache(mem.store, SINGLE_WRITER);
     await cached.append(entry('bob', 5n));
     await cached.append(entry('bob', 9n));
     expect(await cached.bounds('bob', 'd.example')).to.deep.equal({ first: 5n, last: 9n });
@@ -165,5 +168,95 @@ describe('archive bounds cache (embedded PGlite)', function () {
     mem.ids.clear(); // the database's cascade
     cached.forgetAccount('bob', 'd.example');
     expect(await cached.bounds('bob', 'd.example')).to.equal(null);
+  });
+});
+
+/** A feed the test drives: notices of other writers' changes, and going down and up. */
+function manualFeed() {
+  const listeners = new Map<ChangeKind, ChangeListener[]>();
+  const resyncs: (() => void)[] = [];
+  let live = true;
+  const feed: ChangeFeed = {
+    get live() {
+      return live;
+    },
+    onChange(kind, listener) {
+      listeners.set(kind, [...(listeners.get(kind) ?? []), listener]);
+    },
+    onResync(listener) {
+      resyncs.push(listener);
+    },
+    async close() {},
+  };
+  return {
+    feed,
+    notify: (kind: ChangeKind, username: string, domain: string) => listeners.get(kind)?.forEach((l) => l(username, domain)),
+    setLive(next: boolean) {
+      live = next;
+      resyncs.forEach((r) => r());
+    },
+  };
+}
+
+describe('caches over a change feed (PostgreSQL)', function () {
+  it('FAST tokens: another writer’s change is read again once its notice arrives', async function () {
+    const mem = memoryTokenStore();
+    const control = manualFeed();
+    const cached = withFastTokenCache(mem.store, control.feed);
+    await cached.put('erin', 'd.example', client, token('current', 'E1'));
+    await cached.find('erin', 'd.example', client);
+    expect(mem.finds()).to.equal(1);
+    // Another node rotates the token: its row changes beneath the cache.
+    await mem.store.put('erin', 'd.example', client, token('current', 'E2'));
+    control.notify('fast_tokens', 'someone-else', 'd.example');
+    expect((await cached.find('erin', 'd.example', client))[0].sealedToken.toString(), 'another account’s notice changes nothing').to.equal('E1');
+    control.notify('fast_tokens', 'erin', 'd.example');
+    expect((await cached.find('erin', 'd.example', client))[0].sealedToken.toString()).to.equal('E2');
+    expect(mem.finds()).to.equal(2);
+  });
+
+  it('FAST tokens: nothing from memory while the feed is down, nothing kept from a read it overlapped', async function () {
+    const mem = memoryTokenStore();
+    const control = manualFeed();
+    const cached = withFastTokenCache(mem.store, control.feed);
+    await cached.put('frank', 'd.example', client, token('current', 'F'));
+    await cached.find('frank', 'd.example', client);
+    control.setLive(false);
+    await cached.find('frank', 'd.example', client);
+    await cached.find('frank', 'd.example', client);
+    expect(mem.finds(), 'every read went to the database').to.equal(3);
+
+    control.setLive(true);
+    let release!: () => void;
+    mem.hold(new Promise<void>((resolve) => (release = resolve)));
+    const reading = cached.find('frank', 'd.example', client);
+    control.setLive(false);
+    control.setLive(true);
+    mem.hold(null);
+    release();
+    await reading;
+    await cached.find('frank', 'd.example', client);
+    expect(mem.finds(), 'the read that overlapped the outage was not kept').to.equal(5);
+    await cached.find('frank', 'd.example', client);
+    expect(mem.finds()).to.equal(5);
+  });
+
+  it('archive bounds: another writer’s messages and the feed going down', async function () {
+    const mem = memoryArchive();
+    const control = manualFeed();
+    const cached = withArchiveBoundsCache(mem.store, control.feed);
+    await cached.append(entry('gina', 3n));
+    expect(await cached.bounds('gina', 'd.example')).to.deep.equal({ first: 3n, last: 3n });
+    await mem.store.append(entry('gina', 8n)); // another node archived a message
+    control.notify('archive', 'gina', 'd.example');
+    expect(await cached.bounds('gina', 'd.example')).to.deep.equal({ first: 3n, last: 8n });
+    const reads = mem.reads();
+    control.setLive(false);
+    await cached.bounds('gina', 'd.example');
+    expect(mem.reads()).to.equal(reads + 1);
+    control.setLive(true);
+    await cached.bounds('gina', 'd.example');
+    await cached.bounds('gina', 'd.example');
+    expect(mem.reads(), 'read once after the feed came back, then from memory').to.equal(reads + 2);
   });
 });
