@@ -65,16 +65,22 @@ export const offlineModule = defineModule({
       // Full: refused, and the sender gets service-unavailable (the router's default).
       const accepted = await offline.push(to.local, to.domain, stored.toString(), limit);
       (accepted ? storedCount : refusedCount).inc();
-      if (accepted) {
-        // The account had no available resource when the message was routed, but one may
-        // have become available while the message was being stored, its initial presence
-        // reading the queue before this row was committed: hand it over now, not at the
-        // next login. (A resource on another node of a cluster reads the queue itself.)
-        const waiting = ctx.sessions.ofAccount(to.bareString()).find((s) => s.node === null && s.available && s.priority >= 0);
-        if (waiting) void deliverQueue(waiting).catch((err: unknown) => ctx.log.warn({ err }, 'delivering offline messages failed'));
-      }
+      // The account had no available resource when the message was routed, but one may have
+      // become available while the message was being stored, its initial presence reading the
+      // queue before this row was committed: hand it over now, not at the next login.
+      if (accepted) handOverIfWaiting(to.bareString());
       return accepted ? HOOK_STOP : undefined;
     });
+
+    // The same for a message another node stored while a resource of the account became
+    // available here: the database's change feed tells of the new row (on PGlite this process
+    // is the only writer, and the feed says nothing).
+    ctx.stores.changes.onChange('offline', (username, domain) => handOverIfWaiting(`${username}@${domain}`));
+
+    function handOverIfWaiting(bareJid: string): void {
+      const waiting = ctx.sessions.ofAccount(bareJid).find((s) => s.node === null && s.available && s.priority >= 0);
+      if (waiting) void deliverQueue(waiting).catch((err: unknown) => ctx.log.warn({ err }, 'delivering offline messages failed'));
+    }
 
     ctx.hooks.on('session-bound', async ({ session }) => {
       // XEP-0386 §3.2: a client binding with Bind 2 catches up from the archive, so what the
