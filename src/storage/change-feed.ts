@@ -55,6 +55,13 @@ export interface ListenOptions {
   heartbeatMs?: number;
   /** How long a check waits for its own notice before the connection counts as lost (ms, default 10 s). */
   probeTimeoutMs?: number;
+  /**
+   * Whether a PostgreSQL backend (by pid) is one of this process's own pool connections. Their
+   * writes went through this process's stores, which updated their memory as they wrote (as
+   * on PGlite): those notices are not passed on, so a write does not also forget what it
+   * just remembered.
+   */
+  ownBackend?: (pid: number) => boolean;
 }
 
 const DEFAULT_RETRY_DELAYS = [100, 500, 1000, 2000, 5000, 10_000];
@@ -85,7 +92,7 @@ export async function listenForChanges(url: string, options: ListenOptions = {})
     for (const listener of resyncListeners) listener();
   };
 
-  const dispatch = (schema: string, payload: string | undefined) => {
+  const dispatch = (schema: string, payload: string | undefined, pid: number) => {
     let parsed: unknown;
     try {
       parsed = JSON.parse(payload ?? '');
@@ -105,7 +112,7 @@ export async function listenForChanges(url: string, options: ListenOptions = {})
       return;
     }
     const [, kind, domain, username] = parsed as string[];
-    if (!KINDS.has(kind)) return;
+    if (!KINDS.has(kind) || options.ownBackend?.(pid)) return;
     for (const listener of listeners.get(kind as ChangeKind) ?? []) listener(username, domain);
   };
 
@@ -172,7 +179,7 @@ export async function listenForChanges(url: string, options: ListenOptions = {})
       const { rows } = await next.query<{ schema: string }>("select current_schema() as schema, set_config('application_name', 'hearth change feed (' || current_schema() || ')', false)");
       const schema = rows[0]?.schema ?? 'public';
       next.on('notification', (message) => {
-        if (message.channel === 'hearth_changes') dispatch(schema, message.payload);
+        if (message.channel === 'hearth_changes') dispatch(schema, message.payload, message.processId);
       });
       await next.query('listen hearth_changes');
       await probe(next);

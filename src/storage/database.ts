@@ -91,11 +91,22 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
   pool.on('error', (error) => {
     options.log?.warn({ err: error, database: where }, 'idle PostgreSQL connection failed');
   });
+  // The pool's backends, whose writes this process's stores already remembered (change-feed.ts).
+  const poolBackends = new Set<number>();
+  const backendOf = (client: pg.PoolClient) => (client as unknown as { processID: number | null }).processID;
+  pool.on('connect', (client) => {
+    const pid = backendOf(client);
+    if (pid !== null) poolBackends.add(pid);
+  });
+  pool.on('remove', (client) => {
+    const pid = backendOf(client);
+    if (pid !== null) poolBackends.delete(pid);
+  });
   let changes: ChangeFeed = NOT_LISTENING;
   const database = makeDatabase((onQuery) => new Kysely<Tables>({ dialect: new PostgresDialect({ pool }), log: onQuery }), 'postgres', () => changes, options.log);
   try {
     await database.ping();
-    if (options.listenForChanges) changes = await listenForChanges(url, { log: options.log });
+    if (options.listenForChanges) changes = await listenForChanges(url, { log: options.log, ownBackend: (pid) => poolBackends.has(pid) });
   } catch (error) {
     await database.close().catch(() => {});
     throw new Error(`cannot connect to PostgreSQL at ${where}: ${(error as Error).message}`, { cause: error });

@@ -122,6 +122,19 @@ describe('PostgreSQL change feed', function () {
     await eventually(async () => (await there.fastTokens.find('alice', DOMAIN, client)).length === 0, 'the truncation is seen');
   });
 
+  it('keeps what its own writes put in memory when their notices come back', async function () {
+    await here.fastTokens.put('alice', DOMAIN, client, token('new', 'own'));
+    await settled(isolated!.database, () => here.fastTokens.find('alice', DOMAIN, client), 'the token is read from memory');
+    await here.fastTokens.promote('alice', DOMAIN, client);
+    // The promotion's notice reaches this process's own feed too; the other process forgets.
+    await eventually(async () => (await there.fastTokens.find('alice', DOMAIN, client)).every((t) => t.slot === 'current'), 'the promotion is seen there');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const queries = countQueries(isolated!.database);
+    expect((await here.fastTokens.find('alice', DOMAIN, client)).map((t) => t.slot)).to.deep.equal(['current']);
+    expect(queries(), 'the promotion was known here without reading it back').to.equal(0);
+    isolated!.database.observeQueries(null);
+  });
+
   it('ignores notices from another schema', async function () {
     await here.fastTokens.put('alice', DOMAIN, client, token('current', 'mine'));
     await eventually(async () => (await there.fastTokens.find('alice', DOMAIN, client)).length === 1, 'the token is seen');
