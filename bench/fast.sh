@@ -10,6 +10,7 @@
 #   REPEAT=1 USERS=1000 DATABASES=pglite bench/fast.sh
 #
 # Knobs: REPEAT (3), USERS (2000), CONCURRENCY (100), ROUNDS (3), DATABASES ("pglite postgres"),
+# FLOWS_ONLY (the flows to run, by name, e.g. "fast-tcp"; default all),
 # PG_URL (postgres://postgres@127.0.0.1:5432), PG_DB (hearth_fast_bench), SERVER_CPU (0),
 # GEN_CPU (1), BUILD (1). Everything it writes lives in .bench/ (gitignored).
 set -uo pipefail
@@ -84,7 +85,8 @@ declare -A FLOWS=(
   [fast-expr-tls]="--flow fast --tls --port 5223 --mechanism HT-SHA-256-EXPR"
   [sasl2-tls]="--flow sasl2-scram --tls --port 5223"
 )
-ORDER=(legacy-tcp sasl2-tcp fast-tcp sasl2-tls fast-tls fast-expr-tls)
+# shellcheck disable=SC2206
+ORDER=(${FLOWS_ONLY:-legacy-tcp sasl2-tcp fast-tcp sasl2-tls fast-tls fast-expr-tls})
 
 for db in $DATABASES; do
   prepare "$db" || exit 1
