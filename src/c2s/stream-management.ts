@@ -1,7 +1,7 @@
 // XEP-0198: Stream Management 1.6 — the per-session counters and unacknowledged queue, and
 // the registry of resumable sessions. The nonzas themselves are handled by the client stream.
-import { randomBytes } from 'node:crypto';
 import type { Element } from 'ltx';
+import { randomId } from '../core/random-id.js';
 import type { SmSnapshot } from '../core/session-handover.js';
 import { isArchived, isCarbonCopied, markArchived, markCarbonCopied } from '../core/stanza-marks.js';
 import { parseStanza } from '../xml/parse-stanza.js';
@@ -39,7 +39,7 @@ export class SmState {
   ) {}
 
   static newId(): string {
-    return randomBytes(16).toString('base64url');
+    return randomId(16);
   }
 
   /** The state of a resumable session that settled everything it received. */

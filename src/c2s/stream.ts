@@ -1,7 +1,6 @@
 // The client stream state machine (RFC 6120 §4–§7): header validation, features, STARTTLS,
 // SASL, resource binding, then stanzas into the router. Framing-independent: TCP, WebSocket
 // and BOSH hand it parsed headers and elements through a ClientFraming (framing.ts).
-import { randomBytes } from 'node:crypto';
 import { Element, escapeXML } from 'ltx';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
@@ -9,6 +8,7 @@ import { NS_SASL, NS_STREAMS, SaslFailure, StanzaError, StreamError } from '../c
 import type { ServerEvents } from '../core/events.js';
 import type { HookBus } from '../core/hooks.js';
 import { Jid, makeJid, prepareResource, tryParseJid } from '../core/jid.js';
+import { randomId } from '../core/random-id.js';
 import type { Router } from '../core/router.js';
 import type { StreamFeatures } from '../core/stream-features.js';
 import type { DeliveryFilters } from '../core/delivery-filters.js';
@@ -115,7 +115,7 @@ export class ClientStream implements SessionStream, FramingEvents {
     private readonly framing: ClientFraming,
     private readonly ctx: C2sContext,
   ) {
-    this.id = (++streamCounter).toString(36) + randomBytes(6).toString('base64url');
+    this.id = (++streamCounter).toString(36) + randomId(6);
     framing.attach(this);
     // RFC 6120 §4.9.3.4 connection-timeout: an unauthenticated stream gets a bounded time,
     // which also catches a header trickled byte by byte.
@@ -676,7 +676,7 @@ export class ClientStream implements SessionStream, FramingEvents {
         return;
       }
     } else {
-      resource = `hearth-${randomBytes(6).toString('base64url')}`;
+      resource = `hearth-${randomId(6)}`;
     }
     const session = this.bindSession(resource);
     const result = iqResult(iq, new Element('bind', { xmlns: NS_BIND }).c('jid').t(session.jid.toString()).up());
