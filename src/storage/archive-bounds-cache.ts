@@ -8,7 +8,7 @@
 import { LruMap } from '../core/lru-map.js';
 import type { ChangeFeed } from './change-feed.js';
 import type { ArchiveStore } from './archive.js';
-import { forgettingAround } from './forgetting-around.js';
+import { forgettingAround, WriteStamps } from './forgetting-around.js';
 
 type Bounds = { first: bigint; last: bigint } | null;
 
@@ -20,16 +20,17 @@ export interface CachedBoundsArchiveStore extends ArchiveStore {
 export function withArchiveBoundsCache(archive: ArchiveStore, feed: ChangeFeed, maxAccounts = 100_000): CachedBoundsArchiveStore {
   /** Per account (domain NUL username); null: the archive is empty. */
   const cache = new LruMap<string, Bounds>(maxAccounts);
-  /** Bumped by every write; a read that overlapped a write does not fill the cache. */
-  let writes = 0;
+  /** A read that overlapped a write to its account does not fill the cache. */
+  const writes = new WriteStamps(maxAccounts);
   const key = (username: string, domain: string) => `${domain}\u0000${username}`;
   const forgetAccount = (username: string, domain: string) => {
-    writes++;
-    cache.delete(key(username, domain));
+    const k = key(username, domain);
+    writes.written(k);
+    cache.delete(k);
   };
   feed.onChange('archive', forgetAccount);
   feed.onResync(() => {
-    writes++;
+    writes.writtenAll();
     cache.clear();
   });
 
@@ -37,9 +38,9 @@ export function withArchiveBoundsCache(archive: ArchiveStore, feed: ChangeFeed, 
     ...archive,
     async append(entry) {
       const stored = await archive.append(entry);
-      writes++;
+      const k = key(entry.username, entry.domain);
+      writes.written(k);
       if (stored) {
-        const k = key(entry.username, entry.domain);
         if (cache.has(k)) {
           const known = cache.get(k)!;
           cache.set(k, known === null ? { first: entry.id, last: entry.id } : { first: known.first < entry.id ? known.first : entry.id, last: known.last > entry.id ? known.last : entry.id });
@@ -51,18 +52,18 @@ export function withArchiveBoundsCache(archive: ArchiveStore, feed: ChangeFeed, 
       if (!feed.live) return archive.bounds(username, domain);
       const k = key(username, domain);
       if (cache.has(k)) return cache.get(k)!;
-      const before = writes;
+      const began = writes.now();
       const bounds = await archive.bounds(username, domain);
-      if (before === writes && feed.live) cache.set(k, bounds);
+      if (writes.unchangedSince(k, began) && feed.live) cache.set(k, bounds);
       return bounds;
     },
     purge: (username, domain) => forgettingAround(() => forgetAccount(username, domain), () => archive.purge(username, domain)),
     async expire(beforeId, cursor, accounts, perAccount) {
-      writes++;
+      writes.writtenAll();
       const result = await archive.expire(beforeId, cursor, accounts, perAccount);
       // Oldest messages went from some archives: their first ids moved (or they emptied).
       if (result.deleted > 0) {
-        writes++;
+        writes.writtenAll();
         cache.clear();
       }
       return result;

@@ -4,15 +4,15 @@
 // a query costs CPU on the server's own thread.
 import type { ScramMechanismName } from '../sasl/credentials.js';
 import type { AccountStore, StoredCredential } from './accounts.js';
-import { forgettingAround } from './forgetting-around.js';
+import { forgettingAround, WriteStamps } from './forgetting-around.js';
 
 export function withCredentialCache(store: AccountStore, maxEntries = 50_000): AccountStore {
   const cache = new Map<string, StoredCredential>();
-  /** Bumped by every write; a read that overlapped a write does not fill the cache. */
-  let writes = 0;
+  /** A read that overlapped a write to its account does not fill the cache. */
+  const writes = new WriteStamps(maxEntries);
   const key = (username: string, domain: string, mechanism: ScramMechanismName) => `${mechanism}\u0000${domain}\u0000${username}`;
   const forget = (username: string, domain: string) => {
-    writes++;
+    writes.written(`${domain}\u0000${username}`);
     cache.delete(key(username, domain, 'SCRAM-SHA-1'));
     cache.delete(key(username, domain, 'SCRAM-SHA-256'));
   };
@@ -29,9 +29,9 @@ export function withCredentialCache(store: AccountStore, maxEntries = 50_000): A
         cache.set(k, hit);
         return hit;
       }
-      const before = writes;
+      const began = writes.now();
       const credential = await store.getCredential(username, domain, mechanism);
-      if (credential && before === writes) {
+      if (credential && writes.unchangedSince(`${domain}\u0000${username}`, began)) {
         cache.set(k, credential);
         if (cache.size > maxEntries) cache.delete(cache.keys().next().value!);
       }

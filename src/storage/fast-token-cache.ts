@@ -7,7 +7,7 @@
 import { LruMap } from '../core/lru-map.js';
 import type { ChangeFeed } from './change-feed.js';
 import type { FastTokenStore, StoredFastToken } from './fast-tokens.js';
-import { forgettingAround } from './forgetting-around.js';
+import { forgettingAround, WriteStamps } from './forgetting-around.js';
 
 export interface CachedFastTokenStore extends FastTokenStore {
   /** The account was deleted (its tokens went with it, by the database's cascade). */
@@ -17,17 +17,18 @@ export interface CachedFastTokenStore extends FastTokenStore {
 export function withFastTokenCache(store: FastTokenStore, feed: ChangeFeed, maxAccounts = 100_000): CachedFastTokenStore {
   /** Per account (domain NUL username): each client's (hex id) tokens. */
   const cache = new LruMap<string, Map<string, StoredFastToken[]>>(maxAccounts);
-  /** Bumped by every write; a read that overlapped a write does not fill the cache. */
-  let writes = 0;
+  /** A read that overlapped a write to its account does not fill the cache. */
+  const writes = new WriteStamps(maxAccounts);
   const accountKey = (username: string, domain: string) => `${domain}\u0000${username}`;
   const forgetAccount = (username: string, domain: string) => {
-    writes++;
-    cache.delete(accountKey(username, domain));
+    const account = accountKey(username, domain);
+    writes.written(account);
+    cache.delete(account);
   };
   const writing = <T>(username: string, domain: string, write: () => Promise<T>) => forgettingAround(() => forgetAccount(username, domain), write);
   feed.onChange('fast_tokens', forgetAccount);
   feed.onResync(() => {
-    writes++;
+    writes.writtenAll();
     cache.clear();
   });
 
@@ -38,9 +39,9 @@ export function withFastTokenCache(store: FastTokenStore, feed: ChangeFeed, maxA
       const client = clientId.toString('hex');
       const hit = cache.get(account)?.get(client);
       if (hit) return hit;
-      const before = writes;
+      const began = writes.now();
       const found = await store.find(username, domain, clientId);
-      if (before === writes && feed.live) {
+      if (writes.unchangedSince(account, began) && feed.live) {
         let clients = cache.get(account);
         if (!clients) cache.set(account, (clients = new Map()));
         clients.set(client, found);
@@ -61,11 +62,11 @@ export function withFastTokenCache(store: FastTokenStore, feed: ChangeFeed, maxA
     remove: (username, domain, clientId, slot) => writing(username, domain, () => store.remove(username, domain, clientId, slot)),
     removeAccount: (username, domain) => writing(username, domain, () => store.removeAccount(username, domain)),
     async removeExpired(now) {
-      writes++;
+      writes.writtenAll();
       const removed = await store.removeExpired(now);
       // Rare (hourly, and only tokens unused for their whole life): start afresh.
       if (removed > 0) {
-        writes++;
+        writes.writtenAll();
         cache.clear();
       }
       return removed;

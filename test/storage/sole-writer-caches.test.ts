@@ -4,6 +4,7 @@
 // writes (SINGLE_WRITER); over PostgreSQL the change feed tells of other writers' changes,
 // and while it is down nothing is answered from memory.
 import { expect } from 'chai';
+import { WriteStamps } from '../../src/storage/forgetting-around.js';
 import { SINGLE_WRITER, type ChangeFeed, type ChangeKind, type ChangeListener } from '../../src/storage/change-feed.js';
 import { withFastTokenCache } from '../../src/storage/fast-token-cache.js';
 import { withArchiveBoundsCache } from '../../src/storage/archive-bounds-cache.js';
@@ -89,6 +90,22 @@ describe('FAST token cache (embedded PGlite)', function () {
     release();
     expect((await reading).length, 'the read began before the revocation').to.equal(1);
     expect(await cached.find('bob', 'd.example', client), 'but is not remembered').to.deep.equal([]);
+  });
+
+  it('keeps a read that overlapped only writes to other accounts', async function () {
+    const mem = memoryTokenStore();
+    const cached = withFastTokenCache(mem.store, SINGLE_WRITER);
+    await cached.put('bob', 'd.example', client, token('current', 'kept'));
+    let release!: () => void;
+    mem.hold(new Promise<void>((resolve) => (release = resolve)));
+    const reading = cached.find('bob', 'd.example', client);
+    await cached.put('eve', 'd.example', client, token('current', 'other'));
+    mem.hold(null);
+    release();
+    await reading;
+    const finds = mem.finds();
+    expect((await cached.find('bob', 'd.example', client))[0].sealedToken.toString()).to.equal('kept');
+    expect(mem.finds(), 'remembered').to.equal(finds);
   });
 
   it('forgets a deleted account, and drops everything after expired tokens were removed', async function () {
@@ -258,5 +275,24 @@ describe('caches over a change feed (PostgreSQL)', function () {
     await cached.bounds('gina', 'd.example');
     await cached.bounds('gina', 'd.example');
     expect(mem.reads(), 'read once after the feed came back, then from memory').to.equal(reads + 2);
+  });
+});
+
+describe('write stamps', function () {
+  it('tell a read whether its account was written since it began, evicted stamps counting for all', function () {
+    const stamps = new WriteStamps(2);
+    const began = stamps.now();
+    stamps.written('a');
+    expect(stamps.unchangedSince('a', began)).to.equal(false);
+    expect(stamps.unchangedSince('b', began)).to.equal(true);
+    const later = stamps.now();
+    expect(stamps.unchangedSince('a', later)).to.equal(true);
+    stamps.written('b');
+    stamps.written('c'); // 'a' is evicted: every read that began before its stamp is refused
+    expect(stamps.unchangedSince('z', began)).to.equal(false);
+    expect(stamps.unchangedSince('z', later)).to.equal(true);
+    stamps.writtenAll();
+    expect(stamps.unchangedSince('z', later)).to.equal(false);
+    expect(stamps.unchangedSince('z', stamps.now())).to.equal(true);
   });
 });
