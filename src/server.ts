@@ -122,6 +122,12 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
   try {
     database = options.database ?? (await openDatabase({ url: config.database.url, dataDir: config.dataDir, log: componentLogger(log, 'storage', levels), listenForChanges: true }));
     database.observeQueries((durationMs, failed) => metrics.observeQuery(durationMs, failed));
+    const changes = database.changes;
+    metrics.gauge(
+      'hearth_db_change_feed_live',
+      'Whether the caches in front of the database may answer: 1 on PGlite (one writer) and on PostgreSQL while the change feed listens; 0 while it is down and every read goes to the database.',
+      () => (changes.live ? 1 : 0),
+    );
     const { applied } = await migrateToLatest(database);
     if (applied.length > 0) log.info({ applied }, 'database migrated');
     const stores = createStores(database);

@@ -95,6 +95,8 @@ describe('metrics of a running server', function () {
     // Migrations and account creation ran queries through this server's database.
     expect(m.get('hearth_db_query_duration_seconds')?.type).to.equal('histogram');
     expect(sampleValue(m, 'hearth_db_query_duration_seconds_count')).to.be.greaterThan(0);
+    // PGlite has one writer; PostgreSQL's change feed listens once the server is up.
+    expect(sampleValue(m, 'hearth_db_change_feed_live')).to.equal(1);
     expect(m.get('nodejs_eventloop_lag_seconds')?.type).to.equal('gauge');
     expect(sampleValue(m, 'nodejs_eventloop_lag_p99_seconds')).to.be.at.least(0);
     for (const name of ['hearth_stanzas_received_total', 'hearth_stanzas_sent_total', 'hearth_routed_stanzas_total', 'hearth_auth_total']) {
