@@ -30,12 +30,13 @@ begin
 end
 $$;
 
--- Deletes touch many rows at once (retention, an account's removal): one notice per account.
-create function hearth_notify_deleted() returns trigger language plpgsql as $$
+-- Statements that touch many rows at once (an archive's group commit of hundreds of messages,
+-- the retention, an account's removal): one call, one notice per account.
+create function hearth_notify_statement() returns trigger language plpgsql as $$
 begin
   if current_setting('hearth.change_feed', true) is distinct from 'off' then
     perform pg_notify('hearth_changes', json_build_array(tg_table_schema, tg_argv[0], accounts.domain, accounts.username)::text)
-      from (select distinct domain, username from deleted_rows) as accounts;
+      from (select distinct domain, username from changed_rows) as accounts;
   end if;
   return null;
 end
@@ -54,17 +55,17 @@ create trigger fast_tokens_changed after insert or update on fast_tokens
   for each row when (current_setting('hearth.change_feed', true) is distinct from 'off')
   execute function hearth_notify_change('fast_tokens');
 create trigger fast_tokens_deleted after delete on fast_tokens
-  referencing old table as deleted_rows
-  for each statement execute function hearth_notify_deleted('fast_tokens');
+  referencing old table as changed_rows
+  for each statement execute function hearth_notify_statement('fast_tokens');
 create trigger fast_tokens_truncated after truncate on fast_tokens
   for each statement execute function hearth_notify_truncated();
 
 create trigger archive_messages_added after insert on archive_messages
-  for each row when (current_setting('hearth.change_feed', true) is distinct from 'off')
-  execute function hearth_notify_change('archive');
+  referencing new table as changed_rows
+  for each statement execute function hearth_notify_statement('archive');
 create trigger archive_messages_deleted after delete on archive_messages
-  referencing old table as deleted_rows
-  for each statement execute function hearth_notify_deleted('archive');
+  referencing old table as changed_rows
+  for each statement execute function hearth_notify_statement('archive');
 create trigger archive_messages_truncated after truncate on archive_messages
   for each statement execute function hearth_notify_truncated();
 
