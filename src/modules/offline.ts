@@ -75,7 +75,8 @@ export const offlineModule = defineModule({
     // The same for a message another node stored while a resource of the account became
     // available here: the database's change feed tells of the new row (on PGlite this process
     // is the only writer, and the feed says nothing).
-    ctx.stores.changes.onChange('offline', (username, domain) => handOverIfWaiting(`${username}@${domain}`));
+    const stopListening = ctx.stores.changes.onChange('offline', (username, domain) => handOverIfWaiting(`${username}@${domain}`));
+    ctx.hooks.on('server-stopping', () => stopListening());
 
     function handOverIfWaiting(bareJid: string): void {
       const waiting = ctx.sessions.ofAccount(bareJid).find((s) => s.node === null && s.available && s.priority >= 0);

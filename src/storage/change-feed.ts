@@ -20,8 +20,12 @@ export type ChangeListener = (username: string, domain: string) => void;
 export interface ChangeFeed {
   /** Every committed change reaches the listeners: a cache may answer from memory. */
   readonly live: boolean;
-  /** `listener` hears of each account whose rows of `kind` changed (its own writes included). */
-  onChange(kind: ChangeKind, listener: ChangeListener): void;
+  /**
+   * `listener` hears of each account whose rows of `kind` another writer changed (this
+   * process's own writes went through its stores, which remembered them). Returns a function
+   * that stops the listening.
+   */
+  onChange(kind: ChangeKind, listener: ChangeListener): () => void;
   /**
    * `listener` runs when changes may have been missed (the feed went down), when the feed is
    * live again, and when a table was truncated: whatever a cache holds may be stale, and reads
@@ -34,7 +38,7 @@ export interface ChangeFeed {
 /** The process is the database's only writer (embedded PGlite): its memory is exact. */
 export const SINGLE_WRITER: ChangeFeed = {
   live: true,
-  onChange() {},
+  onChange: () => () => {},
   onResync() {},
   async close() {},
 };
@@ -42,7 +46,7 @@ export const SINGLE_WRITER: ChangeFeed = {
 /** Nothing tells this process of others' writes: it keeps no summaries. */
 export const NOT_LISTENING: ChangeFeed = {
   live: false,
-  onChange() {},
+  onChange: () => () => {},
   onResync() {},
   async close() {},
 };
@@ -212,9 +216,8 @@ export async function listenForChanges(url: string, options: ListenOptions = {})
       return live;
     },
     onChange(kind, listener) {
-      let list = listeners.get(kind);
-      if (!list) listeners.set(kind, (list = []));
-      list.push(listener);
+      listeners.set(kind, [...(listeners.get(kind) ?? []), listener]);
+      return () => listeners.set(kind, (listeners.get(kind) ?? []).filter((l) => l !== listener));
     },
     onResync(listener) {
       resyncListeners.push(listener);

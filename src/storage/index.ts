@@ -53,7 +53,21 @@ export interface Stores {
   changes: ChangeFeed;
 }
 
+/** One set of stores per Database (see createStores). */
+const storesOf = new WeakMap<Database, Stores>();
+
+/**
+ * The repositories over `database`. Their caches assume that every write made through this
+ * Database's connections goes through them (the change feed does not echo those back), so a
+ * Database has one set: a second call returns the first one's.
+ */
 export function createStores(database: Database): Stores {
+  let stores = storesOf.get(database);
+  if (!stores) storesOf.set(database, (stores = buildStores(database)));
+  return stores;
+}
+
+function buildStores(database: Database): Stores {
   const accounts = createAccountStore(database.db);
   const roster = createRosterStore(database.db);
   const offline = createOfflineStore(database.db);

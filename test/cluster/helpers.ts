@@ -1,6 +1,7 @@
 // Cluster nodes in one test process: several servers of one domain on one PostgreSQL schema
 // and one Redis database of their own. They need both services: without them the tests skip.
 import { Redis } from 'ioredis';
+import { openDatabase, type Database } from '../../src/storage/database.js';
 import { openIsolatedDatabase, type IsolatedDatabase } from '../helpers/database.js';
 import { startTestServer, type TestServer, type TestServerOptions } from '../helpers/server.js';
 
@@ -55,26 +56,33 @@ export async function startTestCluster(
   await flushTestRedis();
   const database = await openIsolatedDatabase('postgres');
   const nodes: TestServer[] = [];
+  // Each node has connections and a change feed of its own, as a process of its own would.
+  const nodeDatabases: Database[] = [];
+  const stopAll = async () => {
+    for (const node of nodes) await node.stop().catch(() => undefined);
+    for (const db of nodeDatabases) await db.close().catch(() => undefined);
+    await database.dispose();
+  };
   try {
     for (const host of hosts) {
+      const own = await openDatabase({ url: database.url!, dataDir: null, poolSize: 5, listenForChanges: true });
+      nodeDatabases.push(own);
       nodes.push(await startTestServer({
         ...options,
         host,
-        database: database.database,
+        database: own,
         config: { ...options.config, ...perNode(host), cluster: { redis: TEST_REDIS_URL, ttlS: 2, ...options.config?.cluster } },
       }));
     }
   } catch (err) {
-    for (const node of nodes) await node.stop().catch(() => undefined);
-    await database.dispose();
+    await stopAll();
     throw err;
   }
   return {
     nodes,
     database,
     async stop() {
-      for (const node of nodes) await node.stop().catch(() => undefined);
-      await database.dispose();
+      await stopAll();
       await flushTestRedis();
     },
   };

@@ -199,6 +199,7 @@ function manualFeed() {
     },
     onChange(kind, listener) {
       listeners.set(kind, [...(listeners.get(kind) ?? []), listener]);
+      return () => listeners.set(kind, (listeners.get(kind) ?? []).filter((l) => l !== listener));
     },
     onResync(listener) {
       resyncs.push(listener);
