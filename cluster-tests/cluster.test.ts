@@ -232,6 +232,10 @@ describe('cluster of three hearth processes', function () {
       expect(result.attrs.type, 'carbons enabled').to.equal('result');
     }
     await available(a, b, dan);
+    // Each of carla's resources heard the other come online (RFC 6121 §4.2.2): node n1 knows
+    // carla/b is available before dan writes (it learns over Redis, which a loaded machine slows).
+    await waitFor(a.inbox, isPresence(b.full), 'carla/b online, seen at carla/a');
+    await waitFor(b.inbox, isPresence(a.full), 'carla/a online, seen at carla/b');
     const carla = jid('carla');
 
     /** The forwarded message of a carbon (XEP-0280 §11: only from the user's bare JID). */
