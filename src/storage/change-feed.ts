@@ -51,6 +51,29 @@ export const NOT_LISTENING: ChangeFeed = {
   async close() {},
 };
 
+/** Who listens to a feed, and telling them: the bookkeeping every feed shares. */
+export class ChangeListeners {
+  private readonly byKind = new Map<ChangeKind, ChangeListener[]>();
+  private readonly resyncs: (() => void)[] = [];
+
+  onChange(kind: ChangeKind, listener: ChangeListener): () => void {
+    this.byKind.set(kind, [...(this.byKind.get(kind) ?? []), listener]);
+    return () => this.byKind.set(kind, (this.byKind.get(kind) ?? []).filter((l) => l !== listener));
+  }
+
+  onResync(listener: () => void): void {
+    this.resyncs.push(listener);
+  }
+
+  changed(kind: ChangeKind, username: string, domain: string): void {
+    for (const listener of this.byKind.get(kind) ?? []) listener(username, domain);
+  }
+
+  resync(): void {
+    for (const listener of this.resyncs) listener();
+  }
+}
+
 export interface ListenOptions {
   log?: StorageLogger;
   /** Delays between attempts to listen again after the connection dropped (ms). */
@@ -79,8 +102,7 @@ const DEFAULT_RETRY_DELAYS = [100, 500, 1000, 2000, 5000, 10_000];
  * believing nothing changes. Resolves once live, rejects when the first connection fails.
  */
 export async function listenForChanges(url: string, options: ListenOptions = {}): Promise<ChangeFeed> {
-  const listeners = new Map<ChangeKind, ChangeListener[]>();
-  const resyncListeners: (() => void)[] = [];
+  const listeners = new ChangeListeners();
   const retryDelays = options.retryDelays ?? DEFAULT_RETRY_DELAYS;
   let live = false;
   let closed = false;
@@ -92,9 +114,7 @@ export async function listenForChanges(url: string, options: ListenOptions = {})
   /** Checks in flight: each one's nonce, and what to run when its notice comes back. */
   const probes = new Map<string, () => void>();
 
-  const resync = () => {
-    for (const listener of resyncListeners) listener();
-  };
+  const resync = () => listeners.resync();
 
   const dispatch = (schema: string, payload: string | undefined, pid: number) => {
     let parsed: unknown;
@@ -117,7 +137,7 @@ export async function listenForChanges(url: string, options: ListenOptions = {})
     }
     const [, kind, domain, username] = parsed as string[];
     if (!KINDS.has(kind) || options.ownBackend?.(pid)) return;
-    for (const listener of listeners.get(kind as ChangeKind) ?? []) listener(username, domain);
+    listeners.changed(kind as ChangeKind, username, domain);
   };
 
   /** Sends a notice to itself and waits for it: proof that notices reach this connection. */
@@ -215,13 +235,8 @@ export async function listenForChanges(url: string, options: ListenOptions = {})
     get live() {
       return live;
     },
-    onChange(kind, listener) {
-      listeners.set(kind, [...(listeners.get(kind) ?? []), listener]);
-      return () => listeners.set(kind, (listeners.get(kind) ?? []).filter((l) => l !== listener));
-    },
-    onResync(listener) {
-      resyncListeners.push(listener);
-    },
+    onChange: (kind, listener) => listeners.onChange(kind, listener),
+    onResync: (listener) => listeners.onResync(listener),
     async close() {
       closed = true;
       clearInterval(heartbeat);

@@ -75,7 +75,7 @@ export function wrapPGlite(pglite: PGlite, log?: StorageLogger): Database {
   // One writer, nobody to tell: the change-feed triggers (schema/0015) stay quiet. PGlite
   // runs queries in the order they are made, so this comes before anything this process writes.
   pglite.exec("set hearth.change_feed = 'off'").catch((error: unknown) => log?.warn({ err: error }, 'could not switch off the change feed triggers'));
-  return makeDatabase((onQuery) => new Kysely<Tables>({ dialect: new PGliteDialect({ pglite }), log: onQuery }), 'pglite', SINGLE_WRITER, log);
+  return makeDatabase((onQuery) => new Kysely<Tables>({ dialect: new PGliteDialect({ pglite }), log: onQuery }), 'pglite', () => SINGLE_WRITER, log);
 }
 
 async function openPostgres(url: string, options: DatabaseOptions): Promise<Database> {
@@ -121,10 +121,10 @@ const loggers = new WeakMap<Database, StorageLogger>();
 function makeDatabase(
   create: (onQuery: (event: LogEvent) => void) => Kysely<Tables>,
   kind: Database['kind'],
-  changes: ChangeFeed | (() => ChangeFeed),
+  /** The feed, read when asked for (a PostgreSQL Database starts listening once it is open). */
+  feed: () => ChangeFeed,
   log: StorageLogger | undefined,
 ): Database {
-  const feed = typeof changes === 'function' ? changes : () => changes;
   let closing: Promise<void> | null = null;
   let observer: QueryObserver | null = null;
   const db = create((event) => observer?.(event.queryDurationMillis, event.level === 'error'));

@@ -5,7 +5,7 @@
 // and while it is down nothing is answered from memory.
 import { expect } from 'chai';
 import { WriteStamps } from '../../src/storage/forgetting-around.js';
-import { SINGLE_WRITER, type ChangeFeed, type ChangeKind, type ChangeListener } from '../../src/storage/change-feed.js';
+import { ChangeListeners, SINGLE_WRITER, type ChangeFeed, type ChangeKind } from '../../src/storage/change-feed.js';
 import { withFastTokenCache } from '../../src/storage/fast-token-cache.js';
 import { withArchiveBoundsCache } from '../../src/storage/archive-bounds-cache.js';
 import type { FastTokenStore, StoredFastToken } from '../../src/storage/fast-tokens.js';
@@ -190,28 +190,22 @@ describe('archive bounds cache (embedded PGlite)', function () {
 
 /** A feed the test drives: notices of other writers' changes, and going down and up. */
 function manualFeed() {
-  const listeners = new Map<ChangeKind, ChangeListener[]>();
-  const resyncs: (() => void)[] = [];
+  const listeners = new ChangeListeners();
   let live = true;
   const feed: ChangeFeed = {
     get live() {
       return live;
     },
-    onChange(kind, listener) {
-      listeners.set(kind, [...(listeners.get(kind) ?? []), listener]);
-      return () => listeners.set(kind, (listeners.get(kind) ?? []).filter((l) => l !== listener));
-    },
-    onResync(listener) {
-      resyncs.push(listener);
-    },
+    onChange: (kind, listener) => listeners.onChange(kind, listener),
+    onResync: (listener) => listeners.onResync(listener),
     async close() {},
   };
   return {
     feed,
-    notify: (kind: ChangeKind, username: string, domain: string) => listeners.get(kind)?.forEach((l) => l(username, domain)),
+    notify: (kind: ChangeKind, username: string, domain: string) => listeners.changed(kind, username, domain),
     setLive(next: boolean) {
       live = next;
-      resyncs.forEach((r) => r());
+      listeners.resync();
     },
   };
 }
