@@ -5,6 +5,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { Element } from 'ltx';
 import { NS_SASL, type SaslFailure } from '../core/errors.js';
 import { prepareResource } from '../core/jid.js';
+import { LruMap } from '../core/lru-map.js';
 import type { ChannelBinding } from '../sasl/channel-binding.js';
 import { fastChannelBinding, FAST_MECHANISMS, type FastMechanismName } from '../sasl/ht.js';
 import { NS_SM } from './stream-management.js';
@@ -121,8 +122,21 @@ export function bind2Resource(secret: Buffer, account: string, userAgentId: stri
     }
     if (tag.length > MAX_TAG) tag = '';
   }
-  const id = userAgentId === null
-    ? randomBytes(9).toString('base64url')
-    : createHmac('sha256', secret).update(`${account}\u0000${userAgentId}\u0000${tag}`, 'utf8').digest('base64url').slice(0, 12);
+  const id = userAgentId === null ? randomBytes(9).toString('base64url') : deviceResourceId(secret, `${account}\u0000${userAgentId}\u0000${tag}`);
   return tag === '' ? id : `${tag}/${id}`;
+}
+
+/** Devices whose resource id is remembered, per server secret: a device reconnects often. */
+const MAX_REMEMBERED_DEVICES = 50_000;
+const deviceResourceIds = new WeakMap<Buffer, LruMap<string, string>>();
+
+function deviceResourceId(secret: Buffer, device: string): string {
+  let known = deviceResourceIds.get(secret);
+  if (!known) deviceResourceIds.set(secret, (known = new LruMap(MAX_REMEMBERED_DEVICES)));
+  let id = known.get(device);
+  if (id === undefined) {
+    id = createHmac('sha256', secret).update(device, 'utf8').digest('base64url').slice(0, 12);
+    known.set(device, id);
+  }
+  return id;
 }

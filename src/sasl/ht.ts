@@ -47,6 +47,19 @@ export function htHash(token: string, label: 'Initiator' | 'Responder', cbData: 
   return createHmac('sha256', Buffer.from(token, 'utf8')).update(label).update(cbData).digest();
 }
 
+/**
+ * Without channel binding (NONE) a hash depends on the token alone: it is worked out once per
+ * candidate, which the FAST service hands out again while the token is unchanged.
+ */
+const unboundHashes = new WeakMap<FastTokenCandidate, Partial<Record<'Initiator' | 'Responder', Buffer>>>();
+
+function candidateHash(candidate: FastTokenCandidate, label: 'Initiator' | 'Responder', cbData: Buffer): Buffer {
+  if (cbData.length > 0) return htHash(candidate.token, label, cbData);
+  let hashes = unboundHashes.get(candidate);
+  if (!hashes) unboundHashes.set(candidate, (hashes = {}));
+  return (hashes[label] ??= htHash(candidate.token, label, cbData));
+}
+
 class HtServer extends StepMachine {
   constructor(
     readonly name: FastMechanismName,
@@ -85,7 +98,7 @@ class HtServer extends StepMachine {
     let matched: FastTokenCandidate | null = null;
     // Every candidate is compared, in constant time, whatever matched before it.
     for (const candidate of candidates.length > 0 ? candidates : [{ token: randomBytes(16).toString('hex'), mechanism: '', expiresAt: new Date(0) }]) {
-      const expected = htHash(candidate.token, 'Initiator', cbData);
+      const expected = candidateHash(candidate, 'Initiator', cbData);
       const equal = timingSafeEqual(expected, presented);
       if (equal && candidate.mechanism === this.name && candidate.expiresAt.getTime() > now && matched === null) matched = candidate;
     }
@@ -97,7 +110,7 @@ class HtServer extends StepMachine {
     return {
       success: {
         username,
-        additionalData: htHash(matched.token, 'Responder', cbData),
+        additionalData: candidateHash(matched, 'Responder', cbData),
         fastToken: matched,
       },
     };

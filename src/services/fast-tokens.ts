@@ -8,13 +8,16 @@
 // copied to another row does not open. A cluster's nodes must share that secret file.
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { LruMap } from '../core/lru-map.js';
 import type { FastTokenCandidate, FastTokenLookup } from '../sasl/ht.js';
-import type { FastTokenSlot, FastTokenStore } from '../storage/fast-tokens.js';
+import type { FastTokenSlot, FastTokenStore, StoredFastToken } from '../storage/fast-tokens.js';
 
 const IV_LENGTH = 12;
 const TAG_LENGTH = 16;
 const TOKEN_BYTES = 32;
 const CLEANUP_INTERVAL_MS = 3_600_000;
+/** User-agent ids whose client id is remembered (a device reconnects with the same one). */
+const MAX_REMEMBERED_CLIENT_IDS = 50_000;
 
 /** A candidate as this service hands it to the mechanism: it knows its slot. */
 interface SlottedCandidate extends FastTokenCandidate {
@@ -33,6 +36,14 @@ export class FastTokens {
   private readonly clientKey: Buffer;
   private readonly ttlMs: number;
   private cleanup: NodeJS.Timeout | null = null;
+  private readonly clientIds = new LruMap<string, Buffer>(MAX_REMEMBERED_CLIENT_IDS);
+  /**
+   * The tokens opened from one list the store returned, while the store (its cache) keeps
+   * handing out that same list: a reconnect then costs no decryption. Keyed by the list
+   * itself, so a changed list (rotation, revocation, a reload) is opened afresh; `owner`
+   * guards against a list ever reaching another account's or client's lookup.
+   */
+  private readonly opened = new WeakMap<readonly StoredFastToken[], { owner: string; candidates: SlottedCandidate[] }>();
 
   constructor(
     private readonly store: FastTokenStore,
@@ -59,13 +70,21 @@ export class FastTokens {
 
   /** How the database knows a client: a keyed hash of its user-agent id, not the id. */
   clientId(userAgentId: string): Buffer {
-    return createHmac('sha256', this.clientKey).update(userAgentId, 'utf8').digest().subarray(0, 16);
+    let id = this.clientIds.get(userAgentId);
+    if (!id) {
+      id = createHmac('sha256', this.clientKey).update(userAgentId, 'utf8').digest().subarray(0, 16);
+      this.clientIds.set(userAgentId, id);
+    }
+    return id;
   }
 
   /** The HT mechanisms' view of one client's tokens, on one domain. */
   lookup(domain: string, clientId: Buffer): FastTokenLookup {
     return async (username) => {
       const stored = await this.store.find(username, domain, clientId);
+      const owner = `${domain}\u0000${username}\u0000${clientId.toString('hex')}`;
+      const known = this.opened.get(stored);
+      if (known?.owner === owner) return known.candidates;
       const candidates: SlottedCandidate[] = [];
       for (const row of stored) {
         const token = this.open(row.sealedToken, associatedData(username, domain, clientId, row.mechanism));
@@ -79,6 +98,7 @@ export class FastTokens {
       const current = candidates.find((c) => c.slot === 'current');
       const successor = candidates.find((c) => c.slot === 'new');
       if (current && successor) current.successor = successor;
+      this.opened.set(stored, { owner, candidates });
       return candidates;
     };
   }
