@@ -581,7 +581,8 @@ export class ClientStream implements SessionStream, FramingEvents {
     const account = outcome.jid;
     const parts: string[] = [];
     if (outcome.data) parts.push(`<additional-data>${outcome.data === '=' ? '' : outcome.data}</additional-data>`);
-    if (clientId) {
+    if (clientId && request.userAgentId !== null) {
+      this.ctx.fast.rememberClient(request.userAgentId, clientId);
       let token: IssuedToken | null = null;
       if (outcome.fastToken) {
         token = await this.ctx.fast.used(account.local, account.domain, clientId, outcome.fastToken, {

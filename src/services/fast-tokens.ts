@@ -16,7 +16,7 @@ const IV_LENGTH = 12;
 const TAG_LENGTH = 16;
 const TOKEN_BYTES = 32;
 const CLEANUP_INTERVAL_MS = 3_600_000;
-/** User-agent ids whose client id is remembered (a device reconnects with the same one). */
+/** Signed-in user-agent ids whose client id is remembered (a device reconnects with the same one). */
 const MAX_REMEMBERED_CLIENT_IDS = 50_000;
 
 /** A candidate as this service hands it to the mechanism: it knows its slot. */
@@ -70,12 +70,15 @@ export class FastTokens {
 
   /** How the database knows a client: a keyed hash of its user-agent id, not the id. */
   clientId(userAgentId: string): Buffer {
-    let id = this.clientIds.get(userAgentId);
-    if (!id) {
-      id = createHmac('sha256', this.clientKey).update(userAgentId, 'utf8').digest().subarray(0, 16);
-      this.clientIds.set(userAgentId, id);
-    }
-    return id;
+    return this.clientIds.get(userAgentId) ?? createHmac('sha256', this.clientKey).update(userAgentId, 'utf8').digest().subarray(0, 16);
+  }
+
+  /**
+   * The client signed in: its id is remembered for its next reconnect. Only then, so that
+   * unauthenticated streams cannot fill the memory with user-agent ids of their choosing.
+   */
+  rememberClient(userAgentId: string, clientId: Buffer): void {
+    this.clientIds.set(userAgentId, clientId);
   }
 
   /** The HT mechanisms' view of one client's tokens, on one domain. */

@@ -14,6 +14,9 @@ export interface CachedFastTokenStore extends FastTokenStore {
   forgetAccount(username: string, domain: string): void;
 }
 
+/** Devices of one account whose tokens are kept in memory. */
+const MAX_CLIENTS_PER_ACCOUNT = 16;
+
 export function withFastTokenCache(store: FastTokenStore, feed: ChangeFeed, maxAccounts = 100_000): CachedFastTokenStore {
   /** Per account (domain NUL username): each client's (hex id) tokens. */
   const cache = new LruMap<string, Map<string, StoredFastToken[]>>(maxAccounts);
@@ -41,9 +44,13 @@ export function withFastTokenCache(store: FastTokenStore, feed: ChangeFeed, maxA
       if (hit) return hit;
       const began = writes.now();
       const found = await store.find(username, domain, clientId);
-      if (writes.unchangedSince(account, began) && feed.live) {
+      // Nothing is kept for a client without tokens: sign-in attempts with made-up user-agent
+      // ids would otherwise fill the memory. A device has its tokens kept beside at most
+      // MAX_CLIENTS_PER_ACCOUNT - 1 others of the account (the longest kept goes first).
+      if (found.length > 0 && writes.unchangedSince(account, began) && feed.live) {
         let clients = cache.get(account);
         if (!clients) cache.set(account, (clients = new Map()));
+        if (!clients.has(client) && clients.size >= MAX_CLIENTS_PER_ACCOUNT) clients.delete(clients.keys().next().value!);
         clients.set(client, found);
       }
       return found;

@@ -78,6 +78,25 @@ describe('FAST token cache (embedded PGlite)', function () {
     expect(await cached.find('alice', 'd.example', client)).to.deep.equal([]);
   });
 
+  it('keeps nothing for a client without tokens, and the tokens of at most 16 clients per account', async function () {
+    const mem = memoryTokenStore();
+    const cached = withFastTokenCache(mem.store, SINGLE_WRITER);
+    // Sign-in attempts with made-up user-agent ids: every one is a read, none is kept.
+    for (let i = 0; i < 50; i++) await cached.find('alice', 'd.example', Buffer.from(`made-up-${i}`));
+    for (let i = 0; i < 50; i++) await cached.find('alice', 'd.example', Buffer.from(`made-up-${i}`));
+    expect(mem.finds()).to.equal(100);
+
+    const devices = Array.from({ length: 20 }, (_, i) => Buffer.from(`device-${i}`));
+    for (const [i, device] of devices.entries()) await cached.put('alice', 'd.example', device, token('current', `T${i}`));
+    for (const device of devices) await cached.find('alice', 'd.example', device);
+    expect(mem.finds()).to.equal(120);
+    for (const device of devices.slice(4)) await cached.find('alice', 'd.example', device);
+    expect(mem.finds(), 'the 16 devices read last are in memory').to.equal(120);
+    const first = await cached.find('alice', 'd.example', devices[0]!);
+    expect(first.map((t) => t.sealedToken.toString())).to.deep.equal(['T0']);
+    expect(mem.finds(), 'the first device was dropped for them').to.equal(121);
+  });
+
   it('does not keep what a read returned when a write overlapped it', async function () {
     const mem = memoryTokenStore();
     const cached = withFastTokenCache(mem.store, SINGLE_WRITER);
