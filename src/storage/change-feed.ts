@@ -1,7 +1,8 @@
-// Which accounts' rows changed, told by the database itself (schema/0015_change_feed.sql:
-// triggers NOTIFY hearth_changes after each commit), so that the summaries a process keeps in
-// memory (FAST tokens, archive bounds, who has offline messages, requests or a blocklist)
-// stay exact whoever writes: this process, another node, the command line elsewhere.
+// Which accounts' rows changed, told by the database itself (schema/0015_change_feed.sql and
+// 0016_credential_feed.sql: triggers NOTIFY hearth_changes after each commit), so that the
+// summaries a process keeps in memory (SCRAM credentials, FAST tokens, archive bounds, who has
+// offline messages, requests or a blocklist) stay exact whoever writes: this process, another
+// node, the command line elsewhere.
 //
 // Three feeds: embedded PGlite has one writer, this process, whose stores update their own
 // memory, so it is always live and says nothing; a PostgreSQL server listens on a connection
@@ -11,9 +12,9 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { StorageLogger } from './database.js';
 
-export type ChangeKind = 'fast_tokens' | 'archive' | 'offline' | 'subscription_requests' | 'blocklist' | 'archive_prefs';
+export type ChangeKind = 'fast_tokens' | 'archive' | 'offline' | 'subscription_requests' | 'blocklist' | 'archive_prefs' | 'credentials';
 
-const KINDS: ReadonlySet<string> = new Set<ChangeKind>(['fast_tokens', 'archive', 'offline', 'subscription_requests', 'blocklist', 'archive_prefs']);
+const KINDS: ReadonlySet<string> = new Set<ChangeKind>(['fast_tokens', 'archive', 'offline', 'subscription_requests', 'blocklist', 'archive_prefs', 'credentials']);
 
 export type ChangeListener = (username: string, domain: string) => void;
 

@@ -1,13 +1,18 @@
-// A read-through cache of SCRAM credentials in front of an AccountStore, for a database
-// only this process can write (embedded PGlite allows one process per data directory), so
-// the cache is exactly as fresh as the database. Every login needs a credential; on PGlite
-// a query costs CPU on the server's own thread.
+// A read-through cache of SCRAM credentials (with the account's disabled flag) in front of an
+// AccountStore. Every SCRAM sign-in needs a credential: a query each time costs CPU on the
+// server's own thread (PGlite) or a round trip (PostgreSQL). The cache is as fresh as the
+// change feed (change-feed.ts; schema/0016 puts credentials and disabling in it): exact on
+// PGlite, where this process is the only writer; on PostgreSQL another writer's password
+// change or disabling arrives just after its commit, and while the feed is down every read
+// goes to the database.
+import { LruMap } from '../core/lru-map.js';
 import type { ScramMechanismName } from '../sasl/credentials.js';
 import type { AccountStore, StoredCredential } from './accounts.js';
+import type { ChangeFeed } from './change-feed.js';
 import { forgettingAround, WriteStamps } from './forgetting-around.js';
 
-export function withCredentialCache(store: AccountStore, maxEntries = 50_000): AccountStore {
-  const cache = new Map<string, StoredCredential>();
+export function withCredentialCache(store: AccountStore, feed: ChangeFeed, maxEntries = 50_000): AccountStore {
+  const cache = new LruMap<string, StoredCredential>(maxEntries);
   /** A read that overlapped a write to its account does not fill the cache. */
   const writes = new WriteStamps(maxEntries);
   const key = (username: string, domain: string, mechanism: ScramMechanismName) => `${mechanism}\u0000${domain}\u0000${username}`;
@@ -17,24 +22,23 @@ export function withCredentialCache(store: AccountStore, maxEntries = 50_000): A
     cache.delete(key(username, domain, 'SCRAM-SHA-256'));
   };
   const writing = <T>(username: string, domain: string, write: () => Promise<T>) => forgettingAround(() => forget(username, domain), write);
+  feed.onChange('credentials', forget);
+  feed.onResync(() => {
+    writes.writtenAll();
+    cache.clear();
+  });
 
   return {
     ...store,
     async getCredential(username, domain, mechanism) {
+      if (!feed.live) return store.getCredential(username, domain, mechanism);
       const k = key(username, domain, mechanism);
       const hit = cache.get(k);
-      if (hit) {
-        // Least recently used goes first: re-insert on a hit.
-        cache.delete(k);
-        cache.set(k, hit);
-        return hit;
-      }
+      if (hit) return hit;
       const began = writes.now();
       const credential = await store.getCredential(username, domain, mechanism);
-      if (credential && writes.unchangedSince(`${domain}\u0000${username}`, began)) {
-        cache.set(k, credential);
-        if (cache.size > maxEntries) cache.delete(cache.keys().next().value!);
-      }
+      // Only credentials that exist are kept: names tried by guessers take no memory.
+      if (credential && writes.unchangedSince(`${domain}\u0000${username}`, began) && feed.live) cache.set(k, credential);
       return credential;
     },
     delete: (username, domain) => writing(username, domain, () => store.delete(username, domain)),

@@ -96,8 +96,7 @@ function buildStores(database: Database): Stores {
     ...withPendingIndex(database.db, feed, roster, offline), tokens, archive: withPrefsIndex(database.db, feed, cachedArchive), lastActivity,
     blocklist: withBlocklistIndex(database.db, feed, blocklist), secrets, privateStorage, vcards, entityCaps, pubsub, muc, fastTokens: cachedTokens, roomArchive, invites, serverAdmins, tombstones, changes: feed,
   };
-  // Credentials are not in the feed: only PGlite, whose one writer is this process, keeps them.
-  const knownAccounts = database.kind === 'pglite' ? withCredentialCache(accounts) : accounts;
+  const knownAccounts = withCredentialCache(accounts, feed);
   return {
     ...shared,
     accounts: {

@@ -86,6 +86,22 @@ describe('PostgreSQL change feed', function () {
     await eventually(async () => (await there.fastTokens.find('alice', DOMAIN, client)).length === 0, 'the revocation is seen');
   });
 
+  it('a password changed, an account disabled or deleted by one process reaches the other’s sign-ins', async function () {
+    const salt = (n: number) => ({ mechanism: 'SCRAM-SHA-256' as const, salt: Buffer.from([n]), iterations: 4096, storedKey: Buffer.alloc(32, n), serverKey: Buffer.alloc(32, n) });
+    await here.accounts.create({ username: 'dave', domain: DOMAIN, credentials: [salt(1)] });
+    expect((await there.accounts.getCredential('dave', DOMAIN, 'SCRAM-SHA-256'))!.salt[0]).to.equal(1);
+    await settled(other!, () => there.accounts.getCredential('dave', DOMAIN, 'SCRAM-SHA-256'), 'the credential is read from memory');
+
+    await here.accounts.setCredentials('dave', DOMAIN, [salt(2)]);
+    await eventually(async () => (await there.accounts.getCredential('dave', DOMAIN, 'SCRAM-SHA-256'))!.salt[0] === 2, 'the new password is seen');
+    await settled(other!, () => there.accounts.getCredential('dave', DOMAIN, 'SCRAM-SHA-256'), 'the credential is read from memory');
+    await here.accounts.setDisabled('dave', DOMAIN, true);
+    await eventually(async () => (await there.accounts.getCredential('dave', DOMAIN, 'SCRAM-SHA-256'))!.accountDisabled, 'the disabling is seen');
+    await settled(other!, () => there.accounts.getCredential('dave', DOMAIN, 'SCRAM-SHA-256'), 'the credential is read from memory');
+    await here.accounts.delete('dave', DOMAIN);
+    await eventually(async () => (await there.accounts.getCredential('dave', DOMAIN, 'SCRAM-SHA-256')) === null, 'the deletion is seen');
+  });
+
   it('archive bounds, offline messages and blocklists written by one process show in the other', async function () {
     expect(await there.archive.bounds('alice', DOMAIN)).to.equal(null);
     expect(await there.offline.list('alice', DOMAIN)).to.deep.equal([]);

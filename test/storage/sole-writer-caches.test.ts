@@ -5,7 +5,8 @@
 // and while it is down nothing is answered from memory.
 import { expect } from 'chai';
 import { WriteStamps } from '../../src/storage/forgetting-around.js';
-import { ChangeListeners, SINGLE_WRITER, type ChangeFeed, type ChangeKind } from '../../src/storage/change-feed.js';
+import { SINGLE_WRITER } from '../../src/storage/change-feed.js';
+import { manualFeed } from '../helpers/change-feed.js';
 import { withFastTokenCache } from '../../src/storage/fast-token-cache.js';
 import { withArchiveBoundsCache } from '../../src/storage/archive-bounds-cache.js';
 import type { FastTokenStore, StoredFastToken } from '../../src/storage/fast-tokens.js';
@@ -206,28 +207,6 @@ describe('archive bounds cache (embedded PGlite)', function () {
     expect(await cached.bounds('bob', 'd.example')).to.equal(null);
   });
 });
-
-/** A feed the test drives: notices of other writers' changes, and going down and up. */
-function manualFeed() {
-  const listeners = new ChangeListeners();
-  let live = true;
-  const feed: ChangeFeed = {
-    get live() {
-      return live;
-    },
-    onChange: (kind, listener) => listeners.onChange(kind, listener),
-    onResync: (listener) => listeners.onResync(listener),
-    async close() {},
-  };
-  return {
-    feed,
-    notify: (kind: ChangeKind, username: string, domain: string) => listeners.changed(kind, username, domain),
-    setLive(next: boolean) {
-      live = next;
-      listeners.resync();
-    },
-  };
-}
 
 describe('caches over a change feed (PostgreSQL)', function () {
   it('FAST tokens: another writer’s change is read again once its notice arrives', async function () {
