@@ -8,7 +8,7 @@
 import { LruMap } from '../core/lru-map.js';
 import type { ChangeFeed } from './change-feed.js';
 import type { ArchiveStore } from './archive.js';
-import { forgettingAround, WriteStamps } from './forgetting-around.js';
+import { forgettingAround, readForCache, WriteStamps } from './forgetting-around.js';
 
 type Bounds = { first: bigint; last: bigint } | null;
 
@@ -52,10 +52,7 @@ export function withArchiveBoundsCache(archive: ArchiveStore, feed: ChangeFeed, 
       if (!feed.live) return archive.bounds(username, domain);
       const k = key(username, domain);
       if (cache.has(k)) return cache.get(k)!;
-      const began = writes.now();
-      const bounds = await archive.bounds(username, domain);
-      if (writes.unchangedSince(k, began) && feed.live) cache.set(k, bounds);
-      return bounds;
+      return readForCache(feed, writes, k, () => archive.bounds(username, domain), (bounds) => cache.set(k, bounds));
     },
     purge: (username, domain) => forgettingAround(() => forgetAccount(username, domain), () => archive.purge(username, domain)),
     async expire(beforeId, cursor, accounts, perAccount) {

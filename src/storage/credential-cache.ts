@@ -9,7 +9,7 @@ import { LruMap } from '../core/lru-map.js';
 import type { ScramMechanismName } from '../sasl/credentials.js';
 import type { AccountStore, StoredCredential } from './accounts.js';
 import type { ChangeFeed } from './change-feed.js';
-import { forgettingAround, WriteStamps } from './forgetting-around.js';
+import { forgettingAround, readForCache, WriteStamps } from './forgetting-around.js';
 
 export function withCredentialCache(store: AccountStore, feed: ChangeFeed, maxEntries = 50_000): AccountStore {
   const cache = new LruMap<string, StoredCredential>(maxEntries);
@@ -35,11 +35,10 @@ export function withCredentialCache(store: AccountStore, feed: ChangeFeed, maxEn
       const k = key(username, domain, mechanism);
       const hit = cache.get(k);
       if (hit) return hit;
-      const began = writes.now();
-      const credential = await store.getCredential(username, domain, mechanism);
       // Only credentials that exist are kept: names tried by guessers take no memory.
-      if (credential && writes.unchangedSince(`${domain}\u0000${username}`, began) && feed.live) cache.set(k, credential);
-      return credential;
+      return readForCache(feed, writes, `${domain}\u0000${username}`, () => store.getCredential(username, domain, mechanism), (credential) => {
+        if (credential) cache.set(k, credential);
+      });
     },
     delete: (username, domain) => writing(username, domain, () => store.delete(username, domain)),
     setDisabled: (username, domain, disabled) => writing(username, domain, () => store.setDisabled(username, domain, disabled)),

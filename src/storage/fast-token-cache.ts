@@ -7,7 +7,7 @@
 import { LruMap } from '../core/lru-map.js';
 import type { ChangeFeed } from './change-feed.js';
 import type { FastTokenStore, StoredFastToken } from './fast-tokens.js';
-import { forgettingAround, WriteStamps } from './forgetting-around.js';
+import { forgettingAround, readForCache, WriteStamps } from './forgetting-around.js';
 
 export interface CachedFastTokenStore extends FastTokenStore {
   /** The account was deleted (its tokens went with it, by the database's cascade). */
@@ -42,18 +42,16 @@ export function withFastTokenCache(store: FastTokenStore, feed: ChangeFeed, maxA
       const client = clientId.toString('hex');
       const hit = cache.get(account)?.get(client);
       if (hit) return hit;
-      const began = writes.now();
-      const found = await store.find(username, domain, clientId);
-      // Nothing is kept for a client without tokens: sign-in attempts with made-up user-agent
-      // ids would otherwise fill the memory. A device has its tokens kept beside at most
-      // MAX_CLIENTS_PER_ACCOUNT - 1 others of the account (the longest kept goes first).
-      if (found.length > 0 && writes.unchangedSince(account, began) && feed.live) {
+      return readForCache(feed, writes, account, () => store.find(username, domain, clientId), (found) => {
+        // Nothing is kept for a client without tokens: sign-in attempts with made-up user-agent
+        // ids would otherwise fill the memory. A device has its tokens kept beside at most
+        // MAX_CLIENTS_PER_ACCOUNT - 1 others of the account (the longest kept goes first).
+        if (found.length === 0) return;
         let clients = cache.get(account);
         if (!clients) cache.set(account, (clients = new Map()));
         if (!clients.has(client) && clients.size >= MAX_CLIENTS_PER_ACCOUNT) clients.delete(clients.keys().next().value!);
         clients.set(client, found);
-      }
-      return found;
+      });
     },
     put: (username, domain, clientId, token) => writing(username, domain, () => store.put(username, domain, clientId, token)),
     async promote(username, domain, clientId) {

@@ -3,6 +3,18 @@
 // changes is dropped before it starts (no reader gets the old rows from memory meanwhile)
 // and again once it ends (a read that overlapped the write may have put them back), and a
 // read fills the cache only when no write to its account began or ended while it ran.
+import type { ChangeFeed } from './change-feed.js';
+
+/**
+ * The read path: `keep` gets the value only when no write to `account` began or ended while
+ * the read ran and the feed is still live, so that nothing stale is remembered.
+ */
+export async function readForCache<V>(feed: ChangeFeed, writes: WriteStamps, account: string, read: () => Promise<V>, keep: (value: V) => void): Promise<V> {
+  const began = writes.now();
+  const value = await read();
+  if (writes.unchangedSince(account, began) && feed.live) keep(value);
+  return value;
+}
 
 export async function forgettingAround<T>(forget: () => void, write: () => Promise<T>): Promise<T> {
   forget();
